@@ -1,0 +1,309 @@
+"""Frozen run configuration: dataclasses, strict YAML/JSON loading, `a.b=value` overrides.
+
+A config is resolved before use: ladder-derived sizes (depth, heads) are filled in, so the resolved
+config says exactly what is trained, and its hash is the run id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from scaling.errors import ConfigError
+
+FAMILIES = ("early", "late", "blind")
+SPLITS = ("caption", "qa", "text", "interleaved")
+SCHEDULES = ("cosine", "wsd")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The decoder and how images enter it.
+
+    family: `early` (patches -> linear -> shared stream), `late` (ViT encoder -> MLP projector ->
+    decoder), `blind` (no image: the control). depth/heads = 0 take the ladder's value for `width`.
+    """
+
+    family: str = "early"
+    width: int = 64
+    depth: int = 0
+    heads: int = 0
+    mlp_ratio: int = 4
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """Image patching, and the `late` family's own ViT encoder (width/depth/heads 0 = ladder)."""
+
+    patch_size: int = 4
+    width: int = 0
+    depth: int = 0
+    heads: int = 0
+    mlp_ratio: int = 4
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Procedural scenes and text. Mixture weights need not sum to 1 (they are normalised)."""
+
+    image_size: int = 16
+    max_objects: int = 4
+    text_len: int = 24
+    mix_caption: float = 0.4
+    mix_qa: float = 0.3
+    mix_text: float = 0.2
+    mix_interleaved: float = 0.1
+    val_examples: int = 128
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with global-norm clipping. `warmup` and `decay` are fractions of the run's steps."""
+
+    lr: float = 3e-3
+    schedule: str = "cosine"
+    warmup: float = 0.05
+    decay: float = 0.2
+    final_lr_frac: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    clip_norm: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Budget and schedule. `tokens` counts every stream position processed (image and text)."""
+
+    tokens: int = 2_000_000
+    batch_size: int = 32
+    eval_points: int = 8
+    eval_batch_size: int = 64
+    checkpoint_every: int = 200
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    recipe: str = "default"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ---------------------------------------------------------------- the size ladder
+
+
+def ladder(width: int) -> tuple[int, int]:
+    """(depth, heads) for a decoder of `width`: head size 16, depth grows with width."""
+    heads = max(1, width // 16)
+    depth = max(2, width // 32)
+    return depth, heads
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill ladder-derived sizes and validate; the result is what gets trained and hashed."""
+    m, v = cfg.model, cfg.vision
+    depth, heads = ladder(m.width) if m.width > 0 else (0, 0)
+    m = dataclasses.replace(m, depth=m.depth or depth, heads=m.heads or heads)
+    vw = v.width or max(16, m.width // 2)
+    vdepth, vheads = ladder(vw)
+    v = dataclasses.replace(v, width=vw, depth=v.depth or max(1, vdepth // 2), heads=v.heads or vheads)
+    out = dataclasses.replace(cfg, model=m, vision=v)
+    validate(out)
+    return out
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise ConfigError naming the key for any impossible setting."""
+    m, v, d, o, t = cfg.model, cfg.vision, cfg.data, cfg.optim, cfg.train
+    if m.family not in FAMILIES:
+        raise ConfigError(f"model.family: unknown family {m.family!r} (choose from {', '.join(FAMILIES)})")
+    positive = {
+        "model.width": m.width, "model.depth": m.depth, "model.heads": m.heads, "model.mlp_ratio": m.mlp_ratio,
+        "vision.patch_size": v.patch_size, "vision.width": v.width, "vision.depth": v.depth,
+        "vision.heads": v.heads, "vision.mlp_ratio": v.mlp_ratio, "data.image_size": d.image_size,
+        "data.max_objects": d.max_objects, "data.text_len": d.text_len, "data.val_examples": d.val_examples,
+        "train.tokens": t.tokens, "train.batch_size": t.batch_size, "train.eval_points": t.eval_points,
+        "train.eval_batch_size": t.eval_batch_size, "train.checkpoint_every": t.checkpoint_every,
+        "optim.lr": o.lr, "optim.clip_norm": o.clip_norm,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}: must be positive, got {value}")
+    if m.width % m.heads:
+        raise ConfigError(f"model.heads: {m.heads} does not divide model.width {m.width}")
+    if v.width % v.heads:
+        raise ConfigError(f"vision.heads: {v.heads} does not divide vision.width {v.width}")
+    if d.image_size % v.patch_size:
+        raise ConfigError(f"vision.patch_size: {v.patch_size} does not divide data.image_size {d.image_size}")
+    if d.max_objects > 4:
+        raise ConfigError(f"data.max_objects: at most 4 objects per scene, got {d.max_objects}")
+    if d.text_len < 12:
+        raise ConfigError(f"data.text_len: at least 12 tokens are needed for a caption, got {d.text_len}")
+    mix = [d.mix_caption, d.mix_qa, d.mix_text, d.mix_interleaved]
+    if min(mix) < 0 or sum(mix) <= 0:
+        raise ConfigError(f"data.mix_*: weights must be non-negative with a positive sum, got {mix}")
+    if o.schedule not in SCHEDULES:
+        raise ConfigError(f"optim.schedule: unknown schedule {o.schedule!r} (choose from {', '.join(SCHEDULES)})")
+    for key, value in {"optim.warmup": o.warmup, "optim.decay": o.decay, "optim.final_lr_frac": o.final_lr_frac,
+                       "optim.beta1": o.beta1, "optim.beta2": o.beta2}.items():
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{key}: must lie in [0, 1], got {value}")
+    if o.warmup + (o.decay if o.schedule == "wsd" else 0) > 1:
+        raise ConfigError(f"optim.warmup + optim.decay exceed the run ({o.warmup} + {o.decay})")
+    if o.weight_decay < 0:
+        raise ConfigError(f"optim.weight_decay: must be non-negative, got {o.weight_decay}")
+
+
+# ---------------------------------------------------------------- dict <-> dataclass
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # 1e6 written in YAML
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {typ}")
+
+
+def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a nested dict; unknown keys and wrong types are errors."""
+    where = prefix.rstrip(".") or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for key, value in data.items():
+        typ = hints[key]
+        if is_dataclass(typ):
+            kwargs[key] = from_dict(typ, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, typ, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override's right-hand side as YAML (so 3e-3, 64, true, early all work)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads 3e-3 as a string
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def apply_overrides(data: dict, overrides: list[str] | dict) -> dict:
+    """Return a copy of nested dict `data` with `a.b=value` overrides set (validated later)."""
+    out = json.loads(json.dumps(data))
+    items = overrides.items() if isinstance(overrides, dict) else [_split_override(o) for o in overrides]
+    for key, value in items:
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise ConfigError(f"{key}: {part} is not a section")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
+    return out
+
+
+def _split_override(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. model.width=64")
+    key, value = text.split("=", 1)
+    if not key.strip():
+        raise ConfigError(f"--set {text!r}: empty key")
+    return key.strip(), value.strip()
+
+
+def read_mapping(path: str | Path) -> dict:
+    """Read a YAML or JSON file into a dict; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{path}:{where} malformed YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def build(data: dict, overrides: list[str] | dict | None = None, source: str = "config") -> RunConfig:
+    """Nested dict (+ overrides) -> resolved, validated RunConfig. Errors are prefixed by `source`."""
+    try:
+        merged = apply_overrides(data, overrides or [])
+        return resolve(from_dict(RunConfig, merged))
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> RunConfig:
+    """Load a YAML/JSON run config (None = defaults) and apply `a.b=value` overrides."""
+    data = read_mapping(path) if path is not None else {}
+    return build(data, overrides, source=str(path) if path is not None else "config")
+
+
+def run_id(cfg: RunConfig) -> str:
+    """Short stable hash of the resolved config (paths and resources are not part of it)."""
+    blob = json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """{'model': {'width': 64}} -> {'model.width': 64}."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
