@@ -1,0 +1,71 @@
+"""Checkpoints of a run's training state (orbax), for resuming after a kill.
+
+Layout: <run_dir>/checkpoint/<step>/. Orbax writes into a temporary folder and renames it when
+complete, so a folder named by a bare integer is whole; older ones are removed only after a newer
+one is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def _checkpointer():
+    import orbax.checkpoint as ocp
+
+    return ocp.PyTreeCheckpointer()
+
+
+def folder(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoint"
+
+
+def save(run_dir: str | Path, step: int, state: Any, meta: dict[str, float]) -> None:
+    """Save `state` (any pytree) and scalar `meta` at `step`; keep only the newest."""
+    root = folder(run_dir)
+    root.mkdir(exist_ok=True)
+    leaves = jax.tree_util.tree_leaves(state)
+    item = {"leaves": {str(i): np.asarray(x) for i, x in enumerate(leaves)},
+            "meta": {k: np.asarray(v, np.float64) for k, v in meta.items()}}
+    target = root / str(step)
+    if target.exists():
+        shutil.rmtree(target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _checkpointer().save(target, item)
+    for old in root.iterdir():
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def latest(run_dir: str | Path) -> int | None:
+    root = folder(run_dir)
+    if not root.exists():
+        return None
+    steps = [int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "_METADATA").exists()]
+    return max(steps) if steps else None
+
+
+def restore(run_dir: str | Path, step: int, template: Any) -> tuple[Any, dict[str, float]]:
+    """The state saved at `step`, shaped like `template`, and its meta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        item = _checkpointer().restore(folder(run_dir) / str(step))
+    treedef = jax.tree_util.tree_structure(template)
+    leaves = [np.asarray(item["leaves"][str(i)]) for i in range(treedef.num_leaves)]
+    state = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
+    meta = {k: float(v) for k, v in item["meta"].items()}
+    return state, meta
+
+
+def clear(run_dir: str | Path) -> None:
+    shutil.rmtree(folder(run_dir), ignore_errors=True)

@@ -1,0 +1,73 @@
+"""`scaling train` and `scaling bench train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from scaling.cli import app, bench_app
+
+
+@app.command("train")
+def train_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run config (YAML/JSON); defaults if omitted."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to write (config.json, metrics.jsonl, summary.json)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a key: --set model.width=64 (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final line."),
+) -> None:
+    """Train one model on the embedded data and write its run directory."""
+    from scaling import config as cfgmod
+    from scaling import flops
+    from scaling.train import train
+
+    cfg = cfgmod.load(config, set_)
+    cost = flops.run_cost(cfg)
+    if not quiet:
+        typer.echo(f"run {cfgmod.run_id(cfg)}  family={cfg.model.family} width={cfg.model.width} "
+                   f"params={cost['params/total']:,}  steps={cost['steps']}  "
+                   f"tokens={cost['tokens/total']:,}  FLOPs={cost['compute/flops']:.3g}")
+
+    def progress(step, steps, rec):
+        if not quiet:
+            evals = "  ".join(f"{k.split('/')[-1]}={v:.3f}" for k, v in rec.items() if k.startswith("eval/loss/"))
+            typer.echo(f"step {step:>6}/{steps}  C={rec['compute/flops']:.3g}  train={rec['train/loss']:.3f}  {evals}")
+
+    summary = train(cfg, out, progress=progress)
+    final = summary.get("final") or {}
+    tail = f"  eval/loss/caption={final['eval/loss/caption']:.4f}" if final.get("eval/loss/caption") else ""
+    typer.echo(f"{summary['status']}: {out}{tail}")
+    if summary["status"] != "done":
+        raise typer.Exit(1)
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    widths: List[int] = typer.Option([64, 128, 256], "--width", help="Model widths to measure (repeatable)."),
+    family: str = typer.Option("early", "--family"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    steps: int = typer.Option(20, "--steps", help="Timed steps per size, after warm-up."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Achieved training FLOP/s per size, as a ratio to a float32 matmul timed in the same process."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from scaling.bench import bench_train
+
+    result = bench_train(widths, family=family, batch_size=batch_size, steps=steps)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"training throughput ({result['device']}); matmul reference "
+                        f"{result['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s ({result['matmul_n']}^3 float32)")
+    for col in ("width", "params", "tokens/step", "FLOPs/step", "step ms", "GFLOP/s", "ratio to matmul"):
+        table.add_column(col, justify="right")
+    for row in result["rows"]:
+        table.add_row(str(row["width"]), f"{row['params']:,}", f"{row['tokens_per_step']:,}",
+                      f"{row['flops_per_step']:.3g}", f"{row['step_s'] * 1e3:.1f}",
+                      f"{row['flops_per_s'] / 1e9:.2f}", f"{row['ratio']:.1%}")
+    Console().print(table)

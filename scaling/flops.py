@@ -1,0 +1,172 @@
+"""Analytic parameter counts and training FLOPs, per component and token type.
+
+Units: parameters are scalars; FLOPs count a multiply-add as 2. Only matrix products are counted
+(embedding gathers, norms, activations and softmax are O(width) per position and are the reason
+the XLA oracle reads a few percent higher).
+
+Three conventions for training compute:
+- `exact`:  forward with dense attention (full S x S scores), and backward = 2x forward for every
+            product, except the patch embedding, whose input (pixels) needs no gradient (1x).
+- `causal`: as `exact`, with the decoder's attention products halved for the causal mask.
+- `6nd`:    6 * N * D with N = non-embedding parameters (all but the gather tables) and D =
+            stream positions processed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scaling.config import RunConfig
+from scaling.data import split_counts
+from scaling.errors import ConfigError
+from scaling.models.stream import max_length, patches_per_image, stream, vocab_size
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _linear(d_in: int, d_out: int, bias: bool = True) -> int:
+    return d_in * d_out + (d_out if bias else 0)
+
+
+def _stack(width: int, depth: int, ratio: int) -> int:
+    norm = 2 * width
+    block = 2 * norm + _linear(width, 3 * width) + _linear(width, width)
+    block += _linear(width, ratio * width) + _linear(ratio * width, width)
+    return depth * block + norm
+
+
+def params(cfg: RunConfig) -> dict[str, int]:
+    """Parameters per component: embed (gather tables), vision, decoder_nonembed, head, total."""
+    m, v = cfg.model, cfg.vision
+    patch_dim = v.patch_size**2 * 3
+    embed = vocab_size() * m.width + max_length(cfg) * m.width
+    vision = 0
+    if m.family != "blind":
+        embed += 2 * m.width  # modality table
+    if m.family == "early":
+        vision = _linear(patch_dim, m.width)
+    elif m.family == "late":
+        vision = _linear(patch_dim, v.width) + patches_per_image(cfg) * v.width
+        vision += _stack(v.width, v.depth, v.mlp_ratio)
+        vision += _linear(v.width, m.width) + _linear(m.width, m.width)
+    out = {
+        "embed": embed,
+        "vision": vision,
+        "decoder_nonembed": _stack(m.width, m.depth, m.mlp_ratio),
+        "head": m.width * vocab_size(),
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+# ---------------------------------------------------------------- forward FLOPs
+
+
+def forward_flops(cfg: RunConfig, split: str, causal: bool = False) -> dict[str, float]:
+    """Forward FLOPs of ONE example of `split`, per component.
+
+    Components: patch_embed, vision (ViT blocks), projector, decoder_dense (QKV/out/MLP),
+    decoder_attention (scores and mixing), head (logits at the loss positions).
+    """
+    m, v = cfg.model, cfg.vision
+    st = stream(cfg, split)
+    s, d, p_dim = st.length, m.width, v.patch_size**2 * 3
+    images = st.image_positions // st.patches if st.patches else 0  # images actually in the stream
+    out = dict.fromkeys(("patch_embed", "vision", "projector", "decoder_dense", "decoder_attention", "head"), 0.0)
+    if m.family == "early":
+        out["patch_embed"] = 2.0 * st.image_positions * p_dim * d
+    elif m.family == "late":
+        n, w = st.patches, v.width
+        out["patch_embed"] = 2.0 * images * n * p_dim * w
+        per_image = v.depth * (2.0 * n * (4 * w * w + 2 * v.mlp_ratio * w * w) + 4.0 * n * n * w)
+        out["vision"] = images * per_image
+        out["projector"] = 2.0 * images * n * (w * d + d * d)
+    out["decoder_dense"] = m.depth * 2.0 * s * (4 * d * d + 2 * m.mlp_ratio * d * d)
+    out["decoder_attention"] = m.depth * 4.0 * s * s * d * (0.5 if causal else 1.0)
+    out["head"] = 2.0 * len(st.target_positions) * d * vocab_size()
+    return out
+
+
+def train_flops(cfg: RunConfig, split: str, causal: bool = False) -> float:
+    """Training FLOPs (forward + backward) of one example of `split`."""
+    f = forward_flops(cfg, split, causal)
+    total = 3.0 * sum(f.values())
+    return total - f["patch_embed"]  # no gradient w.r.t. the pixels
+
+
+def flops_by_token_type(cfg: RunConfig, split: str) -> dict[str, float]:
+    """Exact training FLOPs of one example split between image and text positions.
+
+    Vision-side work is charged to image tokens, the head to text tokens, and the decoder's
+    per-position work by position count.
+    """
+    f = forward_flops(cfg, split)
+    st = stream(cfg, split)
+    share = st.image_positions / st.length
+    decoder = 3.0 * (f["decoder_dense"] + f["decoder_attention"])
+    image = 2.0 * f["patch_embed"] + 3.0 * (f["vision"] + f["projector"]) + share * decoder
+    text = 3.0 * f["head"] + (1 - share) * decoder
+    return {"image": image, "text": text}
+
+
+# ---------------------------------------------------------------- per step and per run
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """What one training step processes and costs (the same every step)."""
+
+    tokens: int
+    tokens_image: int
+    tokens_text: int
+    flops: float  # exact
+    flops_causal: float
+    flops_6nd: float
+
+
+def step_cost(cfg: RunConfig) -> StepCost:
+    counts = split_counts(cfg.data, cfg.train.batch_size)
+    tokens = image = 0
+    flops = flops_causal = 0.0
+    for split, n in counts.items():
+        st = stream(cfg, split)
+        tokens += n * st.length
+        image += n * st.image_positions
+        flops += n * train_flops(cfg, split)
+        flops_causal += n * train_flops(cfg, split, causal=True)
+    p = params(cfg)
+    n_nonembed = p["total"] - p["embed"]
+    return StepCost(tokens, image, tokens - image, flops, flops_causal, 6.0 * n_nonembed * tokens)
+
+
+def num_steps(cfg: RunConfig) -> int:
+    """Whole training steps in the run: train.tokens // tokens per step."""
+    return cfg.train.tokens // step_cost(cfg).tokens
+
+
+def run_cost(cfg: RunConfig) -> dict[str, float]:
+    """The whole run's size and compute under every convention (record field names)."""
+    c, steps = step_cost(cfg), num_steps(cfg)
+    return {
+        "steps": steps,
+        "tokens/total": steps * c.tokens,
+        "tokens/image": steps * c.tokens_image,
+        "tokens/text": steps * c.tokens_text,
+        "compute/flops": steps * c.flops,
+        "compute/flops_causal": steps * c.flops_causal,
+        "compute/flops_6nd": steps * c.flops_6nd,
+        "params/total": params(cfg)["total"],
+    }
+
+
+def tokens_for_flops(cfg: RunConfig, budget: float) -> int:
+    """`train.tokens` whose whole steps spend the exact FLOP count nearest to `budget`."""
+    c = step_cost(cfg)
+    steps = round(budget / c.flops)
+    if steps < 1:
+        raise ConfigError(
+            f"budget {budget:.3g} FLOPs is below one training step of width {cfg.model.width} "
+            f"({c.flops:.3g} FLOPs); the minimum is {c.flops:.3g}"
+        )
+    return steps * c.tokens

@@ -1,0 +1,104 @@
+"""One decoder, three ways for images to enter it.
+
+- `early`: image patches -> linear -> the shared stream (early fusion, "native").
+- `late`:  patches -> bidirectional ViT encoder -> MLP projector -> the stream ("stitched").
+- `blind`: the control; image segments are left out of the stream.
+
+Every position gets a learned position embedding; `early`/`late` also add a modality embedding
+(0 = text, 1 = image). Logits are computed only at loss positions (text token k predicts k+1).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from scaling.config import RunConfig
+from scaling.models.layers import Stack, embedding, linear
+from scaling.models.stream import max_length, patches_per_image, stream, vocab_size
+
+
+def patchify(images: jax.Array, patch: int) -> jax.Array:
+    """[..., S, S, C] -> [..., (S/p)^2, p*p*C], row-major over patches."""
+    *lead, s, _, c = images.shape
+    g = s // patch
+    x = images.reshape(*lead, g, patch, g, patch, c)
+    x = jnp.moveaxis(x, -4, -3)  # [..., g, g, p, p, c]
+    return x.reshape(*lead, g * g, patch * patch * c)
+
+
+class VisionEncoder(nnx.Module):
+    """The `late` family's own ViT: patch embedding, positions, bidirectional blocks, projector."""
+
+    def __init__(self, cfg: RunConfig, rngs: nnx.Rngs):
+        v, p = cfg.vision, cfg.vision.patch_size
+        self.patch_embed = linear(p * p * 3, v.width, rngs)
+        self.pos = embedding(patches_per_image(cfg), v.width, rngs)
+        self.stack = Stack(v.width, v.depth, v.heads, v.mlp_ratio, rngs)
+        self.proj_in = linear(v.width, cfg.model.width, rngs)
+        self.proj_out = linear(cfg.model.width, cfg.model.width, rngs)
+
+    def __call__(self, patches: jax.Array) -> jax.Array:
+        x = self.patch_embed(patches) + self.pos[...]
+        x = self.stack(x, causal=False)
+        return self.proj_out(jax.nn.gelu(self.proj_in(x)))
+
+
+class Model(nnx.Module):
+    def __init__(self, cfg: RunConfig, rngs: nnx.Rngs):
+        m = cfg.model
+        self.cfg = cfg
+        self.tok = embedding(vocab_size(), m.width, rngs)
+        self.pos = embedding(max_length(cfg), m.width, rngs)
+        if m.family != "blind":
+            self.modality = embedding(2, m.width, rngs)
+        if m.family == "early":
+            p = cfg.vision.patch_size
+            self.patch_embed = linear(p * p * 3, m.width, rngs)
+        elif m.family == "late":
+            self.vision = VisionEncoder(cfg, rngs)
+        self.decoder = Stack(m.width, m.depth, m.heads, m.mlp_ratio, rngs)
+        self.head = nnx.Linear(m.width, vocab_size(), use_bias=False,
+                               kernel_init=nnx.initializers.normal(stddev=0.02), rngs=rngs)
+
+    def embed(self, split: str, images: jax.Array, text: jax.Array) -> jax.Array:
+        """images [B, n_img, S, S, 3], text [B, n_txt, T] -> stream [B, L, width]."""
+        fam = self.cfg.model.family
+        parts = []
+        for seg in stream(self.cfg, split).segments:
+            if seg.kind == "text":
+                x = self.tok[...][text[:, seg.index]]
+                if fam != "blind":
+                    x = x + self.modality[...][0]
+            else:
+                patches = patchify(images[:, seg.index], self.cfg.vision.patch_size)
+                x = self.patch_embed(patches) if fam == "early" else self.vision(patches)
+                x = x + self.modality[...][1]
+            parts.append(x)
+        x = jnp.concatenate(parts, axis=1)
+        return x + self.pos[...][: x.shape[1]]
+
+    def __call__(self, split: str, images: jax.Array, text: jax.Array) -> jax.Array:
+        """Logits at the loss positions: [B, n_targets, vocab]."""
+        hidden = self.decoder(self.embed(split, images, text), causal=True)
+        where = jnp.asarray(stream(self.cfg, split).target_positions)
+        return self.head(hidden[:, where])
+
+
+def targets(text: jax.Array) -> jax.Array:
+    """Next-token targets matching `Model.__call__`'s positions: [B, n_txt*(T-1)] token ids."""
+    return text[:, :, 1:].reshape(text.shape[0], -1)
+
+
+def loss_sums(logits: jax.Array, text: jax.Array, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+    """(sum of next-token cross-entropy over non-pad targets [nats], number of such targets)."""
+    tgt = targets(text)
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    nll = -jnp.take_along_axis(logp, tgt[..., None], axis=-1)[..., 0]
+    mask = (tgt != pad_id).astype(jnp.float32)
+    return jnp.sum(nll * mask), jnp.sum(mask)
+
+
+def build(cfg: RunConfig, seed: int) -> Model:
+    return Model(cfg, nnx.Rngs(params=seed))
