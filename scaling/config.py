@@ -104,8 +104,8 @@ class RunConfig:
 
 
 def ladder(width: int) -> tuple[int, int]:
-    """(depth, heads) for a decoder of `width`: head size 16, depth grows with width."""
-    heads = max(1, width // 16)
+    """(depth, heads) for a decoder of `width`: head size 32, depth grows with width."""
+    heads = max(1, width // 32)
     depth = max(2, width // 32)
     return depth, heads
 
@@ -146,6 +146,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"vision.heads: {v.heads} does not divide vision.width {v.width}")
     if d.image_size % v.patch_size:
         raise ConfigError(f"vision.patch_size: {v.patch_size} does not divide data.image_size {d.image_size}")
+    if d.image_size < 16 or d.image_size % 4:
+        raise ConfigError(f"data.image_size: must be a multiple of 4 and at least 16, got {d.image_size}")
     if d.max_objects > 4:
         raise ConfigError(f"data.max_objects: at most 4 objects per scene, got {d.max_objects}")
     if d.text_len < 12:

@@ -65,7 +65,7 @@ class Trainer:
         params, opt_state = state
         loss, grads = jax.value_and_grad(self._loss)(params, batch)
         updates, opt_state = self.tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss, optax.global_norm(grads)
+        return (optax.apply_updates(params, updates), opt_state), loss, optax.tree.norm(grads)
 
     def _eval_sums(self, params, batch, split):
         model = nnx.merge(self.graphdef, params)

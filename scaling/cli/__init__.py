@@ -32,7 +32,7 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # click returns a typer.Exit's code here
     except ScalingError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             err.show()
             return 2
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def entry() -> None:

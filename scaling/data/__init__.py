@@ -1,0 +1,20 @@
+"""Procedural multimodal data, NumPy only: scenes of shapes rendered to small RGB images, captions
+and exact question-answer pairs from grammars, text-only facts, a closed word-level tokenizer, the
+split mixture, and fixed validation sets disjoint from training.
+
+    batch = train_batch(data_cfg, seed, step, batch_size)   # {split: {"images", "text"}}
+    val = val_batch(data_cfg, "caption")                     # fixed, cached
+"""
+
+from scaling.config import SPLITS
+from scaling.data.batches import build, layout, mixture, n_slots, split_counts, train_batch, val_batch
+from scaling.data.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Obj, Scene, holds, is_val_scene, render,
+                                 sample_scene)
+from scaling.data.text import QA_TIERS, caption, check_answer, fact, make_qa, text_passage
+from scaling.data.tokenizer import Tokenizer, tokenizer
+
+__all__ = [
+    "SPLITS", "Tokenizer", "tokenizer", "layout", "split_counts", "train_batch", "val_batch", "Scene", "Obj",
+    "sample_scene", "render", "caption", "make_qa", "check_answer", "QA_TIERS", "SHAPES", "COLOURS", "SIZES",
+    "RELATIONS", "holds", "is_val_scene", "mixture", "n_slots", "build", "fact", "text_passage",
+]

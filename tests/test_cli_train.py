@@ -1,0 +1,53 @@
+"""`scaling train` from the command line: success, and one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from scaling.cli import main
+
+TINY = ["--set", "model.width=32", "--set", "data.val_examples=16", "--set", "train.batch_size=8",
+        "--set", "train.tokens=40000", "--set", "train.eval_points=3"]
+
+
+def _run(args):
+    return subprocess.run([sys.executable, "-m", "scaling.cli.__main__", *args], capture_output=True, text=True)
+
+
+def test_train_cli_writes_a_run(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "run"), *TINY]) == 0
+    assert "done:" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"config.json", "metrics.jsonl", "summary.json"}
+
+
+@pytest.mark.parametrize("content, extra, culprit", [
+    ("model: [1, 2\n", [], "malformed YAML"),
+    ("model:\n  widht: 64\n", [], "model.widht"),
+    ("model:\n  width: sixty\n", [], "model.width"),
+    ("model:\n  width: 64\n  heads: 3\n", [], "model.heads"),
+    ("", ["--set", "optim.lr"], "optim.lr"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, content, extra, culprit):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(content)
+    proc = _run(["train", "--config", str(path), "--out", str(tmp_path / "out"), *extra])
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert culprit in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_and_foreign_output_folders(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["train", "--out", str(blocker / "run"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err and "file" in err
+    assert blocker.read_text() == "not a folder"
+    assert main(["train", "--out", str(tmp_path / "run"), *TINY]) == 0
+    before = (tmp_path / "run" / "metrics.jsonl").read_bytes()
+    assert main(["train", "--out", str(tmp_path / "run"), *TINY, "--set", "seed=5"]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and str(tmp_path / "run") in err
+    assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == before
