@@ -67,5 +67,28 @@ def restore(run_dir: str | Path, step: int, template: Any) -> tuple[Any, dict[st
     return state, meta
 
 
+def save_final(run_dir: str | Path, params: Any) -> None:
+    """Save a finished run's parameters to <run_dir>/final/ (what later stages, e.g. RL, start from)."""
+    target = Path(run_dir) / "final"
+    if target.exists():
+        shutil.rmtree(target)
+    leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(params))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _checkpointer().save(target, {"leaves": leaves})
+
+
+def restore_final(run_dir: str | Path, template: Any) -> Any:
+    """The parameters saved by `save_final`, shaped like `template` (e.g. a fresh model's nnx.Param state)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        item = _checkpointer().restore(Path(run_dir) / "final")
+    treedef = jax.tree_util.tree_structure(template)
+    if len(item["leaves"]) != treedef.num_leaves:
+        raise ValueError(f"{run_dir}/final holds {len(item['leaves'])} arrays, the model has {treedef.num_leaves}")
+    return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(item["leaves"][str(i)])
+                                                  for i in range(treedef.num_leaves)])
+
+
 def clear(run_dir: str | Path) -> None:
     shutil.rmtree(folder(run_dir), ignore_errors=True)

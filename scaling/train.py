@@ -170,6 +170,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
             if done < trainer.steps:
                 meta["wall_s"] = time.perf_counter() - t0
                 checkpoint.save(run_dir, done, trainer.state, meta)
+    checkpoint.save_final(run_dir, trainer.state[0])
     summary.update(status="done", step=trainer.steps, final=last, wall_s=time.perf_counter() - t0)
     records.write_summary(run_dir, summary)
     checkpoint.clear(run_dir)
