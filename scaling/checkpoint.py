@@ -26,7 +26,7 @@ def _checkpointer():
 
 
 def folder(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "checkpoint"
+    return Path(run_dir).resolve() / "checkpoint"  # orbax wants absolute paths
 
 
 def save(run_dir: str | Path, step: int, state: Any, meta: dict[str, float]) -> None:
@@ -69,7 +69,7 @@ def restore(run_dir: str | Path, step: int, template: Any) -> tuple[Any, dict[st
 
 def save_final(run_dir: str | Path, params: Any) -> None:
     """Save a finished run's parameters to <run_dir>/final/ (what later stages, e.g. RL, start from)."""
-    target = Path(run_dir) / "final"
+    target = Path(run_dir).resolve() / "final"
     if target.exists():
         shutil.rmtree(target)
     leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree_util.tree_leaves(params))}
@@ -82,7 +82,7 @@ def restore_final(run_dir: str | Path, template: Any) -> Any:
     """The parameters saved by `save_final`, shaped like `template` (e.g. a fresh model's nnx.Param state)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        item = _checkpointer().restore(Path(run_dir) / "final")
+        item = _checkpointer().restore(Path(run_dir).resolve() / "final")
     treedef = jax.tree_util.tree_structure(template)
     if len(item["leaves"]) != treedef.num_leaves:
         raise ValueError(f"{run_dir}/final holds {len(item['leaves'])} arrays, the model has {treedef.num_leaves}")

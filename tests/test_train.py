@@ -125,3 +125,10 @@ def test_early_fusion_learns_from_the_image(tmp_path):
         losses[family] = records.read_metrics(tmp_path / family)[-1]["eval/loss/caption"]
     json.dump(losses, sys.stdout)
     assert losses["early"] < losses["blind"] - 0.1, losses
+
+
+def test_relative_run_directory(tmp_path, monkeypatch):
+    """Checkpoints (orbax needs absolute paths) and final parameters work from a relative --out."""
+    monkeypatch.chdir(tmp_path)
+    assert train(_tiny(), "rel/run")["status"] == "done"
+    assert (tmp_path / "rel" / "run" / "final").is_dir()
