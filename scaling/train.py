@@ -22,7 +22,8 @@ from scaling.config import RunConfig, run_id, to_dict
 from scaling.errors import ConfigError
 from scaling.data import SPLITS, split_counts, train_batch, val_batch
 from scaling.models import build, loss_sums
-from scaling.optim import optimizer, schedule
+from scaling.data import layout
+from scaling.optim import apply, moments, schedule
 
 
 def eval_steps(steps: int, points: int) -> list[int]:
@@ -32,49 +33,82 @@ def eval_steps(steps: int, points: int) -> list[int]:
     return sorted({int(round(s)) for s in grid} | {steps})
 
 
-def _to_device(batch: dict) -> dict:
-    return {s: {k: jnp.asarray(v) for k, v in b.items()} for s, b in batch.items()}
+# Splits with the same stream layout (caption and qa) share one compiled graph.
+LAYOUT_KEY = {s: next(t for t in SPLITS if layout(t) == layout(s)) for s in SPLITS}
+
+
+def layout_groups(splits: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Training splits grouped by layout: ((representative, (splits...)), ...), in SPLITS order."""
+    groups: dict[str, list[str]] = {}
+    for s in splits:
+        groups.setdefault(LAYOUT_KEY[s], []).append(s)
+    return tuple((k, tuple(v)) for k, v in groups.items())
+
+
+def init_params(cfg: RunConfig):
+    """(graphdef, parameters) of a fresh model, initialised in one compiled call."""
+    abstract = nnx.eval_shape(lambda: build(cfg, cfg.seed))
+    graphdef, _ = nnx.split(abstract, nnx.Param)
+    params = jax.jit(lambda: nnx.split(build(cfg, cfg.seed), nnx.Param)[1])()
+    return graphdef, params
+
+
+def enable_compilation_cache() -> None:
+    """Reuse compiled steps across processes (the runs of a sweep share shapes).
+
+    $SCALING_JAX_CACHE names the folder (default ~/.cache/scaling/jax); "off" disables it. A cache
+    the user configured already is left alone.
+    """
+    import os
+
+    where = os.environ.get("SCALING_JAX_CACHE", os.path.expanduser("~/.cache/scaling/jax"))
+    if where == "off" or jax.config.jax_compilation_cache_dir:
+        return
+    jax.config.update("jax_compilation_cache_dir", where)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 class Trainer:
     """The jitted pieces of one run: init, train step, evaluation."""
 
     def __init__(self, cfg: RunConfig):
+        enable_compilation_cache()
         self.cfg = cfg
         self.steps = flops.num_steps(cfg)
-        self.splits = tuple(split_counts(cfg.data, cfg.train.batch_size))
-        model = build(cfg, cfg.seed)
-        self.graphdef, params = nnx.split(model, nnx.Param)
-        self.tx = optimizer(cfg.optim, max(self.steps, 1))
+        self.groups = layout_groups(tuple(split_counts(cfg.data, cfg.train.batch_size)))
+        self.graphdef, params = init_params(cfg)
+        self.tx = moments(cfg.optim)
         self.lr = schedule(cfg.optim, max(self.steps, 1))
         self.state = (params, self.tx.init(params))
         self._step = jax.jit(self._train_step)
-        self._eval = {s: jax.jit(lambda p, b, s=s: self._eval_sums(p, b, s)) for s in SPLITS}
+        self._eval = jax.jit(self._eval_sums, static_argnums=2)
         self._val = {}
 
     def _loss(self, params, batch):
         model = nnx.merge(self.graphdef, params)
         total = count = 0.0
-        for split in self.splits:
-            b = batch[split]
+        for split, b in batch.items():
             s, c = loss_sums(model(split, b["images"], b["text"]), b["text"])
             total, count = total + s, count + c
         return total / count
 
-    def _train_step(self, state, batch):
+    def _train_step(self, state, batch, lr, weight_decay):
         params, opt_state = state
         loss, grads = jax.value_and_grad(self._loss)(params, batch)
-        updates, opt_state = self.tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss, optax.tree.norm(grads)
+        direction, opt_state = self.tx.update(grads, opt_state)
+        return (apply(params, direction, lr, weight_decay), opt_state), loss, optax.tree.norm(grads)
 
-    def _eval_sums(self, params, batch, split):
+    def _eval_sums(self, params, batch, split: str):
         model = nnx.merge(self.graphdef, params)
         return loss_sums(model(split, batch["images"], batch["text"]), batch["text"])
 
     def step(self, step: int) -> tuple[float, float]:
         """Train on batch `step` (0-based); returns (loss, grad norm)."""
-        batch = _to_device(train_batch(self.cfg.data, self.cfg.seed, step, self.cfg.train.batch_size))
-        self.state, loss, gnorm = self._step(self.state, batch)
+        raw = train_batch(self.cfg.data, self.cfg.seed, step, self.cfg.train.batch_size)
+        batch = {first: {k: jnp.asarray(np.concatenate([raw[s][k] for s in group])) for k in ("images", "text")}
+                 for first, group in self.groups}
+        lr = jnp.float32(self.lr(step))
+        self.state, loss, gnorm = self._step(self.state, batch, lr, jnp.float32(self.cfg.optim.weight_decay))
         return float(loss), float(gnorm)
 
     def evaluate(self) -> dict[str, float]:
@@ -87,7 +121,7 @@ class Trainer:
             total = count = 0.0
             for i in range(0, len(val["text"]), size):
                 chunk = {k: jnp.asarray(v[i:i + size]) for k, v in val.items()}
-                s, c = self._eval[split](self.state[0], chunk)
+                s, c = self._eval(self.state[0], chunk, LAYOUT_KEY[split])
                 total, count = total + float(s), count + float(c)
             out[f"eval/loss/{split}"] = total / count
         return out
@@ -158,7 +192,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
         if done in schedule_at:
             rate = meta["timed_steps"] / meta["train_s"] if meta["train_s"] > 0 else float("nan")
             extra = {"train/loss": meta["loss_sum"] / meta["loss_count"], **trainer.evaluate(),
-                     "opt/lr": float(trainer.lr(done - 1)), "opt/grad_norm": gnorm,
+                     "opt/lr": trainer.lr(done - 1), "opt/grad_norm": gnorm,
                      "time/wall_s": time.perf_counter() - t0,
                      "throughput/tokens_per_s": rate * cost.tokens, "throughput/flops_per_s": rate * cost.flops}
             last = _record(cfg, rid, done, cost, p, extra)
