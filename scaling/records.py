@@ -148,3 +148,98 @@ def write_summary(run_dir: str | Path, summary: dict) -> None:
 
 def is_committed(run_dir: str | Path) -> bool:
     return (Path(run_dir) / SUMMARY).exists()
+
+
+# ---------------------------------------------------------------- loading a sweep
+
+
+def run_dirs(sweep_dir: str | Path) -> list[Path]:
+    """Run directories under a sweep folder (`<dir>/runs/*`, `<dir>/*`, or `<dir>` itself)."""
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    if (root / CONFIG).is_file():
+        return [root]
+    base = root / "runs" if (root / "runs").is_dir() else root
+    return sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
+
+
+def _run_columns(run_dir: Path) -> tuple[dict, dict | None]:
+    """(run-level columns: run_id, status, sweep budget/label, flattened config; summary or None)."""
+    config = read_json(run_dir / CONFIG)
+    run_id = config.pop("run_id", run_dir.name)
+    flat: dict = {}
+    stack = [("", config)]
+    while stack:  # flatten nested sections: model.width, optim.lr, ...
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            else:
+                flat[f"{prefix}{key}"] = value
+    summary = read_summary(run_dir)
+    spec_path = run_dir / "spec.json"
+    spec = read_json(spec_path) if spec_path.is_file() else {}
+    cols = {"run_id": run_id, "status": summary.get("status", "done") if summary else "incomplete",
+            "budget": spec.get("budget"), "label": spec.get("label")}
+    return {**cols, **flat}, summary
+
+
+def load(sweep_dir: str | Path, committed_only: bool = True):
+    """One row per evaluation under `sweep_dir`, the run's config flattened into columns.
+
+    Columns: run_id, recipe, step, the record fields (tokens/total, compute/flops, params/total,
+    train/loss, eval/loss/<split>, ...), status, budget (isoFLOP sweeps), label, and every config
+    key (model.family, model.width, optim.lr, seed, train.tokens, ...). Only committed runs (with a
+    summary.json) unless `committed_only=False`. Unique on (run_id, step).
+    """
+    import pandas as pd
+
+    rows = []
+    for run_dir in run_dirs(sweep_dir):
+        cols, summary = _run_columns(run_dir)
+        if committed_only and summary is None:
+            continue
+        for rec in read_metrics(run_dir):
+            rows.append({**cols, **rec, "run_id": cols["run_id"]})
+    if not rows:
+        return pd.DataFrame(columns=["run_id", "recipe", "step", "status"])
+    df = pd.DataFrame(rows)
+    df = df.drop_duplicates(subset=["run_id", "step"], keep="last")
+    df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+    return df[_column_order(df.columns, ("run_id", "recipe", "step"))]
+
+
+def load_runs(sweep_dir: str | Path, committed_only: bool = True):
+    """One row per run: status, final metrics (summary.json over the last record), flattened config.
+
+    With `committed_only=False` runs still in progress or interrupted appear too (status
+    "incomplete", metrics of their last record).
+    """
+    import pandas as pd
+
+    rows = []
+    for run_dir in run_dirs(sweep_dir):
+        cols, summary = _run_columns(run_dir)
+        if committed_only and summary is None:
+            continue
+        metrics = read_metrics(run_dir)
+        final = dict(metrics[-1]) if metrics else {}
+        summary = dict(summary or {})
+        for key in ("final", "metrics"):  # final metrics may sit flat or in a section
+            section = summary.pop(key, None)
+            if isinstance(section, dict):
+                summary.update(section)
+        rows.append({**cols, **final, **summary, "records": len({r.get("step") for r in metrics}),
+                     "run_id": cols["run_id"], "status": cols["status"]})
+    if not rows:
+        return pd.DataFrame(columns=["run_id", "recipe", "status"])
+    df = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
+    return df[_column_order(df.columns, ("run_id", "recipe", "status"))]
+
+
+def _column_order(columns, first: tuple) -> list:
+    """`first`, then record fields (tokens/total, train/loss, ...), then run and config columns."""
+    head = [c for c in first if c in columns]
+    fields = [c for c in columns if "/" in c and c not in head]
+    return head + fields + [c for c in columns if c not in head and c not in fields]

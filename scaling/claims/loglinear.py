@@ -1,0 +1,142 @@
+"""Is a bounded metric (a pass rate) log-linear in compute, or does it bend?
+
+Per metric (and per group, e.g. per RL run):
+- slope per decade of P = a + b*log10(C), with a 95% bootstrap interval;
+- curvature: the quadratic coefficient of P in log10(C) and its interval (0 inside = no bend seen);
+- held-out check: log-linear and the ScaleRL sigmoid fitted on the early part, root-mean-square
+  error on the rest;
+- the compute at which the sigmoid (fitted on all points) reaches 90% of its ceiling's rise.
+
+Verdict on "log-linear": refuted when the curve bends — significant concave curvature, or held-out
+points that leave the line (log-linear held-out error > 2x its in-sample scatter and > 1.5x the
+sigmoid's) — and the sigmoid predicts the held-out points better; supported when there is no
+significant curvature and the held-out points stay on the line; else inconclusive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scaling.errors import DataError, FitError
+
+MIN_POINTS = 6
+
+
+def _poly_draws(x: np.ndarray, y: np.ndarray, W: np.ndarray, degree: int) -> np.ndarray:
+    """Weighted least-squares polynomial coefficients (highest first) for each weight row."""
+    V = np.vander(x, degree + 1)
+    out = []
+    for w in W:
+        sw = np.sqrt(w)
+        coef, *_ = np.linalg.lstsq(V * sw[:, None], y * sw, rcond=None)
+        out.append(coef)
+    return np.array(out)
+
+
+def _weights(groups: np.ndarray | None, n: int, n_boot: int, rng) -> tuple[np.ndarray, str]:
+    """Bootstrap weights: whole groups (runs) when there are >= 3 of them, else single points."""
+    if groups is not None and len(np.unique(groups)) >= 3:
+        _, inv = np.unique(groups, return_inverse=True)
+        units, unit = inv.max() + 1, "runs"
+    else:
+        inv, units, unit = np.arange(n), n, "points"
+    draws = rng.integers(0, units, size=(n_boot, units))
+    counts = np.zeros((n_boot, units))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, inv], unit
+
+
+def _interval(v: np.ndarray) -> list[float]:
+    v = v[np.isfinite(v)]
+    return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v.size else [np.nan, np.nan]
+
+
+def _rmse(pred, y) -> float:
+    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(y)) ** 2)))
+
+
+def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, runs=None,
+            n_boot: int = 1000, seed: int = 0) -> dict:
+    """One metric against compute. `heldout`: boolean mask of held-out points (default: the
+    points in the last `holdout` fraction of the log-compute range)."""
+    from scaling.fit import fit_loglinear, fit_sigmoid, loglinear, scalerl_sigmoid
+
+    C, P = np.asarray(C, float), np.asarray(P, float)
+    if len(C) < MIN_POINTS:
+        raise FitError(f"{len(C)} points; the log-linear claim needs at least {MIN_POINTS}")
+    x = np.log10(C)
+    if heldout is None:
+        cut = x.max() - holdout * (x.max() - x.min())
+        heldout = x > cut
+    heldout = np.asarray(heldout, bool)
+    fitpart = ~heldout
+    if fitpart.sum() < 5 or heldout.sum() < 1:
+        raise FitError(f"{fitpart.sum()} fit and {heldout.sum()} held-out points: need >= 5 and >= 1")
+    rng = np.random.default_rng(seed)
+    W, unit = _weights(None if runs is None else np.asarray(runs), len(C), n_boot, rng)
+    xc = x - x.mean()
+    lin = _poly_draws(xc, P, np.vstack([np.ones(len(C)), W]), 1)
+    quad = _poly_draws(xc, P, np.vstack([np.ones(len(C)), W]), 2)
+    full = fit_loglinear(C, P)
+    sig_all = fit_sigmoid(C, P, allow_unconverged=True)
+    ll_fit = fit_loglinear(C[fitpart], P[fitpart])
+    sig_fit = fit_sigmoid(C[fitpart], P[fitpart], allow_unconverged=True)
+    rmse_ll = _rmse(loglinear(C[heldout], ll_fit.params["a"], ll_fit.params["b"]), P[heldout])
+    sp = sig_fit.params
+    rmse_sig = _rmse(scalerl_sigmoid(C[heldout], sp["R0"], sp["A"], sp["C_mid"], sp["B"]), P[heldout])
+    curv = _interval(quad[1:, 0])
+    s = sig_all.params
+    c90 = s["C_mid"] * 9.0 ** (1.0 / s["B"]) if s["B"] > 0 else float("nan")
+    # In-sample scatter of the log-linear fit: the held-out error it would have if the line held.
+    scatter = _rmse(loglinear(C[fitpart], ll_fit.params["a"], ll_fit.params["b"]), P[fitpart])
+    misses = rmse_ll > 2 * scatter and rmse_ll > 1.5 * rmse_sig  # held-out points leave the line
+    flat = curv[0] <= 0 <= curv[1]
+    if (curv[1] < 0 or misses) and rmse_sig < rmse_ll:
+        verdict = "refuted"
+    elif flat and not misses:
+        verdict = "supported"
+    else:
+        verdict = "inconclusive"
+    return {
+        "n_points": int(len(C)), "n_heldout": int(heldout.sum()), "bootstrap_unit": unit, "n_boot": n_boot,
+        "slope_per_decade": float(full.params["b"]), "slope_interval": _interval(lin[1:, 0]),
+        "curvature": float(quad[0, 0]), "curvature_interval": curv,
+        "heldout_rmse": {"loglinear": rmse_ll, "sigmoid": rmse_sig}, "fit_scatter": scatter,
+        "sigmoid": {k: float(v) for k, v in s.items()}, "sigmoid_converged": bool(sig_all.converged),
+        "sigmoid_fit_part": {k: float(v) for k, v in sp.items()},
+        "loglinear_fit_part": {k: float(v) for k, v in ll_fit.params.items()},
+        "compute_at_90pct": float(c90), "verdict": verdict,
+    }
+
+
+def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | None = None,
+                    split_col: str | None = None, holdout: float = 1 / 3, run_col: str | None = None,
+                    n_boot: int = 1000, seed: int = 0) -> dict:
+    """`analyse` for every metric in `ys` (and every value of `group`).
+
+    split_col: a column whose value "heldout" marks the held-out points (as in the ScaleRL data);
+    otherwise the last `holdout` fraction of the log-compute range is held out.
+    """
+    for col in [x, *ys, *(c for c in (group, split_col, run_col) if c)]:
+        if col not in df.columns:
+            raise DataError(f"column {col!r} not found (columns: {', '.join(map(str, df.columns))})")
+    if not ys:
+        raise DataError("name at least one metric with --y")
+    out = {}
+    groups = df.groupby(group, sort=True) if group else [("all", df)]
+    for gname, g in groups:
+        for y in ys:
+            sub = g[[c for c in dict.fromkeys([x, y, split_col, run_col]) if c]].dropna(subset=[x, y])
+            C, P = sub[x].to_numpy(float), sub[y].to_numpy(float)
+            bad = ~np.isfinite(C) | (C <= 0)
+            if bad.any():
+                raise DataError(f"column {x!r} row {sub.index[np.flatnonzero(bad)[0]]}: compute must be positive")
+            held = (sub[split_col].astype(str) == "heldout").to_numpy() if split_col else None
+            runs = sub[run_col].to_numpy() if run_col else None
+            try:
+                out[f"{gname}/{y}"] = analyse(C, P, heldout=held, holdout=holdout, runs=runs,
+                                              n_boot=n_boot, seed=seed)
+            except FitError as err:
+                raise FitError(f"{gname}/{y}: {err}") from None
+    return {"x": x, "metrics": out}

@@ -1,0 +1,73 @@
+"""Time estimates: a run costs `overhead_s + flops / flops_per_s`; a sweep is scheduled on N workers.
+
+The rate and the overhead (process start, imports, compilation, evaluations) default to values
+measured on a laptop-class CPU, and are re-measured from finished runs whenever a sweep folder
+holds some (`calibrate`), so `plan` on a sweep that has run before predicts from this machine.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_FLOPS_PER_S = 2.0e9  # effective training FLOP/s of the small models on one CPU worker
+DEFAULT_OVERHEAD_S = 15.0  # per run: interpreter, JAX import, compilation, evaluations
+
+
+@dataclass(frozen=True)
+class Rate:
+    flops_per_s: float = DEFAULT_FLOPS_PER_S
+    overhead_s: float = DEFAULT_OVERHEAD_S
+    source: str = "default"
+
+    def seconds(self, flops: float | None) -> float:
+        return self.overhead_s + (flops or 0.0) / self.flops_per_s
+
+
+def makespan(durations: list[float], workers: int) -> float:
+    """Wall time of running `durations` on `workers` slots, longest first (greedy)."""
+    workers = max(1, int(workers))
+    slots = [0.0] * min(workers, max(1, len(durations)))
+    heapq.heapify(slots)
+    for d in sorted(durations, reverse=True):
+        heapq.heappush(slots, heapq.heappop(slots) + d)
+    return max(slots) if durations else 0.0
+
+
+def measured_runs(sweep_dir: str | Path) -> list[tuple[float, float]]:
+    """(flops, seconds) of every run the launcher saw go from nothing to committed in one attempt."""
+    out = []
+    state_dir = Path(sweep_dir) / "state"
+    if not state_dir.is_dir():
+        return out
+    for path in sorted(state_dir.glob("*.json")):
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if state.get("status") == "committed" and state.get("whole") and state.get("flops"):
+            seconds = state.get("ended", 0) - state.get("started", 0)
+            if seconds > 0:
+                out.append((float(state["flops"]), float(seconds)))
+    return out
+
+
+def calibrate(samples: list[tuple[float, float]], fallback: Rate = Rate()) -> Rate:
+    """Fit seconds = overhead + flops / rate to measured runs (least squares, both non-negative)."""
+    if not samples:
+        return fallback
+    n = len(samples)
+    mean_f = sum(f for f, _ in samples) / n
+    mean_s = sum(s for _, s in samples) / n
+    var_f = sum((f - mean_f) ** 2 for f, _ in samples)
+    slope = sum((f - mean_f) * (s - mean_s) for f, s in samples) / var_f if var_f > 0 else 0.0
+    overhead = mean_s - slope * mean_f
+    if n < 3 or slope <= 0 or overhead < 0:
+        # too few or too noisy to separate: keep the default overhead share, fit the rate only
+        overhead = min(fallback.overhead_s, 0.8 * min(s for _, s in samples))
+        work = sum(max(s - overhead, 1e-3) for _, s in samples)
+        return Rate(sum(f for f, _ in samples) / work if mean_f > 0 else fallback.flops_per_s, overhead,
+                    f"measured ({n} runs)")
+    return Rate(1.0 / slope, overhead, f"measured ({n} runs)")

@@ -1,0 +1,369 @@
+"""Sweep files: parsing, expansion into runs, isoFLOP planning.
+
+A sweep file (YAML) has these top-level keys; anything else is an error.
+
+    name:       optional label (default: the file's stem)
+    recipes:    named configs; `baseline` is required, the others are patches of it
+    grid:       {config.key: [values]}: the cartesian product of the axes
+    zip:        {config.key: [values]} (or a list of them): axes that move together
+    exclude:    [{key: value, ...}]: drop runs matching every key/value of one entry
+    isoflop:    {budgets: [FLOPs], sizes: [widths or {key: value}]}: train.tokens is derived
+    resources:  per-run resources and backend settings (never part of a run id)
+
+Every (recipe, grid point[, budget, size]) becomes a `RunSpec`: a resolved, validated `RunConfig`
+whose run id is the hash of that config. `recipe` may itself be an axis (to restrict or zip it);
+otherwise every recipe runs the whole grid. The whole sweep is validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaling import config as C
+from scaling.errors import ConfigError
+
+TOP_KEYS = ("name", "description", "recipes", "grid", "zip", "exclude", "isoflop", "resources")
+ISOFLOP_KEYS = ("budgets", "sizes")
+RESOURCE_KEYS = ("cpus", "gpus", "retries", "ray", "slurm")
+RECIPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+ISOFLOP_TOLERANCE = 0.02  # each isoFLOP run lands within 2% of its budget
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: the resolved config and where it came from."""
+
+    run_id: str
+    label: str  # human-readable: recipe and axis values
+    cfg: C.RunConfig
+    point: dict  # the axis values that made this run (dotted keys)
+    budget: float | None = None  # isoFLOP budget, if any
+    cost: dict = field(default_factory=dict)  # scaling.flops.run_cost(cfg), when available
+
+    @property
+    def recipe(self) -> str:
+        return self.cfg.recipe
+
+    def meta(self) -> dict:
+        """What the sweep knows about the run beyond its config (stored beside it as sweep.json)."""
+        return {"run_id": self.run_id, "label": self.label, "point": self.point, "budget": self.budget}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    source: str
+    runs: list[RunSpec]
+    resources: dict
+    raw: dict  # the parsed sweep file
+
+    @property
+    def isoflop(self) -> bool:
+        return "isoflop" in self.raw
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def config_keys() -> set[str]:
+    return set(C.flatten(C.to_dict(C.RunConfig())))
+
+
+def _num(value: Any, where: str) -> float:
+    """YAML 1.1 reads `1e11` as a string: accept it as a number."""
+    if isinstance(value, str):
+        value = C.parse_value(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _dotted(data: Any, where: str) -> dict:
+    """A recipe (nested and/or dotted mapping) -> {dotted.key: value}."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of config keys, got {data!r}")
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in _dotted(value, f"{where}.{key}").items()})
+        else:
+            out[str(key)] = value
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str):
+        a = C.parse_value(a)
+    if isinstance(b, str):
+        b = C.parse_value(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return a == b
+
+
+def _check_key(key: str, where: str, allowed: set[str]) -> None:
+    if key not in allowed:
+        close = sorted(k for k in allowed if k.split(".")[-1] == key.split(".")[-1])
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _axis(key: str, values: Any, where: str, allowed: set[str], seen: set[str]) -> list:
+    _check_key(key, where, allowed)
+    if key in seen:
+        raise ConfigError(f"{where}: axis appears twice (grid and zip may not share a key)")
+    if not isinstance(values, list):
+        raise ConfigError(f"{where}: expected a list of values, got {values!r}")
+    if not values:
+        raise ConfigError(f"{where}: empty axis (the grid would hold no runs)")
+    seen.add(key)
+    return values
+
+
+def _axes(raw: dict, path: str, allowed: set[str]) -> list[tuple[list[str], list[tuple]]]:
+    """Axis groups: the keys that move together (one for a grid axis) and their value tuples."""
+    seen: set[str] = set()
+    grid = raw.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{path}: grid: expected a mapping of config key -> list of values")
+    groups = [([key], [(v,) for v in _axis(key, values, f"{path}: grid.{key}", allowed, seen)])
+              for key, values in grid.items()]
+    zips = raw.get("zip") or []
+    zips = [zips] if isinstance(zips, dict) else zips
+    if not isinstance(zips, list):
+        raise ConfigError(f"{path}: zip: expected a mapping (or a list of mappings) of key -> list")
+    for i, group in enumerate(zips):
+        if not isinstance(group, dict) or not group:
+            raise ConfigError(f"{path}: zip[{i}]: expected a non-empty mapping of key -> list")
+        columns = {key: _axis(key, values, f"{path}: zip[{i}].{key}", allowed, seen)
+                   for key, values in group.items()}
+        if len({len(v) for v in columns.values()}) > 1:
+            sizes = ", ".join(f"{k}: {len(v)}" for k, v in columns.items())
+            raise ConfigError(f"{path}: zip[{i}]: axes that move together need equal lengths ({sizes})")
+        groups.append((list(columns), list(zip(*columns.values()))))
+    return groups
+
+
+def _recipes(raw: dict, path: str) -> dict[str, dict]:
+    recipes = raw.get("recipes")
+    if not isinstance(recipes, dict) or "baseline" not in recipes:
+        raise ConfigError(f"{path}: recipes: a mapping with a `baseline` recipe is required")
+    base = _dotted(recipes["baseline"], f"{path}: recipes.baseline")
+    out = {}
+    for name, patch in recipes.items():
+        name = str(name)
+        where = f"{path}: recipes.{name}"
+        if not RECIPE_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a recipe name is a word of letters, digits, '_', '-' or '.' "
+                              f"starting with a letter")
+        patch = base if name == "baseline" else _dotted(patch, where)
+        if "recipe" in patch:
+            raise ConfigError(f"{where}: `recipe` is the recipe's name; do not set it inside a recipe")
+        merged = {**base, **patch}
+        C.build({"recipe": name}, merged, source=where)  # each recipe alone must be a valid config
+        out[name] = merged
+    return out
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read, expand and validate a sweep file; every error is a one-line ConfigError."""
+    path = Path(path)
+    raw = C.read_mapping(path)
+    return expand(raw, source=str(path), name=path.stem)
+
+
+def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
+    path = source
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{path}: {key}: unknown key (known: {', '.join(TOP_KEYS)})")
+    recipes = _recipes(raw, path)
+    allowed = config_keys()
+    groups = _axes(raw, path, allowed)
+    axis_keys = [k for keys, _ in groups for k in keys]
+    if "recipe" in axis_keys:
+        for keys, rows in groups:
+            if "recipe" in keys:
+                for row in rows:
+                    value = row[keys.index("recipe")]
+                    if str(value) not in recipes:
+                        raise ConfigError(f"{path}: axis recipe: no recipe named {value!r} "
+                                          f"(recipes: {', '.join(recipes)})")
+    else:
+        groups.insert(0, (["recipe"], [(r,) for r in recipes]))
+
+    iso = _isoflop(raw, path, allowed, axis_keys)
+    if iso is not None:
+        budgets, sizes = iso
+        groups.append((["budget"], [(b,) for b in budgets]))
+        groups.append((["size"], [(s,) for s in sizes]))
+
+    excludes = _excludes(raw, path, allowed | ({"budget"} if iso else set()))
+    resources = _resources(raw, path)
+
+    runs: list[RunSpec] = []
+    seen: set[str] = set()
+    for combo in itertools.product(*(rows for _, rows in groups)):
+        point: dict[str, Any] = {}
+        for (keys, _), row in zip(groups, combo):
+            point.update(dict(zip(keys, row)))
+        declared = {**recipes[str(point["recipe"])], **point, **point.get("size", {})}
+        if any(_matches(declared, ex) for ex in excludes):
+            continue  # excluded before it is built: an excluded run may be one the config rejects
+        spec = _make_run(point, recipes, path)
+        resolved = {**C.flatten(C.to_dict(spec.cfg)), "budget": spec.budget}
+        if spec.run_id in seen or any(_matches(resolved, ex) for ex in excludes):
+            continue  # excluded, or the same config reached twice (a repeated value): one run
+        seen.add(spec.run_id)
+        runs.append(spec)
+    if not runs:
+        raise ConfigError(f"{path}: the sweep holds no runs (every grid point is excluded)")
+    return Sweep(name=str(raw.get("name") or name), source=source, runs=runs, resources=resources, raw=raw)
+
+
+def _isoflop(raw: dict, path: str, allowed: set[str], axis_keys: list[str]):
+    iso = raw.get("isoflop")
+    if iso is None:
+        return None
+    if not isinstance(iso, dict):
+        raise ConfigError(f"{path}: isoflop: expected a mapping with budgets and sizes")
+    for key in iso:
+        if key not in ISOFLOP_KEYS:
+            raise ConfigError(f"{path}: isoflop.{key}: unknown key (known: {', '.join(ISOFLOP_KEYS)})")
+    budgets, sizes = iso.get("budgets"), iso.get("sizes")
+    if not isinstance(budgets, list) or not budgets:
+        raise ConfigError(f"{path}: isoflop.budgets: expected a non-empty list of FLOP budgets")
+    if not isinstance(sizes, list) or not sizes:
+        raise ConfigError(f"{path}: isoflop.sizes: expected a non-empty list of model.width values "
+                          f"or of {{key: value}} mappings")
+    budgets = [_num(b, f"{path}: isoflop.budgets[{i}]") for i, b in enumerate(budgets)]
+    for i, b in enumerate(budgets):
+        if b <= 0:
+            raise ConfigError(f"{path}: isoflop.budgets[{i}]: must be positive, got {b:g}")
+    out_sizes = []
+    for i, size in enumerate(sizes):
+        where = f"{path}: isoflop.sizes[{i}]"
+        size = _dotted(size, where) if isinstance(size, dict) else {"model.width": size}
+        for key in size:
+            _check_key(key, where, allowed - {"recipe"})
+            if key in axis_keys:
+                raise ConfigError(f"{where}: {key} is also a grid/zip axis")
+        out_sizes.append(size)
+    if "train.tokens" in axis_keys or any("train.tokens" in s for s in out_sizes):
+        raise ConfigError(f"{path}: train.tokens: derived from the budget in isoflop mode; "
+                          f"do not make it an axis")
+    return budgets, out_sizes
+
+
+def _excludes(raw: dict, path: str, allowed: set[str]) -> list[dict]:
+    excludes = raw.get("exclude") or []
+    if not isinstance(excludes, list):
+        raise ConfigError(f"{path}: exclude: expected a list of {{key: value}} mappings")
+    out = []
+    for i, ex in enumerate(excludes):
+        if not isinstance(ex, dict) or not ex:
+            raise ConfigError(f"{path}: exclude[{i}]: expected a non-empty mapping of key: value")
+        ex = _dotted(ex, f"{path}: exclude[{i}]")
+        for key in ex:
+            _check_key(key, f"{path}: exclude[{i}].{key}", allowed)
+        out.append(ex)
+    return out
+
+
+def _resources(raw: dict, path: str) -> dict:
+    res = raw.get("resources") or {}
+    if not isinstance(res, dict):
+        raise ConfigError(f"{path}: resources: expected a mapping")
+    for key in res:
+        if key not in RESOURCE_KEYS:
+            raise ConfigError(f"{path}: resources.{key}: unknown key (known: {', '.join(RESOURCE_KEYS)})")
+    out = {"cpus": 1, "gpus": 0, "retries": 2, "ray": {}, "slurm": {}, **res}
+    for key in ("cpus", "gpus", "retries"):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{path}: resources.{key}: expected a non-negative number, got {value!r}")
+    for key in ("ray", "slurm"):
+        if not isinstance(out[key], dict):
+            raise ConfigError(f"{path}: resources.{key}: expected a mapping, got {out[key]!r}")
+    return out
+
+
+def _label(point: dict) -> str:
+    parts = [str(point["recipe"])]
+    if "budget" in point:
+        parts.append(f"budget={point['budget']:.3g}")
+    if "size" in point:
+        parts += [f"{k}={_fmt(v)}" for k, v in point["size"].items()]
+    parts += [f"{k}={_fmt(v)}" for k, v in point.items() if k not in ("recipe", "budget", "size")]
+    return " ".join(parts)
+
+
+def _make_run(point: dict, recipes: dict[str, dict], path: str) -> RunSpec:
+    label = _label(point)
+    where = f"{path}: run {label}"
+    overrides = dict(recipes[str(point["recipe"])])
+    overrides.update({k: v for k, v in point.items() if k not in ("recipe", "budget", "size")})
+    overrides.update(point.get("size", {}))
+    data = {"recipe": str(point["recipe"])}  # not parsed as YAML: a recipe named `on` stays a name
+    cfg = C.build(data, overrides, source=where)
+    budget = point.get("budget")
+    cost: dict = {}
+    if budget is not None:
+        cfg, cost = _fit_budget(cfg, data, overrides, budget, where)
+    else:
+        cost = run_cost(cfg)
+        if cost.get("steps", 1) < 1:
+            raise ConfigError(f"{where}: train.tokens: {cfg.train.tokens} is less than one training step "
+                              f"at train.batch_size={cfg.train.batch_size}")
+    flat_point = {k: v for k, v in point.items() if k not in ("size",)}
+    flat_point.update(point.get("size", {}))
+    return RunSpec(run_id=C.run_id(cfg), label=label, cfg=cfg, point=flat_point, budget=budget, cost=cost)
+
+
+def _fit_budget(cfg: C.RunConfig, data: dict, overrides: dict, budget: float, where: str):
+    from scaling import flops
+
+    try:
+        tokens = flops.tokens_for_flops(cfg, budget)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    cfg = C.build(data, {**overrides, "train.tokens": int(tokens)}, source=where)
+    cost = run_cost(cfg)
+    exact, steps = float(cost["compute/flops"]), max(1, int(cost["steps"]))
+    if abs(exact / budget - 1) > ISOFLOP_TOLERANCE:
+        step = exact / steps
+        raise ConfigError(
+            f"{where}: budget {budget:.3g} FLOPs cannot be met within {ISOFLOP_TOLERANCE:.0%} in whole steps "
+            f"of {step:.3g} FLOPs (nearest: {exact:.3g}); the minimum budget that always fits this "
+            f"size is {step / (2 * ISOFLOP_TOLERANCE):.3g}"
+        )
+    return cfg, cost
+
+
+def run_cost(cfg: C.RunConfig) -> dict:
+    """`scaling.flops.run_cost`, or {} while the FLOP model is not available."""
+    try:
+        from scaling import flops
+    except ImportError:  # pragma: no cover - the FLOP model ships with the package
+        return {}
+    return dict(flops.run_cost(cfg))
+
+
+def _matches(values: dict, ex: dict) -> bool:
+    return all(k in values and _same(values[k], v) for k, v in ex.items())

@@ -1,0 +1,202 @@
+"""One run in its own process: `python -m scaling.sweep.worker RUN_DIR [--trainer module:function]`.
+
+The worker reads the resolved config from `RUN_DIR/config.json`, takes an exclusive lock on the run
+directory (so two workers can never write the same run, e.g. a leftover worker of a killed launcher
+and its replacement), removes temporary files a kill left behind, and calls the trainer
+(`scaling.train:train` unless told otherwise). Every backend runs runs this way.
+
+Exit codes: 0 the trainer returned (the run is committed: done, diverged or failed);
+EXIT_INFRA (75) out of memory or a lost resource: worth retrying; 1 any other error (not retried);
+a negative return code (killed by a signal) is an infrastructure failure too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from scaling import records
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INFRA = 75  # EX_TEMPFAIL
+LOCK = ".lock"
+LOG = "log.txt"
+DEFAULT_TRAINER = "scaling.train:train"
+_INFRA_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "OOM")
+
+
+def load_trainer(spec: str) -> Callable:
+    """`package.module:function`, or `path/to/file.py:function` (a stand-in trainer in tests)."""
+    module, _, name = spec.rpartition(":") if ":" in spec else (spec, "", "train")
+    if module.endswith(".py"):
+        loaded = importlib.util.spec_from_file_location(Path(module).stem, module)
+        mod = importlib.util.module_from_spec(loaded)
+        loaded.loader.exec_module(mod)
+        return getattr(mod, name or "train")
+    return getattr(importlib.import_module(module), name or "train")
+
+
+def read_config(run_dir: Path):
+    """The resolved RunConfig stored in `run_dir/config.json` (checked against its run id)."""
+    from scaling import config as C
+    from scaling.errors import ConfigError
+
+    data = records.read_json(run_dir / records.CONFIG)
+    stored_id = data.pop("run_id", None)
+    cfg = C.build(data, source=str(run_dir / records.CONFIG))
+    if stored_id is not None and C.run_id(cfg) != stored_id:
+        raise ConfigError(f"{run_dir}: config.json does not hash to its run id {stored_id!r}")
+    return cfg
+
+
+def clean_temporaries(run_dir: Path) -> None:
+    """Remove `.name.XXXX.tmp` files of atomic writes interrupted by a kill (we hold the lock)."""
+    for path in run_dir.glob(".*.tmp"):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def lock_run(run_dir: Path):
+    """Hold an exclusive lock on the run for this process's life (released by the OS on death)."""
+    handle = open(run_dir / LOCK, "a+")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # waits for a previous writer to die
+    return handle
+
+
+def is_locked(run_dir: str | Path) -> bool:
+    """True while some worker holds the run (works locally; on network file systems it depends)."""
+    path = Path(run_dir) / LOCK
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
+
+
+def _is_infra(err: BaseException) -> bool:
+    if isinstance(err, MemoryError):
+        return True
+    text = f"{type(err).__name__}: {err}"
+    return any(marker in text for marker in _INFRA_MARKERS)
+
+
+def run_one(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> int:
+    """Train the run in `run_dir` in this process; return an exit code (see the module doc)."""
+    run_dir = Path(run_dir)
+    try:
+        handle = lock_run(run_dir)
+    except OSError as err:
+        print(f"worker: cannot lock {run_dir}: {err}", file=sys.stderr)
+        return EXIT_INFRA
+    try:
+        clean_temporaries(run_dir)
+        if records.is_committed(run_dir):
+            print(f"worker: {run_dir.name} is already committed", flush=True)
+            return EXIT_OK
+        cfg = read_config(run_dir)
+        summary = load_trainer(trainer)(cfg, run_dir)
+        status = (summary or {}).get("status", "?")
+        print(f"worker: {run_dir.name} finished: {status}", flush=True)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_INFRA
+    except BaseException as err:  # noqa: BLE001 - the process boundary: report, classify, exit
+        traceback.print_exc()
+        return EXIT_INFRA if _is_infra(err) else EXIT_ERROR
+    finally:
+        handle.close()
+
+
+# ---------------------------------------------------------------- spawning (used by every backend)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the worker is killed when the process that started it dies (even by SIGKILL)."""
+    os.setsid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the run lock still keeps a leftover worker from writing concurrently
+
+
+def command(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> list[str]:
+    return [sys.executable, "-m", "scaling.sweep.worker", str(run_dir), "--trainer", trainer]
+
+
+def spawn(run_dir: str | Path, trainer: str = DEFAULT_TRAINER, attempt: int | None = None) -> subprocess.Popen:
+    """Start a worker for `run_dir`, appending its output to `run_dir/log.txt`."""
+    run_dir = Path(run_dir)
+    log = open(run_dir / LOG, "ab")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    what = f"attempt {attempt}" if attempt else "worker"
+    log.write(f"\n=== {what} on {os.uname().nodename} at {stamp} ===\n".encode())
+    log.flush()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        return subprocess.Popen(command(run_dir, trainer), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+    finally:
+        log.close()
+
+
+def outcome(returncode: int, run_dir: str | Path) -> tuple[str, str]:
+    """(kind, detail) of a finished worker: kind is committed | infra | error."""
+    if returncode == EXIT_OK and records.is_committed(run_dir):
+        summary = records.read_summary(run_dir) or {}
+        return "committed", str(summary.get("status", "?"))
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return "infra", f"killed by {name}"
+    if returncode == EXIT_INFRA:
+        return "infra", "out of memory or lost resource"
+    if returncode == EXIT_OK:
+        return "error", "the trainer returned without writing summary.json"
+    return "error", f"exit code {returncode}"
+
+
+def run_subprocess(run_dir: str | Path, trainer: str = DEFAULT_TRAINER,
+                   attempt: int | None = None) -> tuple[str, str]:
+    """Run one worker to completion (the body of a Ray task or a Slurm job)."""
+    proc = spawn(run_dir, trainer, attempt)
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return outcome(code, run_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scaling.sweep.worker")
+    parser.add_argument("run_dir")
+    parser.add_argument("--trainer", default=DEFAULT_TRAINER)
+    args = parser.parse_args(argv)
+    return run_one(args.run_dir, args.trainer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
