@@ -27,6 +27,16 @@ STYLE = {
 _PALETTE = ["#1f77b4", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
+def _plain_log_y(ax) -> None:
+    """Log y axis labelled with plain numbers (0.8, 1, 2), not powers of ten."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_locator(LogLocator(subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+
+
 def colour(name: str, names: list[str]) -> str:
     """A stable colour per recipe within one figure."""
     return _PALETTE[sorted(names).index(name) % len(_PALETTE)] if name in names else _PALETTE[-1]
@@ -76,6 +86,7 @@ def frontier(points: dict, fits: dict | None = None, y_label: str = "validation 
                     ax.fill_between(f["compute"], f["lo"], f["hi"], color=c, alpha=0.18, linewidth=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _plain_log_y(ax)
         ax.set_xlabel("training compute (FLOPs)")
         ax.set_ylabel(y_label)
         ax.set_title(title)
@@ -129,6 +140,7 @@ def multiplier(curves: dict, claim: float | None = None, title: str = "Compute m
         if claim is not None:
             ax.axhline(claim, color="black", linestyle="--", linewidth=1.0, label=f"claim {claim:g}x")
         ax.set_yscale("log")
+        _plain_log_y(ax)
         ax.invert_xaxis()  # lower loss (more training) to the right
         ax.set_xlabel("target loss (nats/token)")
         ax.set_ylabel("baseline compute / candidate compute")

@@ -8,8 +8,8 @@ Per metric (and per group, e.g. per RL run):
 - the compute at which the sigmoid (fitted on all points) reaches 90% of its ceiling's rise.
 
 Verdict on "log-linear": refuted when the curve bends — significant concave curvature, or held-out
-points that leave the line (log-linear held-out error > 2x its in-sample scatter and > 1.5x the
-sigmoid's) — and the sigmoid predicts the held-out points better; supported when there is no
+points that leave the line (their mean log-linear residual beyond 3 standard errors of the
+in-sample scatter) — and the sigmoid predicts the held-out points better; supported when there is no
 significant curvature and the held-out points stay on the line; else inconclusive.
 """
 
@@ -90,7 +90,11 @@ def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, 
     c90 = s["C_mid"] * 9.0 ** (1.0 / s["B"]) if s["B"] > 0 else float("nan")
     # In-sample scatter of the log-linear fit: the held-out error it would have if the line held.
     scatter = _rmse(loglinear(C[fitpart], ll_fit.params["a"], ll_fit.params["b"]), P[fitpart])
-    misses = rmse_ll > 2 * scatter and rmse_ll > 1.5 * rmse_sig  # held-out points leave the line
+    resid = P[heldout] - loglinear(C[heldout], ll_fit.params["a"], ll_fit.params["b"])
+    # Held-out points leave the line when their mean residual is beyond 3 standard errors of the
+    # in-sample scatter (3, not 2: residuals along a smooth curve are correlated).
+    z = float(resid.mean() / (scatter / np.sqrt(heldout.sum()))) if scatter > 0 else float("nan")
+    misses = abs(z) > 3
     flat = curv[0] <= 0 <= curv[1]
     if (curv[1] < 0 or misses) and rmse_sig < rmse_ll:
         verdict = "refuted"
@@ -103,6 +107,7 @@ def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, 
         "slope_per_decade": float(full.params["b"]), "slope_interval": _interval(lin[1:, 0]),
         "curvature": float(quad[0, 0]), "curvature_interval": curv,
         "heldout_rmse": {"loglinear": rmse_ll, "sigmoid": rmse_sig}, "fit_scatter": scatter,
+        "heldout_mean_residual": float(resid.mean()), "heldout_z": z,
         "sigmoid": {k: float(v) for k, v in s.items()}, "sigmoid_converged": bool(sig_all.converged),
         "sigmoid_fit_part": {k: float(v) for k, v in sp.items()},
         "loglinear_fit_part": {k: float(v) for k, v in ll_fit.params.items()},

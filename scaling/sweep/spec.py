@@ -27,7 +27,8 @@ from typing import Any
 from scaling import config as C
 from scaling.errors import ConfigError
 
-TOP_KEYS = ("name", "description", "recipes", "grid", "zip", "exclude", "isoflop", "resources")
+TOP_KEYS = ("name", "description", "recipes", "grid", "zip", "exclude", "isoflop", "resources", "report")
+# `report` (what `scaling report` compares) is read by scaling.report, not here; never part of a run id.
 ISOFLOP_KEYS = ("budgets", "sizes")
 RESOURCE_KEYS = ("cpus", "gpus", "retries", "ray", "slurm")
 RECIPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")

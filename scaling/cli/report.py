@@ -1,0 +1,56 @@
+"""`scaling report SWEEP.yaml`: sweep -> fit -> compare -> plots and a markdown summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from scaling.cli import app
+
+
+@app.command("report")
+def report_cmd(
+    sweep_file: Path = typer.Argument(..., help="Sweep file (YAML); its `report:` section says what to compare."),
+    runs: Optional[Path] = typer.Option(None, "--runs", help="Sweep folder (default runs/<file stem>)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder (default report/<file stem>)."),
+    workers: int = typer.Option(2, "--workers", help="Runs at a time."),
+    backend: str = typer.Option("local", "--backend", help="local | ray | slurm"),
+    no_train: bool = typer.Option(False, "--no-train", help="Report on the runs already committed; train nothing."),
+    bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Override report.bootstrap."),
+) -> None:
+    """Run the sweep (resumable; finished runs are skipped), then fit, compare and write the report."""
+    from scaling import records
+    from scaling import report as rep
+    from scaling.cli.compare import multiplier_lines
+    from scaling.cli.sweep import run as sweep_run
+    from scaling.sweep import runner, spec
+
+    sweep = spec.load_sweep(sweep_file)  # validates the whole grid before anything runs
+    recipes = sorted({r.recipe for r in sweep.runs})
+    cfg = rep.settings(sweep.raw.get("report"), str(sweep_file), recipes)
+    if bootstrap is not None:
+        cfg["bootstrap"] = bootstrap
+    runs = runs or runner.default_out(sweep_file)
+    out = out or Path("report") / Path(sweep_file).stem
+    timings = {}
+    t0 = time.monotonic()
+    if not no_train:
+        sweep_run(sweep_file, out=runs, workers=workers, backend=backend, retries=None, flops_per_s=None,
+                  overhead_s=None, trainer="scaling.train:train")
+        timings["sweep"] = time.monotonic() - t0
+    df = records.load(runs)
+    wanted = {r.run_id for r in sweep.runs}
+    df = df[df["run_id"].isin(wanted)]
+    if df.empty:
+        from scaling.errors import DataError
+
+        raise DataError(f"{runs}: no committed runs of {sweep_file}; run it first (without --no-train)")
+    results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings, lines_for=multiplier_lines)
+    for r in results.get("comparisons", []):
+        v = r.get("verdict")
+        if v:
+            typer.echo(f"{r['candidate']} vs {r['baseline']}: claim {r['claim']:g}x -> {v['verdict'].upper()}")
+    typer.echo(f"report: {out / 'summary.md'} ({', '.join(f'{k} {v:.0f} s' for k, v in results['timings_s'].items())})")
