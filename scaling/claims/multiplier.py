@@ -276,12 +276,16 @@ def nonparametric_draws(base: RecipeData, cand: RecipeData, targets, pb, pc) -> 
 
 
 def headline_verdict(rows: list[dict]) -> dict:
-    """The verdict at the lowest target loss both recipes reached (the most-trained point).
+    """The verdict at the lowest target loss that both recipes reached in >= 95% of resamples.
 
     Supported or refuted only when the non-parametric and parametric intervals agree.
     """
-    inside = [r for r in rows if not r["extrapolated"]]
-    row = min(inside or rows, key=lambda r: r["loss"])
+    solid = [r for r in rows if not r["extrapolated"]
+             and min(r["nonparametric"]["defined_frac"], r["parametric"]["defined_frac"]) >= 0.95]
+    if not solid:
+        return {"loss": float("nan"), "verdict": "inconclusive", "nonparametric": "inconclusive",
+                "parametric": "inconclusive"}
+    row = min(solid, key=lambda r: r["loss"])
     a, b = row["nonparametric"]["verdict"], row["parametric"]["verdict"]
     return {"loss": row["loss"], "verdict": a if a == b else "inconclusive",
             "nonparametric": a, "parametric": b}
