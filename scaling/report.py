@@ -81,6 +81,15 @@ def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, x: str = "co
     return out
 
 
+def frontier_figure(fits: dict, y: str, title: str):
+    """The frontier plot of `recipe_fits` output: points, frontier, fitted law and its 95% band."""
+    pts = {k: {"compute": v["points"][0], "loss": v["points"][1], "frontier_compute": v["frontier"][0],
+               "frontier_loss": v["frontier"][1]} for k, v in fits.items()}
+    bands = {k: {"compute": v["grid"], "loss": v["curve"], "lo": v["lo"], "hi": v["hi"],
+                 "label": f"{k}: E+A·C^-{v['fit'].params['alpha']:.2f}"} for k, v in fits.items()}
+    return plots.frontier(pts, bands, y_label=f"{y} (nats/token)", title=title)
+
+
 def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets: int = 4) -> dict:
     """Loss against parameters at fixed compute, interpolated along each run's trajectory.
 
@@ -128,12 +137,7 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, sweep_name: str = "sw
     if y not in df.columns:
         raise ConfigError(f"report.metric: column {y!r} not in the records")
     fits = recipe_fits(df, y, cfg["trim"], min(cfg["bootstrap"], 400))
-    pts = {k: {"compute": v["points"][0], "loss": v["points"][1], "frontier_compute": v["frontier"][0],
-               "frontier_loss": v["frontier"][1]} for k, v in fits.items()}
-    bands = {k: {"compute": v["grid"], "loss": v["curve"], "lo": v["lo"], "hi": v["hi"],
-                 "label": f"{k}: E+A·C^-{v['fit'].params['alpha']:.2f}"} for k, v in fits.items()}
-    figures = {"frontier": plots.save(plots.frontier(pts, bands, y_label=f"{y} (nats/token)",
-                                                     title=f"{sweep_name}: loss versus training compute"),
+    figures = {"frontier": plots.save(frontier_figure(fits, y, f"{sweep_name}: loss versus training compute"),
                                       out / "frontier.png")}
     iso = isoflop_curves(df, y)
     if iso:

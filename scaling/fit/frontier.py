@@ -1,0 +1,48 @@
+"""Compute-loss frontier: the lower envelope of (compute, loss) per recipe."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from scaling.fit.io import check_values, resolve_column
+
+
+def frontier(df: pd.DataFrame, *, compute: str | None = None, loss: str | None = None,
+             recipe: str | None = "recipe", run: str | None = "run_id", final_only: bool = False,
+             best_lr: bool = False, size: str = "params/total", budget: str | None = None,
+             ) -> pd.DataFrame:
+    """Rows of ``df`` on the lower envelope of loss against compute, per recipe.
+
+    A row is on the frontier when its loss is strictly below the loss of every row of the same
+    recipe with less or equal compute. Options: ``final_only`` keeps only the last evaluation
+    (largest compute) of each run; ``best_lr`` keeps, per (recipe, size, budget), only the run
+    with the lowest final loss (budget: a column, else each run's final compute). Returns the
+    frontier rows sorted by recipe and compute. Columns are named in the FitError on misuse.
+    """
+    compute = resolve_column(df, "compute", compute)
+    loss = resolve_column(df, "loss", loss)
+    check_values(compute, df[compute], positive=True, labels=df.index)
+    check_values(loss, df[loss], labels=df.index)
+    d = df.copy()
+    rec = recipe if recipe is not None and recipe in d.columns else None
+    if rec is None:
+        d["_recipe"] = "all"
+        rec = "_recipe"
+    if final_only or best_lr:
+        runcol = resolve_column(d, "group", run)
+        last = d.loc[d.groupby(runcol)[compute].idxmax()]
+        if best_lr:
+            size = resolve_column(last, "params", size)
+            bud = budget if budget is not None else compute
+            last = last.loc[last.groupby([rec, size, bud])[loss].idxmin()]
+            keep_runs = set(last[runcol])
+            d = d[d[runcol].isin(keep_runs)]
+        if final_only:
+            d = last
+    out = []
+    for _, g in d.groupby(rec, sort=True):
+        g = g.sort_values([compute, loss])
+        running = g[loss].cummin().shift(1)
+        out.append(g[(running.isna()) | (g[loss] < running)])
+    res = pd.concat(out)
+    return res.drop(columns=["_recipe"], errors="ignore")

@@ -1,0 +1,93 @@
+"""Input for fits: a CSV file, a sweep directory or a DataFrame; validation with named errors.
+
+Bad data raises :class:`scaling.errors.FitError` naming the column and the row (the DataFrame
+index, which for a CSV is the 0-based data row) so that the CLI can print one useful line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scaling.errors import DataError, FitError
+
+# column names tried, in order, when the caller does not name one (records of scaling.load first)
+DEFAULT_COLUMNS = {
+    "compute": ["compute/flops", "C", "compute", "flops", "Training FLOP", "compute_kgpuh", "budget"],
+    "params": ["params/total", "N", "params", "Model Size", "model_params"],
+    "tokens": ["tokens/total", "D", "tokens"],
+    "loss": ["eval/loss/val", "loss", "eval/loss", "train/loss"],
+    "metric": ["pass_rate", "accuracy", "score", "metric"],
+    "k": ["k", "samples"],
+    "coverage": ["coverage", "pass_at_k"],
+    "group": ["run_id", "run", "model", "group"],
+}
+
+
+def read_table(source) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, a CSV path, or a sweep directory (via ``scaling.records.load``)."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_dir():
+        from scaling.records import load  # lazy: records is optional for CSV users
+
+        return load(path)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable CSV ({err})") from None
+
+
+def resolve_column(df: pd.DataFrame, role: str, name: str | None = None) -> str:
+    """The column to use for ``role``: ``name`` if given (it must exist), else the first default
+    name present (eval/loss/<split> columns are also matched for the loss)."""
+    if name is not None:
+        if name not in df.columns:
+            raise FitError(f"missing column {name!r} (columns: {', '.join(map(str, df.columns))})")
+        return name
+    for cand in DEFAULT_COLUMNS.get(role, []):
+        if cand in df.columns:
+            return cand
+    if role == "loss":
+        evals = sorted(c for c in df.columns if str(c).startswith("eval/loss/"))
+        if evals:
+            return evals[0]
+    raise FitError(f"no {role} column found (tried {', '.join(DEFAULT_COLUMNS.get(role, []))}); "
+                   f"name it explicitly")
+
+
+def check_values(name: str, values, *, positive: bool = False, labels=None) -> np.ndarray:
+    """Finite float array, strictly positive when ``positive``; FitError names column and row."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise FitError(f"column {name!r} is not numeric") from None
+    labels = np.arange(arr.size) if labels is None else np.asarray(labels)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FitError(f"column {name!r} row {labels[i]}: value {arr[i]} is not finite "
+                       f"({int(bad.sum())} such rows)")
+    if positive and (arr <= 0).any():
+        i = int(np.flatnonzero(arr <= 0)[0])
+        raise FitError(f"column {name!r} row {labels[i]}: value {arr[i]:g} must be positive "
+                       f"({int((arr <= 0).sum())} such rows)")
+    return arr
+
+
+def check_count(n_points: int, n_params: int, law: str) -> None:
+    """At least one more point than free parameters."""
+    if n_points <= n_params:
+        raise FitError(f"{law} needs more than {n_params} points for {n_params} parameters; "
+                       f"got {n_points}")
+
+
+def check_spread(name: str, values) -> None:
+    """The independent variable must take at least two distinct values."""
+    if np.unique(np.asarray(values)).size < 2:
+        raise FitError(f"column {name!r} has a single value; a fit needs at least two")

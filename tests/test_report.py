@@ -1,0 +1,64 @@
+"""The main job end to end on a tiny sweep (sweep -> fit -> compare -> report), and the notebooks."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from scaling.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny_sweep.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tiny")
+    rc = main(["report", str(TINY), "--runs", str(base / "runs"), "--out", str(base / "report"), "--workers", "2"])
+    assert rc == 0
+    return base
+
+
+def test_report_folder(tiny_report):
+    out = tiny_report / "report"
+    for name in ("frontier.png", "isoflop.png", "multiplier_early_vs_baseline.png",
+                 "multiplier_early_vs_blind.png", "summary.md", "results.json"):
+        assert (out / name).stat().st_size > 200, name
+    summary = (out / "summary.md").read_text()
+    assert "early needs 2x less compute than baseline" in summary
+    results = json.loads((out / "results.json").read_text())
+    assert results["runs"] == 9 and set(results["fits"]) == {"baseline", "early", "blind"}
+    v = results["comparisons"][0]["verdict"]["verdict"]
+    assert v in ("supported", "refuted", "inconclusive")
+
+
+def test_report_again_trains_nothing(tiny_report, capsys):
+    runs = tiny_report / "runs" / "runs"
+    before = {p.name: (p / "metrics.jsonl").stat().st_mtime for p in runs.iterdir()}
+    assert main(["report", str(TINY), "--runs", str(tiny_report / "runs"), "--out", str(tiny_report / "r2")]) == 0
+    assert before == {p.name: (p / "metrics.jsonl").stat().st_mtime for p in runs.iterdir()}
+
+
+def test_report_section_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.read_text().replace("candidate: early, baseline: blind", "candidate: early, baseline: nope"))
+    assert main(["report", str(bad), "--runs", str(tmp_path / "r"), "--no-train"]) == 2
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["compute_frontier", "compare_recipes", "rl_gains"])
+def test_notebook_runs_top_to_bottom(tiny_report, name, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("SCALING_SWEEP", str(tiny_report / "runs"))
+    monkeypatch.setenv("SCALING_RL_SWEEP", str(tiny_report / "no_rl_runs"))
+    monkeypatch.setenv("SCALING_SCALERL", str(ROOT.parent / "shared" / "data" / "external" / "scalerl-fig1" /
+                                              "fig1_digitized.csv"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
