@@ -1,0 +1,169 @@
+"""One RL run into its run directory: same layout, records and resume as pretraining.
+
+    config.json    {"stage": "rl", RL config (bound to the pretrained run id), "pretrained_config": ...}
+    metrics.jsonl  one record per evaluation: step 0 (the starting model), then log-spaced steps
+    summary.json   written last (status done | diverged), the commit marker
+    checkpoint/    (params, optimizer state) and the cumulative counters, for resume
+    final/         the RL-trained parameters
+
+Records: run_id, recipe, stage, step, pretrained/run_id, params/*, rl/flops (= sampling + update +
+reference, exact, cumulative), rl/flops_sampling, rl/flops_update, rl/flops_reference,
+rl/flops_2n6n, rl/rollouts, rl/rollouts_filtered, rl/tokens_sampled, train/* (means since the last
+evaluation), opt/lr, opt/grad_norm, eval/pass@k/{train,heldout}, eval/pass@1/<set>/tier<t>,
+eval/length/<set>, eval/reward/<set>, time/wall_s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import nnx
+
+from scaling import checkpoint, records
+from scaling import config as C
+from scaling import flops as F
+from scaling.errors import ConfigError, DataError
+from scaling.models import build
+from scaling.rl import config as R
+from scaling.rl import problems as P
+from scaling.rl.learner import Learner
+
+COUNTERS = ("flops_sampling", "flops_update", "flops_reference", "flops", "flops_2n6n",
+            "rollouts", "filtered", "tokens_sampled")
+MEANS = ("reward", "accuracy", "length", "loss", "kl", "clip_frac")
+
+
+def eval_steps(steps: int, points: int) -> list[int]:
+    """At least `points` distinct log-spaced steps ending at `steps` (all steps if fewer exist)."""
+    if steps <= points:
+        return list(range(1, steps + 1))
+    if points == 1:
+        return [steps]
+    m = points
+    while True:
+        grid = sorted({int(round(s)) for s in np.geomspace(1, steps, m)})
+        if len(grid) >= points:
+            return grid
+        m += 1
+
+
+def load_pretrained(run_dir: str | Path):
+    """(model config, graphdef, parameters, run id) of a finished pretraining run.
+
+    DataError for a missing or unfinished run; ConfigError when its config.json does not match
+    its run id or its final checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"--from {run_dir}: no such pretrained run directory")
+    if not (run_dir / records.CONFIG).is_file():
+        raise DataError(f"--from {run_dir}: not a run directory (no {records.CONFIG})")
+    summary = records.read_summary(run_dir)
+    if summary is None:
+        raise DataError(f"--from {run_dir}: the pretrained run is unfinished (no {records.SUMMARY})")
+    if summary.get("status") != "done":
+        raise DataError(f"--from {run_dir}: the pretrained run ended with status {summary.get('status')!r}, not done")
+    if not (run_dir / "final" / "_METADATA").exists():
+        raise DataError(f"--from {run_dir}: no final checkpoint (final/ is missing)")
+    raw = records.read_json(run_dir / records.CONFIG)
+    if raw.get("stage", "pretrain") != "pretrain" and "pretrained_config" in raw:
+        raise DataError(f"--from {run_dir}: is an RL run, not a pretraining run")
+    rid = raw.pop("run_id", None)
+    cfg = C.build(raw, source=f"{run_dir}/{records.CONFIG}")
+    if C.run_id(cfg) != rid:
+        raise ConfigError(f"{run_dir}/{records.CONFIG}: does not match its run id {rid!r} (edited after training?)")
+    graphdef, template = nnx.split(build(cfg, 0), nnx.Param)
+    try:
+        params = checkpoint.restore_final(run_dir, template)
+    except ValueError as err:
+        raise ConfigError(f"{run_dir}/final: checkpoint does not match {records.CONFIG} ({err})") from None
+    for (path, want), got in zip(jax.tree_util.tree_flatten_with_path(template)[0], jax.tree.leaves(params)):
+        if want.shape != got.shape:
+            name = jax.tree_util.keystr(path)
+            raise ConfigError(f"{run_dir}/final: checkpoint does not match {records.CONFIG}: parameter {name} "
+                              f"has shape {tuple(got.shape)}, the config's model needs {tuple(want.shape)}")
+    return cfg, graphdef, params, rid
+
+
+def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, progress=None) -> dict:
+    """RL-train the final parameters of `pretrained_dir` with `cfg` into `run_dir`; returns the
+    summary (at once if the run is committed). `progress(step, steps, record)` after each eval."""
+    run_dir = Path(run_dir)
+    model_cfg, graphdef, params0, pre_id = load_pretrained(pretrained_dir)
+    cfg = R.with_pretrained(cfg, pre_id)
+    R.validate(cfg)
+    rid = R.run_id(cfg)
+    train_set = P.build(model_cfg.data, cfg.problems, "train")
+    heldout = P.build(model_cfg.data, cfg.problems, "heldout")
+    state = records.prepare_run_dir(run_dir, {"stage": "rl", **C.to_dict(cfg),
+                                              "pretrained_config": C.to_dict(model_cfg)}, rid)
+    if state == "done":
+        return records.read_summary(run_dir)
+    learner = Learner(model_cfg, cfg, graphdef, params0, train_set)
+    n_eval = cfg.eval.train_problems or len(train_set)
+    eval_train = train_set.take(np.arange(min(n_eval, len(train_set))))
+    schedule_at = set(eval_steps(cfg.steps, cfg.eval.points))
+    p = F.params(model_cfg)
+    base = {"run_id": rid, "recipe": cfg.recipe, "stage": "rl", "pretrained/run_id": pre_id,
+            "params/total": p["total"], "params/nonembed": p["total"] - p["embed"]}
+    meta = {**dict.fromkeys(COUNTERS, 0.0), **{f"sum_{k}": 0.0 for k in MEANS}, "since": 0.0, "wall_s": 0.0}
+    start = 0
+    ckpt = checkpoint.latest(run_dir) if state == "resume" else None
+    if ckpt is not None:
+        learner.state, meta = checkpoint.restore(run_dir, ckpt, learner.state)
+        start = ckpt
+    # Records past the checkpoint are made again by the resumed run: (run_id, step) stays unique.
+    kept = [r for r in records.read_metrics(run_dir) if r["step"] <= start] if ckpt is not None else []
+    records.rewrite_metrics(run_dir, kept)
+    if ckpt is None:
+        checkpoint.clear(run_dir)
+    t0 = time.perf_counter() - meta["wall_s"]
+
+    def record(step: int, extra: dict) -> dict:
+        rec = {**base, "step": step, **{f"rl/{k}": meta[k] for k in COUNTERS if k.startswith("flops")},
+               "rl/rollouts": meta["rollouts"], "rl/rollouts_filtered": meta["filtered"],
+               "rl/tokens_sampled": meta["tokens_sampled"], **extra,
+               **learner.evaluate(eval_train, "train", 0), **learner.evaluate(heldout, "heldout", 1),
+               "time/wall_s": time.perf_counter() - t0}
+        records.append_metrics(run_dir, rec)
+        if progress is not None:
+            progress(step, cfg.steps, rec)
+        return rec
+
+    last = kept[-1] if kept else record(0, {})
+    summary = {"run_id": rid, "recipe": cfg.recipe, "stage": "rl", "pretrained/run_id": pre_id,
+               "steps_planned": cfg.steps}
+    for step in range(start, cfg.steps):
+        out = learner.step(step)
+        if not (math.isfinite(out["loss"]) and math.isfinite(out["grad_norm"])):
+            summary.update(status="diverged", diverged_step=step + 1, step=step, final=last,
+                           wall_s=time.perf_counter() - t0)
+            records.write_summary(run_dir, summary)
+            checkpoint.clear(run_dir)
+            return summary
+        meta["flops_sampling"] += out["rl/flops_sampling"]
+        meta["flops_update"] += out["rl/flops_update"]
+        meta["flops_reference"] += out["rl/flops_reference"]
+        meta["flops"] += out["rl/flops"]
+        meta["flops_2n6n"] += out["rl/flops_2n6n"]
+        for k in ("rollouts", "filtered", "tokens_sampled"):
+            meta[k] += out[k]
+        for k in MEANS:
+            meta[f"sum_{k}"] += out[k]
+        meta["since"] += 1
+        done = step + 1
+        if done in schedule_at:
+            means = {f"train/{k}": meta[f"sum_{k}"] / meta["since"] for k in MEANS}
+            last = record(done, {**means, "opt/lr": float(learner.lr(done - 1)), "opt/grad_norm": out["grad_norm"]})
+            meta.update({f"sum_{k}": 0.0 for k in MEANS}, since=0.0)
+        if (done in schedule_at or done % cfg.checkpoint_every == 0) and done < cfg.steps:
+            meta["wall_s"] = time.perf_counter() - t0
+            checkpoint.save(run_dir, done, learner.state, meta)
+    checkpoint.save_final(run_dir, learner.state[0])
+    summary.update(status="done", step=cfg.steps, final=last, wall_s=time.perf_counter() - t0)
+    records.write_summary(run_dir, summary)
+    checkpoint.clear(run_dir)
+    return summary
