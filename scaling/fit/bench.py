@@ -63,15 +63,18 @@ def reference_fit(N, D, L, grid, delta=1e-3):
     return best.x, float(best.fun), time.perf_counter() - t0, time.process_time() - c0
 
 
-def bench_fit(data=None, n_boot: int = 1000, seed: int = 0, reference: bool = True) -> dict:
-    """Time the batched fit (cold = with compilation, then warm) + bootstrap, and the reference."""
+def bench_fit(data=None, n_boot: int = 1000, seed: int = 0, reference: bool = True, starts_every: int = 1) -> dict:
+    """Time the batched fit (cold = with compilation, then warm) + bootstrap, and the reference.
+
+    starts_every: use every k-th start of Epoch's grid (1 = all 4,500; tests use fewer)."""
     from scaling.fit.bootstrap import bootstrap
     from scaling.fit.estimate import fit_problem
     from scaling.fit.fits import EPOCH_GRID, chinchilla_problem
 
     N, D, L = epoch_points(data)
-    out: dict = {"n_points": int(N.size), "n_starts": int(len(EPOCH_GRID)), "n_boot": n_boot}
-    problem = chinchilla_problem(N, D, L)
+    grid = EPOCH_GRID[::starts_every]
+    out: dict = {"n_points": int(N.size), "n_starts": int(len(grid)), "n_boot": n_boot}
+    problem = chinchilla_problem(N, D, L, grid=grid)
     for label in ("cold", "warm"):
         t0, c0 = time.perf_counter(), time.process_time()
         fit = fit_problem(problem)
@@ -86,7 +89,7 @@ def bench_fit(data=None, n_boot: int = 1000, seed: int = 0, reference: bool = Tr
     out["se"] = {k: boot.se[k] for k in ("alpha", "beta", "a") if k in boot.se}
     out["bootstrap_failed"] = boot.n_bootstrap_failed
     if reference:
-        x, f, wall, cpu = reference_fit(N, D, L, EPOCH_GRID)
+        x, f, wall, cpu = reference_fit(N, D, L, grid)
         out.update(reference_s=wall, reference_cpu_s=cpu, reference_objective=f,
                    reference_params={"E": float(np.exp(x[2])), "A": float(np.exp(x[0])),
                                      "B": float(np.exp(x[1])), "alpha": float(x[3]),
