@@ -170,3 +170,43 @@ def tokens_for_flops(cfg: RunConfig, budget: float) -> int:
             f"({c.flops:.3g} FLOPs); the minimum is {c.flops:.3g}"
         )
     return steps * c.tokens
+
+
+# ---------------------------------------------------------------- the oracle
+
+
+def xla_flops(fn, *args) -> float:
+    """FLOPs that XLA's cost analysis counts for the jitted `fn(*args)` (the tests' oracle)."""
+    import jax
+
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"])
+
+
+def against_xla(cfg: RunConfig, splits=("caption", "interleaved", "text"), examples: int = 4) -> dict:
+    """XLA / analytic FLOPs of the forward pass per split, and of one training step's loss+gradient
+    on the caption split: {"forward/<split>": ratio, "train/caption": ratio}."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from scaling.data import train_batch
+    from scaling.models import build, loss_sums
+
+    graphdef, params = nnx.split(build(cfg, 0), nnx.Param)
+    batch = train_batch(cfg.data, 0, 0, 64)
+    out = {}
+    for split in splits:
+        b = {k: jnp.asarray(v[:examples]) for k, v in batch[split].items()}
+        fwd = xla_flops(lambda p, im, tx, s=split: nnx.merge(graphdef, p)(s, im, tx), params, b["images"], b["text"])
+        out[f"forward/{split}"] = fwd / (examples * sum(forward_flops(cfg, split).values()))
+    b = {k: jnp.asarray(v[:examples]) for k, v in batch["caption"].items()}
+
+    def loss(p, im, tx):
+        total, count = loss_sums(nnx.merge(graphdef, p)("caption", im, tx), tx)
+        return total / count
+
+    step = xla_flops(jax.value_and_grad(loss), params, b["images"], b["text"])
+    out["train/caption"] = step / (examples * train_flops(cfg, "caption"))
+    return out

@@ -71,3 +71,23 @@ def bench_train_cmd(
                       f"{row['flops_per_step']:.3g}", f"{row['step_s'] * 1e3:.1f}",
                       f"{row['flops_per_s'] / 1e9:.2f}", f"{row['ratio']:.1%}")
     Console().print(table)
+
+
+@bench_app.command("flops")
+def bench_flops_cmd(
+    widths: List[int] = typer.Option([64, 96, 128, 256], "--width", help="Model widths (repeatable)."),
+) -> None:
+    """Analytic FLOPs against XLA's cost analysis, and parameter counts, per family and width."""
+    from scaling import config as cfgmod
+    from scaling import flops
+
+    typer.echo(f"{'family':<6} {'width':>5} {'depth':>5} {'heads':>5} {'params':>10} {'embed':>8} {'vision':>9} "
+               f"{'decoder':>10} {'head':>7}  XLA/analytic: fwd caption, fwd interleaved, fwd text, train caption")
+    for family in ("early", "late", "blind"):
+        for width in widths:
+            cfg = cfgmod.load(None, {"model.family": family, "model.width": width})
+            p = flops.params(cfg)
+            r = flops.against_xla(cfg)
+            typer.echo(f"{family:<6} {width:>5} {cfg.model.depth:>5} {cfg.model.heads:>5} {p['total']:>10,} "
+                       f"{p['embed']:>8,} {p['vision']:>9,} {p['decoder_nonembed']:>10,} {p['head']:>7,}  "
+                       + ", ".join(f"{v - 1:+.2%}" for v in r.values()))
