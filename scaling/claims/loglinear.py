@@ -121,7 +121,8 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
     """`analyse` for every metric in `ys` (and every value of `group`).
 
     split_col: a column whose value "heldout" marks the held-out points (as in the ScaleRL data);
-    otherwise the last `holdout` fraction of the log-compute range is held out.
+    otherwise the last `holdout` fraction of the log-compute range is held out. Rows with zero
+    compute (an RL run's starting evaluation) are left out; negative compute is an error.
     """
     for col in [x, *ys, *(c for c in (group, split_col, run_col) if c)]:
         if col not in df.columns:
@@ -133,6 +134,7 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
     for gname, g in groups:
         for y in ys:
             sub = g[[c for c in dict.fromkeys([x, y, split_col, run_col]) if c]].dropna(subset=[x, y])
+            sub = sub[sub[x] != 0]  # the starting point (no compute yet) has no place on a log axis
             C, P = sub[x].to_numpy(float), sub[y].to_numpy(float)
             bad = ~np.isfinite(C) | (C <= 0)
             if bad.any():
