@@ -100,17 +100,19 @@ def test_config_is_strict_and_names_the_key(tmp_path):
 
 
 def test_demo_sweep_file_expands_and_bad_keys_are_named(tmp_path):
-    from scaling.rl.sweep import load_sweep
+    from scaling.sweep.spec import load_sweep
 
-    spec = load_sweep("sweeps/rl_demo.yaml")
-    assert len(spec["pretrained"]) >= 1 and len(spec["points"]) >= 1
-    ids = {R.run_id(R.with_pretrained(cfg, config.run_id(p))) for p in spec["pretrained"] for _, _, cfg in spec["points"]}
-    assert len(ids) == len(spec["pretrained"]) * len(spec["points"])  # distinct run ids
+    sweep = load_sweep("sweeps/rl_demo.yaml")  # an ordinary sweep file with `stage: rl`
+    assert sweep.stage == "rl" and len(sweep.pretrained) >= 1 and len(sweep.runs) >= 1
+    ids = {r.run_id for r in sweep.runs}
+    assert len(ids) == len(sweep.runs) == len(sweep.pretrained) * 2  # distinct run ids, 2 seeds each
+    for r in sweep.runs:
+        assert r.run_id == R.run_id(R.with_pretrained(r.cfg, config.run_id(r.pretrained.cfg)))
     R.load("sweeps/rl.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("pretrained:\n  - {model.width: 32}\ngrid:\n  grpo.lr: [0.1]\n")
+    bad.write_text("stage: rl\npretrained:\n  - {model.width: 32}\nrecipes: {baseline: {}}\ngrid:\n  grpo.lr: [0.1]\n")
     with pytest.raises(ConfigError, match="grpo.lr"):
         load_sweep(bad)
-    bad.write_text("pretrained: []\n")
+    bad.write_text("stage: rl\npretrained: []\nrecipes: {baseline: {}}\n")
     with pytest.raises(ConfigError, match="pretrained"):
         load_sweep(bad)

@@ -1,4 +1,5 @@
-"""`scaling rl` (one GRPO run from a pretrained run) and `scaling rl-sweep` (a small RL sweep)."""
+"""`scaling rl` (one GRPO run from a pretrained run); `scaling rl-sweep` is an alias of `scaling sweep run`
+(an RL sweep is a sweep file with `stage: rl`)."""
 
 from __future__ import annotations
 
@@ -43,15 +44,13 @@ def rl_cmd(
 
 @app.command("rl-sweep")
 def rl_sweep_cmd(
-    sweep: Path = typer.Argument(..., help="RL sweep file (see sweeps/rl_demo.yaml)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Sweep folder: pretrained/<id>/ and runs/<id>/."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    sweep: Path = typer.Argument(..., help="Sweep file with `stage: rl` (see sweeps/rl_demo.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/<file stem>)."),
+    workers: int = typer.Option(1, "--workers", help="Runs at a time (local) or in flight (ray, slurm)."),
+    backend: str = typer.Option("local", "--backend", help="local | ray | slurm"),
 ) -> None:
-    """Pretrain what the sweep names (once per config), then run every RL grid point; resumable."""
-    from scaling.rl.sweep import load_sweep, run_sweep
+    """Alias of `scaling sweep run` (RL sweeps are sweep files with `stage: rl`)."""
+    from scaling.cli.sweep import run
 
-    spec = load_sweep(sweep)
-    if not quiet:
-        typer.echo(f"rl sweep {spec['name']}: {len(spec['pretrained'])} pretrained x {len(spec['points'])} RL points")
-    for row in run_sweep(spec, out, echo=None if quiet else typer.echo):
-        typer.echo(f"{row['status']}: {row['run_dir']}  {row['label']}")
+    run(sweep_file=sweep, out=out, workers=workers, backend=backend, retries=None, flops_per_s=None,
+        overhead_s=None, trainer="scaling.train:train", rl_trainer="scaling.rl.run:train")

@@ -1,4 +1,4 @@
-"""`scaling sweep run | plan | status`: grid sweeps from a sweep file."""
+"""`scaling sweep run | plan | status`: grid sweeps from a sweep file (pretraining, or `stage: rl`)."""
 
 from __future__ import annotations
 
@@ -56,24 +56,34 @@ def plan(
     sweep = spec.load_sweep(sweep_file)
     out = out or runner.default_out(sweep_file)
     sweep_dir = out if out.is_dir() else None
-    rate = runner.rate_for(out, flops_per_s, overhead_s)
-    rows = runner.plan_rows(sweep, sweep_dir, rate)
-    iso = sweep.isoflop
-    headers = ["run_id", "run", "params", "tokens", "FLOPs"] + (["budget", "off"] if iso else []) + ["est.", "status"]
+    rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
+    rows = runner.plan_rows(sweep, sweep_dir, rates)
+    iso, rl = sweep.isoflop, sweep.stage == "rl"
+    headers = ["run_id"] + (["stage"] if rl else []) + ["run"] + (["pretrained"] if rl else []) + \
+        ["params", "tokens", "FLOPs"] + (["budget", "off"] if iso else []) + ["est.", "status"]
     table = []
     for r in rows:
-        cells = [r["run_id"], r["label"], _num(r["params"]), _num(r["tokens"]), _num(r["flops"])]
+        cells = [r["run_id"]] + ([r["stage"]] if rl else []) + [r["label"]] + \
+            ([r["pretrained"] or "-"] if rl else []) + [_num(r["params"]), _num(r["tokens"]), _num(r["flops"])]
         if iso:
             off = (r["flops"] / r["budget"] - 1) * 100 if r["flops"] and r["budget"] else None
             cells += [_num(r["budget"]), "-" if off is None else f"{off:+.2f}%"]
         table.append(cells + [_secs(r["seconds"]), r["status"]])
     typer.echo(_table(headers, table))
     todo = [r for r in rows if r["status"] == "pending"]
-    total_flops = sum(r["flops"] or 0 for r in rows)
-    eta = estimate.makespan([r["seconds"] for r in todo], workers)
-    typer.echo(f"\n{sweep.name}: {len(rows)} runs, {len(todo)} to run, {total_flops:.3g} training FLOPs in all")
-    typer.echo(f"estimated time: {_secs(eta)} on {workers} worker(s) "
-               f"(rate {rate.flops_per_s:.3g} FLOP/s + {rate.overhead_s:.1f} s per run, {rate.source})")
+    eta = sum(estimate.makespan([r["seconds"] for r in todo if r["stage"] == stage], workers) for stage in rates)
+    if rl:
+        pre = [r for r in rows if r["stage"] == "pretrain"]
+        typer.echo(f"\n{sweep.name}: {len(pre)} pretraining + {len(rows) - len(pre)} RL runs, {len(todo)} to run; "
+                   f"{sum(r['flops'] or 0 for r in pre):.3g} pretraining FLOPs, "
+                   f"{sum(r['flops'] or 0 for r in rows if r not in pre):.3g} RL FLOPs (FLOPs of an RL run: "
+                   f"its RL training compute, every answer at sampling.max_len)")
+    else:
+        total_flops = sum(r["flops"] or 0 for r in rows)
+        typer.echo(f"\n{sweep.name}: {len(rows)} runs, {len(todo)} to run, {total_flops:.3g} training FLOPs in all")
+    how = "; ".join(f"{stage + ' ' if rl else ''}rate {r.flops_per_s:.3g} FLOP/s + {r.overhead_s:.1f} s per run, "
+                    f"{r.source}" for stage, r in rates.items())
+    typer.echo(f"estimated time: {_secs(eta)} on {workers} worker(s) ({how})")
     typer.echo(f"output: {out}")
 
 
@@ -150,18 +160,22 @@ def run(
     overhead_s: Optional[float] = typer.Option(None, "--overhead-s", help="For the time estimate."),
     trainer: str = typer.Option("scaling.train:train", "--trainer", hidden=True,
                                 help="module:function (or file.py:function) that trains one run."),
+    rl_trainer: str = typer.Option("scaling.rl.run:train", "--rl-trainer", hidden=True,
+                                   help="module:function that trains one RL run (stage: rl sweeps)."),
 ) -> None:
     """Run every run of the sweep not yet committed in --out; safe to interrupt and run again."""
     from scaling.sweep import runner, spec
 
+    if not isinstance(rl_trainer, str):  # called as a function (`scaling report`) without it
+        rl_trainer = runner.RL_TRAINER
     sweep = spec.load_sweep(sweep_file)  # the whole grid is validated before anything runs
     out = out or runner.default_out(sweep_file)
-    rate = runner.rate_for(out, flops_per_s, overhead_s)
+    rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
     display = Display(rich=sys.stdout.isatty())
-    planned = {r.run_id: rate.seconds(r.cost.get("compute/flops")) for r in sweep.runs}
+    planned = runner.planned_seconds(sweep, rates)
     try:
         result = runner.run_sweep(sweep, out, backend=backend, workers=workers, retries=retries,
-                                  trainer=trainer, rate=rate, on_event=display.event,
+                                  trainer=trainer, rl_trainer=rl_trainer, rate=rates, on_event=display.event,
                                   on_start=lambda res: display.start(res, workers, planned))
     finally:
         display.stop()

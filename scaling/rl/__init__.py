@@ -5,7 +5,7 @@
 
 Modules: config (RLConfig), problems (train / held-out sets), generate (KV-cache sampling), grpo
 (rewards, advantages, loss; pass@k comes from scaling.fit.passk), flops (RL compute), learner (jitted steps,
-evaluation), run (the loop, records, resume), sweep (a small RL sweep runner).
+evaluation), run (the loop, records, resume; `train` is the sweep launcher's entry for `stage: rl`).
 """
 
 from scaling.rl.config import RLConfig, build, load, run_id, with_pretrained

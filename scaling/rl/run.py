@@ -11,6 +11,9 @@ reference, exact, cumulative), rl/flops_sampling, rl/flops_update, rl/flops_refe
 rl/flops_2n6n, rl/rollouts, rl/rollouts_filtered, rl/tokens_sampled, train/* (means since the last
 evaluation), opt/lr, opt/grad_norm, eval/pass@k/{train,heldout}, eval/pass@1/<set>/tier<t>,
 eval/length/<set>, eval/reward/<set>, time/wall_s.
+
+`train(cfg, run_dir)` is the sweep launcher's entry (`scaling sweep run` on a `stage: rl` sweep):
+the contract of `scaling.train.train`, the pretrained run named by the run's spec.json.
 """
 
 from __future__ import annotations
@@ -167,3 +170,32 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     records.write_summary(run_dir, summary)
     checkpoint.clear(run_dir)
     return summary
+
+
+def pretrained_dir_of(run_dir: str | Path, cfg: R.RLConfig) -> Path:
+    """The pretrained run an RL run of a sweep starts from: `pretrained_dir` of its spec.json
+    (relative to the run directory), else `<sweep_dir>/pretrained/runs/<cfg.pretrained>`."""
+    run_dir = Path(run_dir)
+    spec_path = run_dir / "spec.json"
+    spec = records.read_json(spec_path) if spec_path.is_file() else {}
+    if spec.get("pretrained_dir"):
+        return (run_dir / spec["pretrained_dir"]).resolve()
+    if not cfg.pretrained:
+        raise ConfigError(f"{run_dir}: the RL config names no pretrained run, and spec.json no pretrained_dir")
+    return run_dir.resolve().parent.parent / "pretrained" / "runs" / cfg.pretrained
+
+
+def train(cfg, run_dir: str | Path) -> dict:
+    """Launcher entry (`scaling.rl.run:train`): RL-train the run prepared in `run_dir` (config.json,
+    spec.json written by `scaling.sweep.runner`) from its pretrained run; returns the summary.
+    `cfg` is an RLConfig or its dict (config.json's content)."""
+    if isinstance(cfg, dict):
+        cfg = R.build({k: v for k, v in cfg.items() if k not in ("stage", "pretrained_config", "run_id")},
+                      source=f"{run_dir}/{records.CONFIG}")
+
+    def progress(step, steps, rec):
+        p1 = rec.get("eval/pass@1/heldout")
+        shown = f"  pass@1/heldout={p1:.3f}" if p1 is not None else ""
+        print(f"rl step {step}/{steps}  rl/flops={rec['rl/flops']:.3g}{shown}", flush=True)
+
+    return run(cfg, run_dir, pretrained_dir_of(run_dir, cfg), progress=progress)

@@ -14,6 +14,11 @@ from pathlib import Path
 
 DEFAULT_FLOPS_PER_S = 2.0e9  # effective training FLOP/s of the small models on one CPU worker
 DEFAULT_OVERHEAD_S = 15.0  # per run: interpreter, JAX import, compilation, evaluations
+# RL runs (`stage: rl`): FLOPs are `scaling.sweep.spec.rl_cost`'s compute/flops (RL training and
+# evaluation sampling, every answer at max length); measured on sweeps/rl_demo.yaml (2 CPU workers:
+# 1.8e10 FLOP/s + 41 s), rounded towards caution
+RL_FLOPS_PER_S = 1.5e10
+RL_OVERHEAD_S = 35.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,10 @@ class Rate:
         return self.overhead_s + (flops or 0.0) / self.flops_per_s
 
 
+def default_rate(stage: str = "pretrain") -> Rate:
+    return Rate(RL_FLOPS_PER_S, RL_OVERHEAD_S) if stage == "rl" else Rate()
+
+
 def makespan(durations: list[float], workers: int) -> float:
     """Wall time of running `durations` on `workers` slots, longest first (greedy)."""
     workers = max(1, int(workers))
@@ -36,8 +45,9 @@ def makespan(durations: list[float], workers: int) -> float:
     return max(slots) if durations else 0.0
 
 
-def measured_runs(sweep_dir: str | Path) -> list[tuple[float, float]]:
-    """(flops, seconds) of every run the launcher saw go from nothing to committed in one attempt."""
+def measured_runs(sweep_dir: str | Path, stage: str = "pretrain") -> list[tuple[float, float]]:
+    """(flops, seconds) of every run of `stage` (pretrain | rl) the launcher saw go from nothing to
+    committed in one attempt."""
     out = []
     state_dir = Path(sweep_dir) / "state"
     if not state_dir.is_dir():
@@ -46,6 +56,8 @@ def measured_runs(sweep_dir: str | Path) -> list[tuple[float, float]]:
         try:
             state = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
+            continue
+        if state.get("stage", "pretrain") != stage:
             continue
         if state.get("status") == "committed" and state.get("whole") and state.get("flops"):
             seconds = state.get("ended", 0) - state.get("started", 0)

@@ -3,6 +3,7 @@
 A run is `done`, `diverged` or `failed` once committed (summary.json); before that it is `running`
 (a worker holds its lock), `failed` (the launcher gave up on it: a crash, or retries spent),
 `interrupted` (it has records but nobody is running it: the next launch resumes it) or `pending`.
+An RL sweep's folder lists its pretraining runs (`pretrained/runs/`) beside its RL runs.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def collect(sweep_dir: str | Path, slowest: int = 5) -> dict:
         raise DataError(f"{sweep_dir}: not a sweep folder (no runs/ inside); "
                         f"pass the --out folder of `scaling sweep run`")
     info = _read(sweep_dir / "sweep.json")
+    folders = [sweep_dir]
+    if (sweep_dir / "pretrained" / "runs").is_dir():  # an RL sweep: its pretraining runs first
+        folders.insert(0, sweep_dir / "pretrained")
     runs = []
-    for run_dir in records.run_dirs(sweep_dir):
-        state = _read(sweep_dir / "state" / f"{run_dir.name}.json")
+    for folder, run_dir in [(f, d) for f in folders for d in records.run_dirs(f) if d != f]:
+        state = _read(folder / "state" / f"{run_dir.name}.json")
         spec = _read(run_dir / "spec.json")
         summary = records.read_summary(run_dir) or {}
         status = run_status(run_dir, state)
@@ -55,6 +59,7 @@ def collect(sweep_dir: str | Path, slowest: int = 5) -> dict:
             seconds = state["ended"] - state["started"]
         runs.append({
             "run_id": run_dir.name, "label": spec.get("label", run_dir.name), "status": status,
+            "stage": spec.get("stage", "pretrain"),
             "log": str(run_dir / LOG), "detail": state.get("detail", ""), "attempts": state.get("attempts", 0),
             "seconds": seconds, "flops": (spec.get("cost") or {}).get("compute/flops"),
         })

@@ -3,7 +3,8 @@
 The worker reads the resolved config from `RUN_DIR/config.json`, takes an exclusive lock on the run
 directory (so two workers can never write the same run, e.g. a leftover worker of a killed launcher
 and its replacement), removes temporary files a kill left behind, and calls the trainer
-(`scaling.train:train` unless told otherwise). Every backend runs runs this way.
+(`scaling.train:train` unless told otherwise; RL runs of an RL sweep: `scaling.rl.run:train`) as
+`trainer(cfg, run_dir)`. Every backend runs runs this way.
 
 Exit codes: 0 the trainer returned (the run is committed: done, diverged or failed);
 EXIT_INFRA (75) out of memory or a lost resource: worth retrying; 1 any other error (not retried);
@@ -48,12 +49,21 @@ def load_trainer(spec: str) -> Callable:
 
 
 def read_config(run_dir: Path):
-    """The resolved RunConfig stored in `run_dir/config.json` (checked against its run id)."""
+    """The resolved config stored in `run_dir/config.json` (checked against its run id): a
+    RunConfig, or for an RL run (`"stage": "rl"`) a `scaling.rl.config.RLConfig`."""
     from scaling import config as C
     from scaling.errors import ConfigError
 
     data = records.read_json(run_dir / records.CONFIG)
     stored_id = data.pop("run_id", None)
+    if data.get("stage") == "rl":
+        from scaling.rl import config as R
+
+        fields = {k: v for k, v in data.items() if k not in ("stage", "pretrained_config")}
+        cfg = R.build(fields, source=str(run_dir / records.CONFIG))
+        if stored_id is not None and R.run_id(cfg) != stored_id:
+            raise ConfigError(f"{run_dir}: config.json does not hash to its run id {stored_id!r}")
+        return cfg
     cfg = C.build(data, source=str(run_dir / records.CONFIG))
     if stored_id is not None and C.run_id(cfg) != stored_id:
         raise ConfigError(f"{run_dir}: config.json does not hash to its run id {stored_id!r}")
