@@ -12,11 +12,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files, not windows; notebooks switch back with %matplotlib inline
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt  # without a display matplotlib falls back to Agg; notebooks stay inline
+import numpy as np
 
 STYLE = {
     "figure.figsize": (6.4, 4.4), "figure.dpi": 110, "savefig.dpi": 130, "savefig.bbox": "tight",
