@@ -44,10 +44,10 @@ def train_cmd(
 
 @bench_app.command("train")
 def bench_train_cmd(
-    widths: List[int] = typer.Option([64, 128, 256], "--width", help="Model widths to measure (repeatable)."),
+    widths: List[int] = typer.Option([128, 192, 256], "--width", help="Model widths to measure (repeatable)."),
     family: str = typer.Option("early", "--family"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    steps: int = typer.Option(20, "--steps", help="Timed steps per size, after warm-up."),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    steps: int = typer.Option(10, "--steps", help="Timed steps per size, after warm-up."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Achieved training FLOP/s per size, as a ratio to a float32 matmul timed in the same process."""
@@ -62,7 +62,7 @@ def bench_train_cmd(
     if json_out:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"training throughput ({result['device']}); matmul reference "
+    table = Table(title=f"training throughput ({result['device']}, {family}, batch {batch_size}); matmul reference "
                         f"{result['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s ({result['matmul_n']}^3 float32)")
     for col in ("width", "params", "tokens/step", "FLOPs/step", "step ms", "GFLOP/s", "ratio to matmul"):
         table.add_column(col, justify="right")
