@@ -53,6 +53,23 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values from nested dicts/lists/NumPy arrays and scalars (NaN/Inf become null)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    return obj
+
+
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=True) + "\n")
 

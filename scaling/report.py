@@ -27,7 +27,7 @@ from scaling import plots
 from scaling.claims import compare, parse_claim
 from scaling.claims.multiplier import MIN_RUNS, envelope, power_fits, recipe_data, resamples
 from scaling.errors import ConfigError
-from scaling.records import atomic_write_json, atomic_write_text
+from scaling.records import atomic_write_json, atomic_write_text, jsonable
 
 REPORT_KEYS = ("metric", "bootstrap", "compare", "trim")
 PAIR_KEYS = ("candidate", "baseline", "claim")
@@ -160,21 +160,9 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, sweep_name: str = "sw
         "fits": {k: v["fit"].to_dict() for k, v in fits.items()},
         "comparisons": [{k: v for k, v in r.items() if k not in ("points", "fits", "frontiers")} for r in comparisons],
     }
-    atomic_write_json(out / "results.json", _plain(results))
+    atomic_write_json(out / "results.json", jsonable(results))
     atomic_write_text(out / "summary.md", summary_md(results, fits, comparisons, figures, lines_for))
     return results
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj
 
 
 def summary_md(results: dict, fits: dict, comparisons: list, figures: dict, lines_for) -> str:

@@ -105,7 +105,9 @@ def test_demo_sweep_file_expands_and_bad_keys_are_named(tmp_path):
     sweep = load_sweep("sweeps/rl_demo.yaml")  # an ordinary sweep file with `stage: rl`
     assert sweep.stage == "rl" and len(sweep.pretrained) >= 1 and len(sweep.runs) >= 1
     ids = {r.run_id for r in sweep.runs}
-    assert len(ids) == len(sweep.runs) == len(sweep.pretrained) * 2  # distinct run ids, 2 seeds each
+    # distinct run ids: baseline on every pretrained model and the penalty recipe on the smallest, 2 seeds each
+    assert len(ids) == len(sweep.runs) == (len(sweep.pretrained) + 1) * 2
+    assert {r.recipe for r in sweep.runs} == {"baseline", "penalty"}
     for r in sweep.runs:
         assert r.run_id == R.run_id(R.with_pretrained(r.cfg, config.run_id(r.pretrained.cfg)))
     R.load("sweeps/rl.yaml")

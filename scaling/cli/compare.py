@@ -10,25 +10,10 @@ from typing import List, Optional
 import typer
 
 from scaling.cli import app
+from scaling.records import jsonable
 
 claim_app = typer.Typer(no_args_is_help=True, help="Verdicts on stated claims about curves.")
 app.add_typer(claim_app, name="claim")
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _fmt(v: float) -> str:
@@ -96,7 +81,7 @@ def compare_cmd(
         slim = {k: v for k, v in r.items() if k not in ("points",)}
         for f in slim["fits"].values():
             f.pop("draws", None)
-        typer.echo(json.dumps(_jsonable(slim), indent=2))
+        typer.echo(json.dumps(jsonable(slim), indent=2))
     else:
         typer.echo("\n".join(multiplier_lines(r)))
 
@@ -130,7 +115,7 @@ def loglinear_cmd(
     r = loglinear_claim(read_table(source), x, list(y), group=group, split_col=split_col, holdout=holdout,
                         run_col=run_col, n_boot=n_boot)
     if json_out:
-        typer.echo(json.dumps(_jsonable(r), indent=2))
+        typer.echo(json.dumps(jsonable(r), indent=2))
         return
     typer.echo("\n".join(loglinear_lines(r)))
 
