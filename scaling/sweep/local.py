@@ -20,7 +20,7 @@ POLL_S = 0.05
 
 def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
             on_event: Callable) -> None:
-    from scaling.sweep.runner import Event
+    from scaling.sweep.runner import Event, settle
 
     queue = deque(jobs)
     running: dict[str, tuple] = {}  # run_id -> (Popen, job, monotonic start)
@@ -37,15 +37,7 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                 del running[rid]
                 kind, detail = worker.outcome(proc.returncode, job.run_dir)
                 seconds = time.monotonic() - t0
-                if kind == "committed":
-                    on_event(Event("done", job, detail, seconds))
-                elif kind == "infra" and job.attempt <= retries:
-                    on_event(Event("retry", job, detail, seconds))
-                    queue.append(job)
-                else:
-                    if kind == "infra":
-                        detail += f" ({job.attempt} attempts)"
-                    on_event(Event("failed", job, detail, seconds))
+                settle(job, kind, detail, seconds, retries, queue, on_event)
             if not finished:
                 time.sleep(POLL_S)
     finally:  # interrupted (Ctrl-C): stop our workers; their runs resume next time

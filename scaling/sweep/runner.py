@@ -67,6 +67,20 @@ class Event:
     seconds: float = 0.0
 
 
+def settle(job, kind: str, detail: str, seconds: float, retries: int, queue, on_event) -> None:
+    """Report a finished attempt: committed -> done; an infrastructure failure with retries left ->
+    retry (the job goes back on `queue`); anything else -> failed. Shared by the engines."""
+    if kind == "committed":
+        on_event(Event("done", job, detail, seconds))
+    elif kind == "infra" and job.attempt <= retries:
+        on_event(Event("retry", job, detail, seconds))
+        queue.append(job)
+    else:
+        if kind == "infra":
+            detail += f" ({job.attempt} attempts)"
+        on_event(Event("failed", job, detail, seconds))
+
+
 @dataclass
 class Result:
     total: int

@@ -42,7 +42,7 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
         import submitit
     except ImportError:
         raise ConfigError("--backend slurm: submitit is not installed (pip install 'scaling[slurm]')") from None
-    from scaling.sweep.runner import Event
+    from scaling.sweep.runner import Event, settle
 
     params = dict(resources.get("slurm", {}))
     cluster = params.pop("cluster", None)
@@ -86,15 +86,7 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                 except Exception as err:  # noqa: BLE001 - the job died: killed, node lost, out of memory
                     kind, detail = "infra", str(err).strip().splitlines()[0] if str(err).strip() else "job died"
                 seconds = time.monotonic() - t0
-                if kind == "committed":
-                    on_event(Event("done", job, detail, seconds))
-                elif kind == "infra" and job.attempt <= retries:
-                    on_event(Event("retry", job, detail, seconds))
-                    queue.append(job)
-                else:
-                    if kind == "infra":
-                        detail += f" ({job.attempt} attempts)"
-                    on_event(Event("failed", job, detail, seconds))
+                settle(job, kind, detail, seconds, retries, queue, on_event)
             running = still
             if running:
                 time.sleep(POLL_S)

@@ -218,6 +218,20 @@ def _recipes(raw: dict, path: str, build=C.build, reserved: dict | None = None) 
     return out
 
 
+def _recipe_axis(groups: list, axis_keys: list, recipes: dict, path: str) -> None:
+    """Check a `recipe` axis names known recipes; without one, every recipe runs the grid."""
+    if "recipe" not in axis_keys:
+        groups.insert(0, (["recipe"], [(r,) for r in recipes]))
+        return
+    for keys, rows in groups:
+        if "recipe" in keys:
+            for row in rows:
+                value = row[keys.index("recipe")]
+                if str(value) not in recipes:
+                    raise ConfigError(f"{path}: axis recipe: no recipe named {value!r} "
+                                      f"(recipes: {', '.join(recipes)})")
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read, expand and validate a sweep file; every error is a one-line ConfigError."""
     path = Path(path)
@@ -241,16 +255,7 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
     allowed = config_keys()
     groups = _axes(raw, path, allowed)
     axis_keys = [k for keys, _ in groups for k in keys]
-    if "recipe" in axis_keys:
-        for keys, rows in groups:
-            if "recipe" in keys:
-                for row in rows:
-                    value = row[keys.index("recipe")]
-                    if str(value) not in recipes:
-                        raise ConfigError(f"{path}: axis recipe: no recipe named {value!r} "
-                                          f"(recipes: {', '.join(recipes)})")
-    else:
-        groups.insert(0, (["recipe"], [(r,) for r in recipes]))
+    _recipe_axis(groups, axis_keys, recipes, path)
 
     iso = _isoflop(raw, path, allowed, axis_keys)
     if iso is not None:
@@ -513,16 +518,7 @@ def _expand_rl(raw: dict, path: str, name: str) -> Sweep:
             groups[gi] = (keys, [row[:col] + (_pretrained_index(row[col], labels, where),) + row[col + 1:]
                                  for row in rows])
     axis_keys = [k for keys, _ in groups for k in keys]
-    if "recipe" in axis_keys:
-        for keys, rows in groups:
-            if "recipe" in keys:
-                for row in rows:
-                    value = row[keys.index("recipe")]
-                    if str(value) not in recipes:
-                        raise ConfigError(f"{path}: axis recipe: no recipe named {value!r} "
-                                          f"(recipes: {', '.join(recipes)})")
-    else:
-        groups.insert(0, (["recipe"], [(r,) for r in recipes]))
+    _recipe_axis(groups, axis_keys, recipes, path)
     if "pretrained" not in axis_keys:
         groups.insert(1, (["pretrained"], [(i,) for i in range(len(pretrained))]))
     excludes = _excludes(raw, path, allowed)
