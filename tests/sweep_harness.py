@@ -37,9 +37,9 @@ recipes:
   baseline:
     model: {width: 16}
     data: {val_examples: 16}
-    train: {tokens: 12000, batch_size: 4, eval_points: 4, eval_batch_size: 16, checkpoint_every: 20}
+    train: {tokens: 40000, batch_size: 4, eval_points: 4, eval_batch_size: 16, checkpoint_every: 20}
 grid:
-  seed: [0, 1, 2]
+  seed: [0, 1, 2, 3]
 """
 
 

@@ -38,6 +38,6 @@ def test_kill_and_resume_with_the_real_trainer(tmp_path):
     sweep.write_text(H.REAL_SWEEP)
     env = dict(os.environ)
     assert H.run_to_end(sweep, tmp_path / "ref", None, 2, env) == 0
-    counts = H.chaos(sweep, tmp_path / "chaos", None, kills=6, seed=3, workers=2, window=(1.0, 6.0))
+    counts = H.chaos(sweep, tmp_path / "chaos", None, kills=6, seed=3, workers=2, window=(0.5, 3.0))
     counts.update(H.compare(tmp_path / "ref", tmp_path / "chaos"))
     _check(counts, 6)
