@@ -2,18 +2,18 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from claims_synthetic import runs
+from external_data import EXTERNAL
 from scaling.claims import compare, loglinear_claim, parse_claim, verdict
 from scaling.cli import main
 from scaling.errors import DataError, FitError
 
-SCALERL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "external" / "scalerl-fig1" / "fig1_digitized.csv"
+SCALERL = EXTERNAL / "scalerl-fig1" / "fig1_digitized.csv"
 
 
 def _covers(est, truth):
@@ -113,3 +113,17 @@ def test_loglinear_claim_supports_a_straight_line():
     m = r["metrics"]["all/p"]
     assert m["slope_interval"][0] < 0.05 < m["slope_interval"][1]
     assert m["verdict"] == "supported"
+
+
+def test_envelope_against_its_definition():
+    """A point is on the envelope iff its loss is below every point with less compute (ties:
+    the cheaper-then-lower point wins), checked by brute force on data with many ties."""
+    from scaling.fit.frontier import envelope_index
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        c, l = rng.integers(1, 8, n).astype(float), rng.integers(1, 8, n).astype(float)
+        order = list(np.lexsort((l, c)))
+        brute = [i for k, i in enumerate(order) if all(l[i] < l[j] for j in order[:k])]
+        assert list(envelope_index(c, l)) == brute

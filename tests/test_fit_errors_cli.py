@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from scaling.cli import main
 from scaling.errors import FitError
 from scaling.fit import fit_chinchilla, fit_power, fit_problem, power_problem
 
-EXTERNAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "external"
+from external_data import EXTERNAL
 C = np.geomspace(1e18, 1e21, 12)
 L = 2.0 + 50.0 * C ** -0.1
 

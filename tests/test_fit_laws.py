@@ -2,7 +2,6 @@
 
 from fractions import Fraction
 from math import comb
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,14 +12,7 @@ from scaling.fit import (chinchilla_loss, compute_optimal, coverage_curve, fit_c
                          optimal_loss, pass_at_k, pass_at_k_product, scalerl_sigmoid,
                          tokens_per_parameter)
 
-EXTERNAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "external"
-
-
-def _external(name):
-    path = EXTERNAL / name
-    if not path.is_dir():
-        pytest.skip(f"reference data {path} is absent (shared/data/external not checked out)")
-    return path
+from external_data import external as _external
 
 
 def test_compute_optimal_matches_brute_force():

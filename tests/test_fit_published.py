@@ -1,6 +1,5 @@
 """Published fits reproduced from ../shared/data/external (targets quoted from each SOURCE.md)."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,14 +10,7 @@ from scaling.fit import scalerl_sigmoid
 from scaling.fit.approach2 import approach2, power_fit
 from scaling.fit.bootstrap import bootstrap
 
-EXTERNAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "external"
-
-
-def _external(name):
-    path = EXTERNAL / name
-    if not path.is_dir():
-        pytest.skip(f"reference data {path} is absent (shared/data/external not checked out)")
-    return path
+from external_data import external as _external
 
 
 @pytest.fixture(scope="module")

@@ -53,14 +53,10 @@ def verdict(lo: float, hi: float, claim: float) -> str:
 
 def envelope(compute: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lower envelope: the points no cheaper point beats (loss strictly falls along it)."""
-    order = np.lexsort((loss, compute))
-    c, l = np.asarray(compute, float)[order], np.asarray(loss, float)[order]
-    keep, best = [], np.inf
-    for i in range(len(c)):
-        if l[i] < best:
-            keep.append(i)
-            best = l[i]
-    return c[keep], l[keep]
+    from scaling.fit.frontier import envelope_index
+
+    keep = envelope_index(compute, loss)
+    return np.asarray(compute, float)[keep], np.asarray(loss, float)[keep]
 
 
 def compute_at_loss(front_c: np.ndarray, front_l: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -159,18 +155,16 @@ def check_targets(targets, lo: float, hi: float, extrapolate: bool) -> np.ndarra
 
 def frontier_weights(rd: RecipeData, picks: np.ndarray) -> np.ndarray:
     """[R, n_points] weights selecting each resample's frontier, times how often its run was drawn."""
+    from scaling.fit.frontier import envelope_index
+
     c, l = rd.points()
     run = rd.run_of_point()
     W = np.zeros((len(picks), len(c)))
     for b, pick in enumerate(picks):
         counts = np.bincount(pick, minlength=len(rd.runs))
         chosen = np.flatnonzero(counts[run] > 0)
-        order = chosen[np.lexsort((l[chosen], c[chosen]))]
-        best = np.inf
-        for i in order:
-            if l[i] < best:
-                W[b, i] = counts[run[i]]
-                best = l[i]
+        on = chosen[envelope_index(c[chosen], l[chosen])]
+        W[b, on] = counts[run[on]]
     return W
 
 

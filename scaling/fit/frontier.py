@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from scaling.fit.io import check_values, resolve_column
+
+
+def envelope_index(compute, loss) -> np.ndarray:
+    """Indices of the points on the lower envelope, in order of compute: a point is kept when its
+    loss is strictly below the loss of every point with less (or equal, and listed earlier) compute."""
+    compute, loss = np.asarray(compute, float), np.asarray(loss, float)
+    order = np.lexsort((loss, compute))
+    ordered = loss[order]
+    before = np.concatenate([[np.inf], np.minimum.accumulate(ordered)[:-1]])
+    return order[ordered < before]
 
 
 def frontier(df: pd.DataFrame, *, compute: str | None = None, loss: str | None = None,
@@ -41,8 +52,6 @@ def frontier(df: pd.DataFrame, *, compute: str | None = None, loss: str | None =
             d = last
     out = []
     for _, g in d.groupby(rec, sort=True):
-        g = g.sort_values([compute, loss])
-        running = g[loss].cummin().shift(1)
-        out.append(g[(running.isna()) | (g[loss] < running)])
+        out.append(g.iloc[envelope_index(g[compute], g[loss])])
     res = pd.concat(out)
     return res.drop(columns=["_recipe"], errors="ignore")
