@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -189,6 +190,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if typ is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if typ is str:
@@ -294,9 +297,19 @@ def load(path: str | Path | None = None, overrides: list[str] | dict | None = No
     return build(data, overrides, source=str(path) if path is not None else "config")
 
 
+# `vision.*` keys each family reads: the others cannot change its model, so they stay out of its id
+VISION_KEYS = {"early": ("patch_size",), "blind": ()}
+
+
 def run_id(cfg: RunConfig) -> str:
-    """Short stable hash of the resolved config (paths and resources are not part of it)."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    """Short stable hash of the resolved config: only the keys the run's family uses (an `early`
+    run's id ignores the ViT's `vision.width`, a `blind` run's every `vision.*` key); paths,
+    resources and code version are not part of it."""
+    data = to_dict(cfg)
+    used = VISION_KEYS.get(cfg.model.family)
+    if used is not None:
+        data["vision"] = {k: v for k, v in data["vision"].items() if k in used}
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -2,8 +2,11 @@
 
     <run_dir>/config.json    resolved config (+ run_id), written atomically
     <run_dir>/metrics.jsonl  one JSON object per evaluation, append-only, (run_id, step) unique
-    <run_dir>/summary.json   written last, atomically; its presence marks the run as committed
+    <run_dir>/summary.json   written last, atomically; its presence marks the run as committed;
+                             with the committing process's provenance (`scaling.provenance`)
 
+Files are readable by the group (as open() makes them), so a cluster's other users can read runs.
+A damaged run folder (`problem`) is an error in every reader, never silently dropped.
 This module imports nothing above it (no training, no models).
 """
 
@@ -24,11 +27,21 @@ SUMMARY = "summary.json"
 STATUSES = ("done", "diverged", "failed")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give: readable by the group (mkstemp's is 0600)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write `text` to `path` so that a kill leaves either the old file or the new one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
@@ -75,11 +88,24 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
+    """The JSON value in `path`; DataError naming the file if it is unreadable or malformed."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes().decode())
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: malformed JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: malformed JSON ({err.msg}, line {err.lineno})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def read_json_dict(path: str | Path) -> dict:
+    """`read_json` of a file that must hold an object (config, summary, state, sweep.json)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 # ---------------------------------------------------------------- metrics
@@ -91,16 +117,21 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     if not path.exists():
         return []
     out = []
-    lines = path.read_text().splitlines()
+    lines = path.read_bytes().split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            rec = json.loads(line.decode())
+        except (UnicodeDecodeError, json.JSONDecodeError):
             if i == len(lines) - 1:
                 break  # half-written tail from a kill; the resume rewrites it
             raise DataError(f"{path}: malformed record on line {i + 1}") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
+            raise DataError(f"{path}: line {i + 1} is not a record with an integer step")
+        out.append(rec)
     return out
 
 
@@ -135,7 +166,7 @@ def prepare_run_dir(run_dir: str | Path, config: dict, run_id: str) -> str:
     cfg_path = run_dir / CONFIG
     if cfg_path.exists():
         try:
-            existing = read_json(cfg_path)
+            existing = read_json_dict(cfg_path)
         except DataError as err:
             raise ConfigError(str(err)) from None
         if existing.get("run_id") != run_id:
@@ -155,35 +186,104 @@ def prepare_run_dir(run_dir: str | Path, config: dict, run_id: str) -> str:
 
 
 def read_summary(run_dir: str | Path) -> dict | None:
+    """The run's summary.json (None when uncommitted); DataError if it is not a JSON object."""
     path = Path(run_dir) / SUMMARY
-    return read_json(path) if path.exists() else None
+    return read_json_dict(path) if path.exists() else None
 
 
 def write_summary(run_dir: str | Path, summary: dict) -> None:
-    atomic_write_json(Path(run_dir) / SUMMARY, summary)
+    """Commit the run: summary.json with the committing process's provenance (`scaling.provenance`)."""
+    from scaling.provenance import provenance
+
+    atomic_write_json(Path(run_dir) / SUMMARY, {**summary, "provenance": summary.get("provenance") or provenance()})
 
 
 def is_committed(run_dir: str | Path) -> bool:
     return (Path(run_dir) / SUMMARY).exists()
 
 
+# ---------------------------------------------------------------- integrity
+
+
+def problem(run_dir: str | Path) -> str | None:
+    """What is wrong with a run folder, as one line naming the file, or None if it is sound.
+
+    Sound: config.json is an object whose run_id names the folder (under `runs/`) and, for a
+    pretraining run, is the hash of its config; summary.json, if present, is an object with a
+    known status and the same run id; a `done` run has records. Every reader (`load`,
+    `load_runs`, `sweep status`, `sweep plan`, `sweep run`) uses this, so they agree on what is
+    committed.
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / CONFIG
+    try:
+        config = read_json_dict(cfg_path)
+        rid = config.get("run_id")
+        if not isinstance(rid, str):
+            return f"{cfg_path}: no run_id"
+        if run_dir.parent.name == "runs" and rid != run_dir.name:
+            return f"{cfg_path}: run_id {rid!r} does not match its folder {run_dir.name!r}"
+        if config.get("stage", "pretrain") == "pretrain":
+            from scaling import config as C
+            from scaling.errors import ConfigError
+
+            try:
+                hashed = C.run_id(C.build({k: v for k, v in config.items() if k != "run_id"}, source=str(cfg_path)))
+            except ConfigError as err:
+                return f"{err} (written by other code?)"
+            if hashed != rid:
+                return f"{cfg_path}: the config hashes to {hashed!r}, not to its run_id {rid!r} (edited, or other code)"
+        summary = read_summary(run_dir)
+        if summary is None:
+            return None
+        sum_path = run_dir / SUMMARY
+        if summary.get("status") not in STATUSES:
+            return f"{sum_path}: unknown status {summary.get('status')!r} (known: {', '.join(STATUSES)})"
+        if summary.get("run_id") not in (None, rid):
+            return f"{sum_path}: run_id {summary.get('run_id')!r} is not its config's {rid!r}"
+        if summary["status"] == "done" and not read_metrics(run_dir):
+            return f"{run_dir / METRICS}: a committed run (done) without records"
+    except DataError as err:
+        return str(err)
+    return None
+
+
+def check(run_dir: str | Path) -> None:
+    """DataError (one line naming the file) if the run folder is damaged (see `problem`)."""
+    what = problem(run_dir)
+    if what is not None:
+        raise DataError(f"{what}; move the run folder away to train it again")
+
+
 # ---------------------------------------------------------------- loading a sweep
 
 
-def run_dirs(sweep_dir: str | Path) -> list[Path]:
-    """Run directories under a sweep folder (`<dir>/runs/*`, `<dir>/*`, or `<dir>` itself)."""
+def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
+    """Run directories under a sweep folder (`<dir>/runs/*`, `<dir>/*`, or `<dir>` itself).
+
+    In a sweep folder, only the runs of the sweep as last launched (its sweep.json) unless
+    `all_runs` (runs of earlier versions of the sweep file stay on disk, but are not read)."""
     root = Path(sweep_dir)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     if (root / CONFIG).is_file():
         return [root]
     base = root / "runs" if (root / "runs").is_dir() else root
-    return sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
+    found = sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
+    index = root / "sweep.json"
+    if all_runs or not index.is_file():
+        return found
+    wanted = read_json_dict(index).get("runs")
+    if not isinstance(wanted, list):
+        raise DataError(f"{index}: no list of runs")
+    wanted = set(map(str, wanted))
+    return [p for p in found if p.name in wanted]
 
 
 def _run_columns(run_dir: Path) -> tuple[dict, dict | None]:
     """(run-level columns: run_id, status, sweep budget/label, flattened config; summary or None)."""
-    config = read_json(run_dir / CONFIG)
+    check(run_dir)
+    config = read_json_dict(run_dir / CONFIG)
     run_id = config.pop("run_id", run_dir.name)
     flat: dict = {}
     stack = [("", config)]
@@ -196,24 +296,25 @@ def _run_columns(run_dir: Path) -> tuple[dict, dict | None]:
                 flat[f"{prefix}{key}"] = value
     summary = read_summary(run_dir)
     spec_path = run_dir / "spec.json"
-    spec = read_json(spec_path) if spec_path.is_file() else {}
-    cols = {"run_id": run_id, "status": summary.get("status", "done") if summary else "incomplete",
+    spec = read_json_dict(spec_path) if spec_path.is_file() else {}
+    cols = {"run_id": run_id, "status": summary["status"] if summary else "incomplete",
             "budget": spec.get("budget"), "label": spec.get("label")}
     return {**cols, **flat}, summary
 
 
-def load(sweep_dir: str | Path, committed_only: bool = True):
+def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = False):
     """One row per evaluation under `sweep_dir`, the run's config flattened into columns.
 
     Columns: run_id, recipe, step, the record fields (tokens/total, compute/flops, params/total,
     train/loss, eval/loss/<split>, ...), status, budget (isoFLOP sweeps), label, and every config
     key (model.family, model.width, optim.lr, seed, train.tokens, ...). Only committed runs (with a
-    summary.json) unless `committed_only=False`. Unique on (run_id, step).
+    summary.json) unless `committed_only=False`; only the runs of the sweep as last launched unless
+    `all_runs=True`. Unique on (run_id, step). A damaged run folder is a DataError naming its file.
     """
     import pandas as pd
 
     rows = []
-    for run_dir in run_dirs(sweep_dir):
+    for run_dir in run_dirs(sweep_dir, all_runs):
         cols, summary = _run_columns(run_dir)
         if committed_only and summary is None:
             continue
@@ -227,22 +328,23 @@ def load(sweep_dir: str | Path, committed_only: bool = True):
     return df[_column_order(df.columns, ("run_id", "recipe", "step"))]
 
 
-def load_runs(sweep_dir: str | Path, committed_only: bool = True):
+def load_runs(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = False):
     """One row per run: status, final metrics (summary.json over the last record), flattened config.
 
     With `committed_only=False` runs still in progress or interrupted appear too (status
-    "incomplete", metrics of their last record).
+    "incomplete", metrics of their last record); `all_runs` as in `load`.
     """
     import pandas as pd
 
     rows = []
-    for run_dir in run_dirs(sweep_dir):
+    for run_dir in run_dirs(sweep_dir, all_runs):
         cols, summary = _run_columns(run_dir)
         if committed_only and summary is None:
             continue
         metrics = read_metrics(run_dir)
         final = dict(metrics[-1]) if metrics else {}
         summary = dict(summary or {})
+        summary.pop("provenance", None)
         for key in ("final", "metrics"):  # final metrics may sit flat or in a section
             section = summary.pop(key, None)
             if isinstance(section, dict):
