@@ -21,7 +21,7 @@ def _register() -> None:
     # Imported for their side effect of adding commands to `app` / `bench_app`.
     import importlib
 
-    for name in ("train", "fit", "sweep", "rl", "compare", "report"):
+    for name in ("train", "fit", "sweep", "rl", "compare", "report", "claims_extra", "testtime"):
         try:
             importlib.import_module(f"scaling.cli.{name}")
         except ModuleNotFoundError as err:  # a sub-command not written yet
