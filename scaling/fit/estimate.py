@@ -5,7 +5,9 @@ L-BFGS of :mod:`scaling.fit.optim` at once. With ``screen=True`` every start fir
 float32 pass (relative ftol 1e-6); the best distinct end points of each weighting (``polish`` of
 them) are then re-minimised in float64 to tight tolerance (relative ftol 1e-13), and the best
 converged one is kept. Bootstrap resamples are weightings (whole-run counts), so a bootstrap is
-one more call of the same batched computation.
+one more call of the same batched computation. The best optimum of each weighting is finally
+Newton-polished (:mod:`scaling.fit.newton`) and declared converged only when the optimality
+conditions hold in float64, so the estimate does not depend on where L-BFGS happened to stop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from scaling.errors import FitError
-from scaling.fit import optim
+from scaling.fit import newton, optim
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,14 @@ def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8) -> So
         pool = idx[ok] if ok.any() else idx
         best = pool[np.argmin(fvals[pool])]
         theta[r], fun[r], conv[r] = fine.x[best], fine.fun[best], fine.converged[best]
+    # converge until the optimality conditions hold in float64 (machine-independent optima)
+    live = np.flatnonzero(np.isfinite(fun))
+    if live.size:
+        x2, f2, ok2 = newton.polish(problem.vg, theta[live], data, live)
+        better = np.isfinite(f2) & (f2 <= fun[live])
+        theta[live] = np.where(better[:, None], x2, theta[live])
+        fun[live] = np.where(better, f2, fun[live])
+        conv[live] = ok2 & better
     idx0 = np.flatnonzero(d1 == 0)
     keep = _distinct_best(fine.x[idx0], fine.fun[idx0], fine.converged[idx0], 8, tol=1e-3)
     return Solution(theta=theta, fun=fun, converged=conv, candidates=fine.x[idx0][keep],
