@@ -17,19 +17,32 @@ from pathlib import Path
 from scaling.config import apply_overrides, from_dict, read_mapping, to_dict
 from scaling.errors import ConfigError
 
-PENALTIES = ("none", "correct", "group")
+PENALTIES = ("none", "correct", "group", "kimi")
+KINDS = ("scene", "reasoning")
+# keys added after run ids were first issued: left out of the hash while at their default, so the
+# ids of runs that do not use them stay as they were
+_ADDED = {("problems", "kind"): "scene", ("problems", "families"): "tally,sum,hops",
+          ("problems", "difficulty"): "1,2,3,4"}
 
 
 @dataclass(frozen=True)
 class ProblemConfig:
     """Verifiable questions about procedural scenes (`scaling.data.make_qa`).
 
-    tiers: comma-separated difficulty tiers (0 attributes, 1 counting, 2 relations), balanced.
+    kind: scene (questions about a scene, answered directly) | reasoning (text questions answered
+    with a chain '<think> steps </think> answer', `scaling.rl.reasoning`; needs a vocabulary with
+    <think> and </think>).
+    tiers: comma-separated difficulty tiers (0 attributes, 1 counting, 2 relations), balanced (scene).
+    families, difficulty: reasoning families (tally, sum, hops) and difficulties (steps), every
+    pair in turn (reasoning; pairs that cannot fit the text segment are an error).
     train / heldout: problems in the training set (scenes of the training pool) and in the
     held-out set (scenes of the validation pool, never trained on in pretraining or RL).
     """
 
+    kind: str = "scene"
     tiers: str = "0,1,2"
+    families: str = "tally,sum,hops"
+    difficulty: str = "1,2,3,4"
     train: int = 256
     heldout: int = 128
     seed: int = 0
@@ -38,7 +51,8 @@ class ProblemConfig:
 @dataclass(frozen=True)
 class SamplingConfig:
     """Rollouts: `group` answers per problem sampled at `temperature`, at most `max_len` tokens
-    (the answer words and <eos>; also capped by the room left in the text segment)."""
+    (the token budget: chain, answer words and <eos>; also capped by the room left in the text
+    segment). A row that reaches the budget without <eos> is truncated: unfinished, so wrong."""
 
     group: int = 8
     temperature: float = 1.0
@@ -56,7 +70,9 @@ class GRPOConfig:
     whose rewards are all equal from the update (their rollouts still count as compute).
     length_penalty: none | correct (a correct answer earns 1 - length_coef * len / max_len) |
     group (a correct answer earns 1 - length_coef * (len - mean len of the group's correct
-    answers) / max_len); wrong answers earn 0 in every form, so abstaining is never rewarded.
+    answers) / max_len) | kimi (Kimi k1.5's group-relative form: a correct answer earns
+    1 + length_coef * (0.5 - (len - min) / (max - min)), min and max over the group's answers);
+    wrong answers earn 0 in every form, so abstaining is never rewarded.
     """
 
     problems: int = 8
@@ -123,6 +139,18 @@ def int_list(text: str, key: str) -> tuple[int, ...]:
 def validate(cfg: RLConfig) -> None:
     """Raise ConfigError naming the key for any impossible setting."""
     p, s, g, o, e = cfg.problems, cfg.sampling, cfg.grpo, cfg.optim, cfg.eval
+    if p.kind not in KINDS:
+        raise ConfigError(f"problems.kind: unknown kind {p.kind!r} (choose from {', '.join(KINDS)})")
+    if p.kind == "reasoning":
+        from scaling.rl.reasoning import FAMILIES, MAX_DIFFICULTY
+
+        fams = [f for f in p.families.replace(" ", "").split(",") if f]
+        if not fams or any(f not in FAMILIES for f in fams):
+            raise ConfigError(f"problems.families: choose from {', '.join(FAMILIES)}, got {p.families!r}")
+        levels = int_list(p.difficulty, "problems.difficulty")
+        if not levels or min(levels) < 1 or any(d > max(MAX_DIFFICULTY[f] for f in fams) for d in levels):
+            raise ConfigError(f"problems.difficulty: difficulties from 1 to {max(MAX_DIFFICULTY[f] for f in fams)}, "
+                              f"got {p.difficulty!r}")
     tiers = int_list(p.tiers, "problems.tiers")
     if not tiers:
         raise ConfigError(f"problems.tiers: empty problem set (no tiers in {p.tiers!r})")
@@ -193,5 +221,9 @@ def run_id(cfg: RLConfig) -> str:
     """Short stable hash of the resolved RL config (which names the pretrained run's id)."""
     if not cfg.pretrained:
         raise ConfigError("pretrained: the RL config is not bound to a pretrained run yet")
-    blob = json.dumps({"stage": "rl", **to_dict(cfg)}, sort_keys=True, separators=(",", ":"))
+    d = to_dict(cfg)
+    for (section, key), default in _ADDED.items():
+        if d[section].get(key) == default:
+            del d[section][key]
+    blob = json.dumps({"stage": "rl", **d}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -15,31 +15,50 @@ from scaling.data import check_answer, tokenizer
 from scaling.models import targets
 
 
-def answers_text(tokens: np.ndarray) -> list[str]:
-    """Decoded words of each row up to its <eos> (a row without <eos> keeps a trailing marker so
-    that it never matches: an answer must be finished)."""
+def parse(tokens: np.ndarray) -> dict[str, np.ndarray | list[str]]:
+    """Every sampled row read as '[<think> steps </think>] answer <eos>'.
+
+    Returns answer (words after </think>, or the whole row without a think block; a row without
+    <eos> or with an unclosed think block gets a trailing marker so that it never matches),
+    completion (all words before <eos>), think (int: tokens strictly inside the think block),
+    truncated (bool: no <eos> within the budget)."""
     tok = tokenizer()
-    out = []
-    for row in np.asarray(tokens):
-        words = []
-        for t in row:
-            t = int(t)
-            if t == tok.eos_id:
-                break
-            if t == tok.pad_id:
-                words.append("<unfinished>")
-                break
-            words.append(tok.words[t])
+    open_id, end_id = tok.ids.get("<think>", -1), tok.ids.get("</think>", -1)
+    rows = np.asarray(tokens)
+    answers, completions = [], []
+    think = np.zeros(len(rows), np.int64)
+    truncated = np.zeros(len(rows), bool)
+    for r, row in enumerate(rows):
+        ids = [int(t) for t in row]
+        stop = ids.index(tok.eos_id) if tok.eos_id in ids else None
+        if stop is None:
+            truncated[r] = True
+            body = ids[:ids.index(tok.pad_id)] if tok.pad_id in ids else ids
         else:
-            words.append("<unfinished>")
-        out.append(" ".join(words))
-    return out
+            body = ids[:stop]
+        words = [tok.words[t] for t in body]
+        completions.append(" ".join(words))
+        if end_id in body:
+            j = body.index(end_id)
+            think[r] = j - (1 if body[:1] == [open_id] else 0)
+            words = words[j + 1:]
+        elif open_id in body:
+            think[r] = len(body) - 1 - body.index(open_id)
+            words = words + ["<unfinished>"]
+        if stop is None:
+            words = words + ["<unfinished>"]
+        answers.append(" ".join(words))
+    return {"answer": answers, "completion": completions, "think": think, "truncated": truncated}
+
+
+def graded(answers: list[str], expected: list[str], group: int) -> np.ndarray:
+    """bool [P*group]: exact answer check (`scaling.data.check_answer`) of parsed answers."""
+    return np.array([check_answer(g, expected[i // group]) for i, g in enumerate(answers)], bool)
 
 
 def correctness(tokens: np.ndarray, expected: list[str], group: int) -> np.ndarray:
-    """bool [P*group]: exact answer check (`scaling.data.check_answer`) of every sampled row."""
-    got = answers_text(tokens)
-    return np.array([check_answer(g, expected[i // group]) for i, g in enumerate(got)], bool)
+    """bool [P*group]: exact answer check of every sampled row (after its chain, if any)."""
+    return graded(parse(tokens)["answer"], expected, group)
 
 
 def rewards(correct: np.ndarray, length: np.ndarray, group: int, penalty: str, coef: float,
@@ -47,13 +66,20 @@ def rewards(correct: np.ndarray, length: np.ndarray, group: int, penalty: str, c
     """Reward per row: 1 for a correct answer, 0 otherwise, minus a length charge on correct
     answers only (so a wrong or empty answer never gains from being short):
     `correct`: coef * len / max_len; `group`: coef * (len - mean len of the group's correct
-    answers) / max_len. With coef < 1 a correct answer always earns more than a wrong one."""
+    answers) / max_len; `kimi` (Kimi k1.5): coef * ((len - min) / (max - min) - 0.5), min and max
+    over the whole group's lengths (no charge when they are equal). With coef < 1 a correct answer
+    always earns more than a wrong one."""
     r = correct.astype(np.float64)
     if penalty == "none" or coef == 0:
         return r
     length = length.astype(np.float64)
     if penalty == "correct":
         return r - coef * correct * length / max_len
+    if penalty == "kimi":
+        ln = length.reshape(-1, group)
+        lo, hi = ln.min(1, keepdims=True), ln.max(1, keepdims=True)
+        frac = np.where(hi > lo, (ln - lo) / np.where(hi > lo, hi - lo, 1.0), 0.5).reshape(-1)
+        return r - coef * correct * (frac - 0.5)
     c = correct.reshape(-1, group)
     ln = length.reshape(-1, group)
     mean = np.where(c.sum(1) > 0, (c * ln).sum(1) / np.maximum(c.sum(1), 1), 0.0)

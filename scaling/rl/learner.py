@@ -49,6 +49,23 @@ def mean_pass_at_k(n: int, counts: np.ndarray, k: int) -> float:
     return float(np.mean(pass_at_k(n, counts, k))) if len(counts) else float("nan")
 
 
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def think_stats(think: np.ndarray, correct: np.ndarray, truncated: np.ndarray, name: str) -> dict[str, float]:
+    """Thinking tokens (inside <think> ... </think>) of correct and incorrect answers separately:
+    mean and quantiles (NaN when there are none), and the truncated fraction (no <eos> within the
+    token budget)."""
+    out = {f"eval/think/{name}/mean": float(think.mean()) if len(think) else float("nan"),
+           f"eval/truncated/{name}": float(truncated.mean()) if len(truncated) else float("nan")}
+    for label, sel in (("correct", correct), ("incorrect", ~correct)):
+        v = think[sel].astype(float)
+        out[f"eval/think/{name}/{label}/mean"] = float(v.mean()) if v.size else float("nan")
+        for q in QUANTILES:
+            out[f"eval/think/{name}/{label}/q{round(q * 100)}"] = float(np.quantile(v, q)) if v.size else float("nan")
+    return out
+
+
 class Learner:
     def __init__(self, model_cfg: RunConfig, cfg: RLConfig, graphdef, params, train_set: Problems):
         self.model_cfg, self.cfg, self.graphdef = model_cfg, cfg, graphdef
@@ -124,22 +141,32 @@ class Learner:
         e, s, g = self.cfg.eval, self.cfg.sampling, self.cfg.grpo
         n, chunk = e.samples, e.chunk
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(self.cfg.seed), _EVAL), index)
-        correct, lengths = [], []
+        correct, lengths, parsed = [], [], []
         for c, start in enumerate(range(0, len(problems), chunk)):
             idx = np.arange(start, start + chunk) % len(problems)  # the last chunk wraps (fixed shape)
             keep = min(chunk, len(problems) - start) * n
             tokens, _, length, _ = self.sample(self.state[0], problems.take(idx), jax.random.fold_in(key, c),
                                                n, e.temperature)
             tokens, length = np.asarray(tokens)[:keep], np.asarray(length)[:keep]
-            correct.append(grpo.correctness(tokens, list(problems.take(idx).answers), n))
+            parsed.append(grpo.parse(tokens))
+            correct.append(grpo.graded(parsed[-1]["answer"], list(problems.take(idx).answers), n))
             lengths.append(length)
         correct, lengths = np.concatenate(correct), np.concatenate(lengths)
+        think = np.concatenate([p["think"] for p in parsed])
+        completions = [c for p in parsed for c in p["completion"]]
         counts = correct.reshape(-1, n).sum(1)
         reward = grpo.rewards(correct, lengths, n, g.length_penalty, g.length_coef, s.max_len)
         out = {f"eval/pass@{k}/{name}": mean_pass_at_k(n, counts, k) for k in int_list(e.k, "eval.k")}
         out[f"eval/length/{name}"] = float(lengths.mean())
         out[f"eval/length_correct/{name}"] = float(lengths[correct].mean()) if correct.any() else float("nan")
         out[f"eval/reward/{name}"] = float(reward.mean())
+        out.update(think_stats(think, correct, np.concatenate([p["truncated"] for p in parsed]), name))
+        if problems.kind == "reasoning":
+            from scaling.rl.reasoning import check
+
+            steps = np.array([check(problems.questions[i // n], c)["steps"] for i, c in enumerate(completions)])
+            out[f"eval/chain_valid/{name}"] = float(steps.mean())
+            out[f"eval/chain_valid_correct/{name}"] = float(steps[correct].mean()) if correct.any() else float("nan")
         for tier in sorted(set(problems.tiers.tolist())):
             sel = problems.tiers == tier
             out[f"eval/pass@1/{name}/tier{tier}"] = mean_pass_at_k(n, counts[sel], 1)
