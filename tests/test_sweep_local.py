@@ -110,13 +110,13 @@ def test_status_running_interrupted_and_plan_calibration(tmp_path, capsys):
     sweep = write(tmp_path, {"seed": [0, 1, 2]})
     jobs = runner.prepare(expand(yaml.safe_load(sweep.read_text()), source=str(sweep)), out)
     (jobs[1].run_dir / "metrics.jsonl").write_text('{"run_id": "x", "step": 1}\n')
-    from scaling.sweep.worker import lock_run
+    from scaling.sweep.lock import acquire
 
-    handle = lock_run(jobs[0].run_dir)  # as a live worker would
+    held = acquire(jobs[0].run_dir)  # as a live worker would
     try:
         info = collect(out)
     finally:
-        handle.close()
+        held.release()
     assert info["counts"]["running"] == 1 and info["counts"]["interrupted"] == 1
     assert info["counts"]["pending"] == 1
     assert info["running"][0]["log"].endswith("log.txt")

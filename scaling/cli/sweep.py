@@ -32,6 +32,37 @@ def _num(x, fmt: str = ".3g") -> str:
     return "-" if x is None else format(float(x), fmt)
 
 
+def _positive(name: str, value, allow_none: bool = True):
+    """A numeric option that must be a finite number above zero (None allowed where optional)."""
+    import math
+
+    from scaling.errors import ConfigError
+
+    if value is None and allow_none:
+        return value
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name}: must be a finite number above zero, got {value}")
+    return value
+
+
+def _nonnegative(name: str, value):
+    import math
+
+    from scaling.errors import ConfigError
+
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise ConfigError(f"{name}: must be a finite non-negative number, got {value}")
+    return value
+
+
+def _echo_json(data) -> None:
+    import json
+
+    from scaling.records import jsonable
+
+    typer.echo(json.dumps(jsonable(data), indent=2, allow_nan=False))
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
@@ -49,15 +80,26 @@ def plan(
     workers: int = typer.Option(1, "--workers", help="Parallel runs assumed for the total time."),
     flops_per_s: Optional[float] = typer.Option(None, "--flops-per-s", help="Training FLOP/s per worker."),
     overhead_s: Optional[float] = typer.Option(None, "--overhead-s", help="Fixed seconds per run."),
+    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (runs, totals, rates)."),
 ) -> None:
     """Dry run: every run with its parameters, tokens and FLOPs, and the estimated total time."""
     from scaling.sweep import estimate, runner, spec
 
+    _positive("--workers", workers, allow_none=False)
+    _positive("--flops-per-s", flops_per_s)
+    _nonnegative("--overhead-s", overhead_s)
     sweep = spec.load_sweep(sweep_file)
     out = out or runner.default_out(sweep_file)
     sweep_dir = out if out.is_dir() else None
     rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
     rows = runner.plan_rows(sweep, sweep_dir, rates)
+    todo = [r for r in rows if r["status"] in ("pending", "damaged")]
+    eta = sum(estimate.makespan([r["seconds"] for r in todo if r["stage"] == stage], workers) for stage in rates)
+    if json_out:
+        _echo_json({"sweep": sweep.name, "out": str(out), "workers": workers, "runs": rows, "to_run": len(todo),
+                    "estimated_s": eta, "flops": sum(r["flops"] or 0 for r in rows),
+                    "rates": {stage: r.__dict__ for stage, r in rates.items()}})
+        return
     iso, rl = sweep.isoflop, sweep.stage == "rl"
     headers = ["run_id"] + (["stage"] if rl else []) + ["run"] + (["pretrained"] if rl else []) + \
         ["params", "tokens", "FLOPs"] + (["budget", "off"] if iso else []) + ["est.", "status"]
@@ -70,8 +112,6 @@ def plan(
             cells += [_num(r["budget"]), "-" if off is None else f"{off:+.2f}%"]
         table.append(cells + [_secs(r["seconds"]), r["status"]])
     typer.echo(_table(headers, table))
-    todo = [r for r in rows if r["status"] == "pending"]
-    eta = sum(estimate.makespan([r["seconds"] for r in todo if r["stage"] == stage], workers) for stage in rates)
     if rl:
         pre = [r for r in rows if r["stage"] == "pretrain"]
         typer.echo(f"\n{sweep.name}: {len(pre)} pretraining + {len(rows) - len(pre)} RL runs, {len(todo)} to run; "
@@ -162,12 +202,20 @@ def run(
                                 help="module:function (or file.py:function) that trains one run."),
     rl_trainer: str = typer.Option("scaling.rl.run:train", "--rl-trainer", hidden=True,
                                    help="module:function that trains one RL run (stage: rl sweeps)."),
+    extend: bool = typer.Option(False, "--extend", help="Add this sweep's runs to an --out folder that "
+                                "holds another sweep (otherwise refused)."),
+    accept_code: bool = typer.Option(False, "--accept-code", help="Reuse committed runs trained by another "
+                                     "code version (otherwise refused; see `scaling.provenance`)."),
 ) -> None:
     """Run every run of the sweep not yet committed in --out; safe to interrupt and run again."""
     from scaling.sweep import runner, spec
 
     if not isinstance(rl_trainer, str):  # called as a function (`scaling report`) without it
         rl_trainer = runner.RL_TRAINER
+    extend, accept_code = extend is True, accept_code is True  # False when called as a function
+    _positive("--workers", workers, allow_none=False)
+    _positive("--flops-per-s", flops_per_s)
+    _nonnegative("--overhead-s", overhead_s)
     sweep = spec.load_sweep(sweep_file)  # the whole grid is validated before anything runs
     out = out or runner.default_out(sweep_file)
     rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
@@ -175,7 +223,8 @@ def run(
     planned = runner.planned_seconds(sweep, rates)
     try:
         result = runner.run_sweep(sweep, out, backend=backend, workers=workers, retries=retries,
-                                  trainer=trainer, rl_trainer=rl_trainer, rate=rates, on_event=display.event,
+                                  trainer=trainer, rl_trainer=rl_trainer, rate=rates, extend=extend,
+                                  accept_code=accept_code, on_event=display.event,
                                   on_start=lambda res: display.start(res, workers, planned))
     finally:
         display.stop()
@@ -194,18 +243,27 @@ def run(
 
 @sweep_app.command("status")
 def status(sweep_dir: Path = typer.Argument(..., help="Sweep folder (the --out of `sweep run`)."),
-           slowest: int = typer.Option(5, "--slowest", help="How many of the slowest runs to list.")) -> None:
-    """Counts by status, running and failed runs with their logs, the slowest runs."""
+           slowest: int = typer.Option(5, "--slowest", help="How many of the slowest runs to list."),
+           json_out: bool = typer.Option(False, "--json", help="Print everything as JSON (every run too).")) -> None:
+    """Counts by status, running, failed and damaged runs with their logs, the slowest runs."""
     from scaling.sweep.status import collect
 
+    if slowest < 0:
+        from scaling.errors import ConfigError
+
+        raise ConfigError(f"--slowest: must be non-negative, got {slowest}")
     info = collect(sweep_dir, slowest=slowest)
+    if json_out:
+        _echo_json(info)
+        return
     counts = ", ".join(f"{n} {s}" for s, n in info["counts"].items() if n)
-    typer.echo(f"{info['sweep']} ({info['dir']}): {info['total']} runs: {counts or 'none'}")
-    for key in ("running", "failed"):
+    others = f" (and {info['other_runs']} run folder(s) of earlier versions of the sweep)" if info["other_runs"] else ""
+    typer.echo(f"{info['sweep']} ({info['dir']}): {info['total']} runs: {counts or 'none'}{others}")
+    for key in ("running", "failed", "damaged"):
         if info[key]:
             typer.echo(f"\n{key}:")
             for r in info[key]:
-                why = f" ({r['detail']})" if key == "failed" and r["detail"] else ""
+                why = f" ({r['detail']})" if r["detail"] else ""
                 typer.echo(f"  {r['run_id']} {r['label']}{why}\n    log {r['log']}")
     if info["slowest"]:
         typer.echo("\nslowest:")

@@ -14,14 +14,13 @@ from collections import deque
 from typing import Callable
 
 from scaling.sweep import worker
+from scaling.sweep.engine import Event, settle
 
 POLL_S = 0.05
 
 
 def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
             on_event: Callable) -> None:
-    from scaling.sweep.runner import Event, settle
-
     queue = deque(jobs)
     running: dict[str, tuple] = {}  # run_id -> (Popen, job, monotonic start)
     try:
@@ -30,6 +29,7 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                 job = queue.popleft()
                 job.attempt += 1
                 proc = worker.spawn(job.run_dir, trainer, job.attempt)
+                job.job_id = f"pid {proc.pid}"
                 running[job.spec.run_id] = (proc, job, time.monotonic())
                 on_event(Event("start", job))
             finished = [(rid, entry) for rid, entry in running.items() if entry[0].poll() is not None]

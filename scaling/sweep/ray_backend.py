@@ -1,32 +1,55 @@
-"""The Ray engine (`pip install 'scaling[ray]'`): one Ray core task per run.
+"""The Ray engine (`pip install 'scaling[ray]'`): one Ray core task per attempt of a run.
 
-Each task asks for `resources.cpus` CPUs and `resources.gpus` GPUs and runs the same worker process
-as the local engine (so logs, locks and records are identical). Ray retries a task whose worker
-died, or whose run hit an infrastructure failure, up to `retries` times; other failures and
+Each task asks for `resources.cpus` CPUs and `resources.gpus` GPUs, plus any task option in
+`resources.ray.task` (`memory`, `accelerator_type`, `runtime_env`, `resources`, ...: passed to
+`.options()`), and runs the same worker process as the local engine (so logs, locks and records
+are identical). Retries are the launcher's, not Ray's (`max_retries=0`): a task whose worker was
+killed, ran out of memory, or whose Ray worker or node died (Ray's system errors, by type) is
+submitted again up to `retries` times, each attempt a new task in the books; other failures and
 `diverged` are final. At most `workers` tasks are in flight.
 
 Cluster: `ray.init()` connects to `RAY_ADDRESS` (or `resources.ray.address`, e.g. `auto` on a
-head node); without one it starts a local Ray. Every key of `resources.ray` is passed to
+head node); without one it starts a local Ray. Every other key of `resources.ray` is passed to
 `ray.init`. The sweep folder must be on a file system every node sees.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from scaling.errors import ConfigError
 from scaling.sweep import worker
+from scaling.sweep.engine import Event, settle
+
+TASK_KEY = "task"
 
 
-class InfraFailure(RuntimeError):
-    """A run's worker was killed or ran out of memory: worth retrying."""
+def _run(run_dir: str, trainer: str, attempt: int) -> tuple[str, str]:
+    return worker.run_subprocess(run_dir, trainer, attempt)
 
 
-def _run(run_dir: str, trainer: str) -> tuple[str, str]:
-    kind, detail = worker.run_subprocess(run_dir, trainer)
-    if kind == "infra":
-        raise InfraFailure(detail)
-    return kind, detail
+def split_options(resources: dict) -> tuple[dict, dict]:
+    """(ray.init keywords, task options) from `resources`."""
+    init = dict(resources.get("ray") or {})
+    task = init.pop(TASK_KEY, None) or {}
+    if not isinstance(task, dict):
+        raise ConfigError(f"resources.ray.{TASK_KEY}: expected a mapping of Ray task options, got {task!r}")
+    for key in ("num_cpus", "num_gpus", "max_retries", "retry_exceptions"):
+        if key in task:
+            raise ConfigError(f"resources.ray.{TASK_KEY}.{key}: set by the launcher (resources.cpus, "
+                              f"resources.gpus, resources.retries)")
+    return init, {"num_cpus": resources["cpus"], "num_gpus": resources["gpus"], **task}
+
+
+def _system_error(ray, err: Exception) -> bool:
+    """Ray lost the task's worker or node, or it ran out of memory: an infrastructure failure."""
+    kinds = tuple(getattr(ray.exceptions, name) for name in
+                  ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "RaySystemError",
+                   "ObjectLostError", "LocalRayletDiedError") if hasattr(ray.exceptions, name))
+    return isinstance(err, kinds)
 
 
 def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
@@ -34,24 +57,25 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
     try:
         import ray
     except ImportError:
-        from scaling.errors import ConfigError
-
         raise ConfigError("--backend ray: Ray is not installed (pip install 'scaling[ray]')") from None
-    from scaling.sweep.runner import Event
-
+    init, options = split_options(resources)
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(**{"include_dashboard": False, "log_to_driver": False, **resources.get("ray", {})})
-    task = ray.remote(_run).options(num_cpus=resources["cpus"], num_gpus=resources["gpus"],
-                                    max_retries=retries, retry_exceptions=[InfraFailure])
-    queue = list(reversed(jobs))
+        ray.init(**{"include_dashboard": False, "log_to_driver": False, **init})
+    try:
+        task = ray.remote(_run).options(max_retries=0, **options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"resources.ray.{TASK_KEY}: {err}") from None
+    queue = deque(jobs)
     refs: dict = {}
     try:
         while queue or refs:
             while queue and len(refs) < workers:
-                job = queue.pop()
+                job = queue.popleft()
                 job.attempt += 1
-                refs[task.remote(str(Path(job.run_dir).resolve()), trainer)] = (job, _now())
+                ref = task.remote(str(Path(job.run_dir).resolve()), trainer, job.attempt)
+                job.job_id = f"ray task {ref.task_id().hex()}"
+                refs[ref] = (job, time.monotonic())
                 on_event(Event("start", job))
             done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
             for ref in done:
@@ -59,12 +83,9 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                 try:
                     kind, detail = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - Ray wraps the task's failure
-                    kind, detail = "failed", _reason(err, retries)
-                seconds = _now() - t0
-                if kind == "committed":
-                    on_event(Event("done", job, detail, seconds))
-                else:
-                    on_event(Event("failed", job, detail, seconds))
+                    kind = "infra" if _system_error(ray, err) else "error"
+                    detail = f"{type(err).__name__}: {_last_line(err)}"
+                settle(job, kind, detail, time.monotonic() - t0, retries, queue, on_event)
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)
@@ -72,15 +93,6 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
             ray.shutdown()
 
 
-def _reason(err: Exception, retries: int) -> str:
-    cause = getattr(err, "cause", None) or err
-    text = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-    if isinstance(cause, InfraFailure):
-        return f"{text} ({retries + 1} attempts)"
-    return text
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
+def _last_line(err: Exception) -> str:
+    text = str(getattr(err, "cause", None) or err).strip()
+    return text.splitlines()[-1] if text else ""

@@ -29,56 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from scaling import config as C
 from scaling import records
 from scaling.errors import ConfigError
-from scaling.sweep import estimate
+from scaling.sweep import books, estimate
+from scaling.sweep.engine import Event, Job
 from scaling.sweep.spec import RunSpec, Sweep
-from scaling.sweep.worker import DEFAULT_TRAINER, LOG
+from scaling.sweep.worker import DEFAULT_TRAINER
 
 BACKENDS = ("local", "ray", "slurm")
 SPEC = "spec.json"
 RL_TRAINER = "scaling.rl.run:train"
 PRETRAINED = "pretrained"  # <sweep_dir>/pretrained/: an RL sweep's pretraining runs
-
-
-@dataclass
-class Job:
-    spec: RunSpec
-    run_dir: Path
-    attempt: int = 0
-    fresh: bool = True  # no records yet when this launch began (its time measures a whole run)
-    pretrained_dir: Path | None = None  # RL runs: the pretraining run they start from
-
-    @property
-    def log(self) -> Path:
-        return self.run_dir / LOG
-
-    @property
-    def stage(self) -> str:
-        return self.spec.stage
-
-
-@dataclass
-class Event:
-    kind: str  # start | done | retry | failed
-    job: Job
-    detail: str = ""  # done: the run's status; retry/failed: why
-    seconds: float = 0.0
-
-
-def settle(job, kind: str, detail: str, seconds: float, retries: int, queue, on_event) -> None:
-    """Report a finished attempt: committed -> done; an infrastructure failure with retries left ->
-    retry (the job goes back on `queue`); anything else -> failed. Shared by the engines."""
-    if kind == "committed":
-        on_event(Event("done", job, detail, seconds))
-    elif kind == "infra" and job.attempt <= retries:
-        on_event(Event("retry", job, detail, seconds))
-        queue.append(job)
-    else:
-        if kind == "infra":
-            detail += f" ({job.attempt} attempts)"
-        on_event(Event("failed", job, detail, seconds))
 
 
 @dataclass
@@ -95,6 +56,11 @@ class Result:
     def ok(self) -> bool:
         return not self.failed
 
+
+
+def _spent(cost: dict) -> float | None:
+    """All the FLOPs a run trains (its cooldown branches included): what its time is planned on."""
+    return cost.get("compute/flops_spent", cost.get("compute/flops"))
 
 def run_dir_of(sweep_dir: str | Path, run_id: str) -> Path:
     return Path(sweep_dir) / "runs" / run_id
@@ -113,30 +79,14 @@ def default_out(sweep_file: str | Path) -> Path:
     return Path("runs") / Path(sweep_file).stem
 
 
-# ---------------------------------------------------------------- books
-
-
-class StateBook:
-    """`<sweep_dir>/state/<run_id>.json`, merged and rewritten atomically on every change."""
-
-    def __init__(self, sweep_dir: str | Path):
-        self.dir = Path(sweep_dir) / "state"
-        self.dir.mkdir(parents=True, exist_ok=True)
-
-    def read(self, run_id: str) -> dict:
-        path = self.dir / f"{run_id}.json"
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
-
-    def update(self, run_id: str, **fields) -> None:
-        state = {**self.read(run_id), **fields, "run_id": run_id}
-        records.atomic_write_json(self.dir / f"{run_id}.json", state)
+# ---------------------------------------------------------------- preparing
 
 
 def _lock_sweep(sweep_dir: Path):
-    handle = open(sweep_dir / ".launcher.lock", "a+")
+    try:
+        handle = open(sweep_dir / ".launcher.lock", "a+")
+    except OSError as err:
+        raise ConfigError(f"{sweep_dir}: output folder is not writable ({err.strerror or err})") from None
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -164,20 +114,28 @@ def prepare(sweep: Sweep, sweep_dir: str | Path) -> list[Job]:
     src = Path(sweep.source)
     if src.is_file():
         records.atomic_write_text(sweep_dir / "sweep.yaml", src.read_text())
-    jobs = []
-    for spec in sweep.all_runs:
-        run_dir = spec_run_dir(sweep, sweep_dir, spec)
+    jobs = _jobs(sweep, sweep_dir)
+    for job in jobs:
+        spec, run_dir = job.spec, job.run_dir
         records.prepare_run_dir(run_dir, spec.config_dict(), spec.run_id)
         meta = {**spec.meta(), "sweep": sweep.name, "cost": spec.cost}
-        pre_dir = None
-        if spec.pretrained is not None:
-            pre_dir = spec_run_dir(sweep, sweep_dir, spec.pretrained)
-            meta["pretrained_dir"] = os.path.relpath(pre_dir, run_dir)  # relative: the folder may move
+        if job.pretrained_dir is not None:
+            meta["pretrained_dir"] = os.path.relpath(job.pretrained_dir, run_dir)  # relative: the folder may move
         path = run_dir / SPEC
-        if not path.exists() or json.loads(path.read_text() or "{}") != json.loads(json.dumps(meta)):
+        try:
+            same = path.exists() and records.read_json(path) == json.loads(json.dumps(meta))
+        except records.DataError:
+            same = False  # the launcher's own derived file: made again from the sweep
+        if not same:
             records.atomic_write_json(path, meta)
-        jobs.append(Job(spec, run_dir, pretrained_dir=pre_dir))
     return jobs
+
+
+def _jobs(sweep: Sweep, sweep_dir: Path) -> list[Job]:
+    """One Job per run of the sweep, in launch order; writes nothing."""
+    return [Job(spec, spec_run_dir(sweep, sweep_dir, spec),
+                pretrained_dir=spec_run_dir(sweep, sweep_dir, spec.pretrained) if spec.pretrained else None)
+            for spec in sweep.all_runs]
 
 
 def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
@@ -189,8 +147,10 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
         status = "pending"
         if sweep_dir is not None:
             run_dir = spec_run_dir(sweep, sweep_dir, spec)
-            summary = records.read_summary(run_dir) if run_dir.is_dir() else None
-            status = summary.get("status", "done") if summary else "pending"
+            if (run_dir / records.CONFIG).exists() and records.problem(run_dir):
+                status = "damaged"
+            elif (run_dir / records.SUMMARY).exists():
+                status = records.read_summary(run_dir)["status"]
         rl = spec.stage == "rl"
         flops = spec.cost.get("rl/flops" if rl else "compute/flops")
         rows.append({
@@ -199,7 +159,7 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
             "params": spec.cost.get("params/total"),
             "tokens": None if rl else spec.cost.get("tokens/total", spec.cfg.train.tokens),
             "steps": spec.cost.get("steps"), "flops": flops, "flops_6nd": spec.cost.get("compute/flops_6nd"),
-            "seconds": _rate(rate, spec.stage).seconds(spec.cost.get("compute/flops")), "status": status,
+            "seconds": _rate(rate, spec.stage).seconds(_spent(spec.cost)), "status": status,
         })
     return rows
 
@@ -242,7 +202,7 @@ def _rate(rate, stage: str) -> estimate.Rate:
 
 def planned_seconds(sweep: Sweep, rate) -> dict[str, float]:
     """run_id -> estimated seconds (`rate`: a Rate or {stage: Rate})."""
-    return {r.run_id: _rate(rate, r.stage).seconds(r.cost.get("compute/flops")) for r in sweep.all_runs}
+    return {r.run_id: _rate(rate, r.stage).seconds(_spent(r.cost)) for r in sweep.all_runs}
 
 
 # ---------------------------------------------------------------- launching
@@ -250,12 +210,14 @@ def planned_seconds(sweep: Sweep, rate) -> dict[str, float]:
 
 def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", workers: int = 1,
               retries: int | None = None, trainer: str = DEFAULT_TRAINER, rl_trainer: str = RL_TRAINER,
-              rate=None,
+              rate=None, extend: bool = False, accept_code: bool = False,
               on_event: Callable[[Event], None] | None = None,
               on_start: Callable[[Result], None] | None = None) -> Result:
     """Run every run of `sweep` that is not committed under `sweep_dir`; see the module doc.
     `trainer` trains the pretraining runs, `rl_trainer` the RL runs of an RL sweep; `rate` is a
-    Rate or {stage: Rate} (default: `rates_for`)."""
+    Rate or {stage: Rate} (default: `rates_for`). Refused, before anything is written: a folder
+    of another sweep (unless `extend`), a damaged run folder or book, committed runs of another
+    code version (unless `accept_code`)."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend: unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if workers < 1:
@@ -265,37 +227,47 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
         raise ConfigError(f"--retries: must be non-negative, got {retries}")
     trainers = {"pretrain": _absolute(trainer), "rl": _absolute(rl_trainer)}
     sweep_dir = Path(sweep_dir)
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"{sweep_dir}: output folder is not writable ({err.strerror or err})") from None
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise ConfigError(f"{sweep_dir}: output path exists and is not a folder")
+    if not sweep_dir.exists():
+        try:
+            sweep_dir.mkdir(parents=True)
+        except OSError as err:
+            raise ConfigError(f"{sweep_dir}: output folder is not writable ({err.strerror or err})") from None
     lock = _lock_sweep(sweep_dir)
     try:
         stage_dirs = {"pretrain": sweep_dir / PRETRAINED, "rl": sweep_dir} if sweep.stage == "rl" \
             else {"pretrain": sweep_dir}
+        info = books.check_owner(sweep_dir, sweep, extend)
+        jobs = _jobs(sweep, sweep_dir)
+        for stage, folder in stage_dirs.items():
+            for job in jobs:
+                if job.stage == stage:
+                    books.read_state(folder, job.spec.run_id)  # a damaged book is an error, before any write
+        books.check_runs(jobs, accept_code)
         for folder in stage_dirs.values():
-            folder.mkdir(parents=True, exist_ok=True)
             _clean_temporaries(folder)
-        jobs = prepare(sweep, sweep_dir)
-        books = {stage: StateBook(folder) for stage, folder in stage_dirs.items()}
+        prepare(sweep, sweep_dir)
+        state_books = {stage: books.StateBook(folder) for stage, folder in stage_dirs.items()}
         rate = rate or rates_for(sweep, sweep_dir)
         todo = [j for j in jobs if not records.is_committed(j.run_dir)]
         for job in todo:
             job.fresh = not (job.run_dir / records.METRICS).exists()
+            job.planned_s = _rate(rate, job.stage).seconds(_spent(job.spec.cost))
+            job.job_id = state_books[job.stage].read(job.spec.run_id).get("job_id")  # a live one is not resubmitted
         result = Result(total=len(jobs), skipped=len(jobs) - len(todo), todo=[j.spec.run_id for j in todo])
         pending = {j.spec.run_id for j in todo}
         for job in jobs:  # runs committed as failed earlier stay failed (final), and are listed
             if job.spec.run_id not in pending and (records.read_summary(job.run_dir) or {}).get("status") == "failed":
                 result.failed.append((job, "failed (committed earlier)"))
-        seconds = {j.spec.run_id: _rate(rate, j.stage).seconds(j.spec.cost.get("compute/flops")) for j in todo}
-        result.planned_s = sum(estimate.makespan([seconds[j.spec.run_id] for j in todo if j.stage == stage], workers)
+        result.planned_s = sum(estimate.makespan([j.planned_s for j in todo if j.stage == stage], workers)
                                for stage in stage_dirs)
-        history = _history(sweep_dir)
-        launch = {"started": time.time(), "backend": backend, "workers": workers, "runs": len(todo),
-                  "planned_s": result.planned_s,
-                  "rate": {s: _rate(rate, s).__dict__ for s in stage_dirs} if sweep.stage == "rl"
-                  else _rate(rate, "pretrain").__dict__}
-        _write_history(sweep_dir, sweep, history + [launch])
+        history = list(info.get("launches", []))
+        launch = books.launch_entry(backend, workers, len(todo), result.planned_s,
+                                    {s: _rate(rate, s).__dict__ for s in stage_dirs} if sweep.stage == "rl"
+                                    else _rate(rate, "pretrain").__dict__)
+        number = len(history) + 1
+        books.write_index(sweep_dir, sweep, info, history + [launch], extend)
         if sweep.stage == "rl":
             _write_pretrained_index(sweep_dir, sweep)
         if on_start:
@@ -304,22 +276,29 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
 
         def record(event: Event) -> None:
             job, now = event.job, time.time()
-            book = books[job.stage]
+            book, rid = state_books[job.stage], job.spec.run_id
             if event.kind == "start":
-                book.update(job.spec.run_id, status="running", attempts=job.attempt, started=now,
-                            log=str(job.log), label=job.spec.label, whole=job.fresh and job.attempt == 1,
-                            flops=job.spec.cost.get("compute/flops"), stage=job.stage)
-            elif event.kind == "done":
-                book.update(job.spec.run_id, status="committed", ended=now, detail=event.detail)
+                book.update(rid, status="running", attempts=job.attempt, started=now, log=str(job.log),
+                            label=job.spec.label, whole=job.fresh and job.attempt == 1, job_id=job.job_id,
+                            flops=_spent(job.spec.cost), stage=job.stage)
+                book.attempt(rid, launch=number, number=job.attempt, job_id=job.job_id, started=now)
+                return _forward(event)
+            book.attempt(rid, launch=number, number=job.attempt, ended=now, outcome=event.kind, detail=event.detail)
+            if event.kind == "done":
+                book.update(rid, status="committed", ended=now, detail=event.detail,
+                            whole=job.fresh and job.attempt == 1 and not job.preemptions)
                 result.counts[event.detail] = result.counts.get(event.detail, 0) + 1
                 if event.detail == "failed":
                     result.failed.append((job, "failed (summary.json says so)"))
             elif event.kind == "retry":
-                book.update(job.spec.run_id, status="retrying", ended=now, detail=event.detail)
+                book.update(rid, status="retrying", ended=now, detail=event.detail, whole=False)
             elif event.kind == "failed":
-                book.update(job.spec.run_id, status="failed", ended=now, detail=event.detail)
+                book.update(rid, status="failed", ended=now, detail=event.detail, whole=False)
                 result.counts["failed"] = result.counts.get("failed", 0) + 1
                 result.failed.append((job, event.detail))
+            _forward(event)
+
+        def _forward(event: Event) -> None:
             if on_event:
                 on_event(event)
 
@@ -334,7 +313,7 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
         result.measured_s = time.monotonic() - t0
         launch.update(finished=time.time(), measured_s=result.measured_s, counts=result.counts,
                       failed=len(result.failed))
-        _write_history(sweep_dir, sweep, history + [launch])
+        books.write_index(sweep_dir, sweep, info, history + [launch], extend)
         return result
     finally:
         lock.close()
@@ -374,19 +353,3 @@ def _backend(name: str) -> Callable:
     else:
         from scaling.sweep.slurm_backend import execute
     return execute
-
-
-def _history(sweep_dir: Path) -> list:
-    path = sweep_dir / "sweep.json"
-    try:
-        return list(json.loads(path.read_text()).get("launches", []))
-    except (OSError, json.JSONDecodeError):
-        return []
-
-
-def _write_history(sweep_dir: Path, sweep: Sweep, launches: list) -> None:
-    info = {"name": sweep.name, "source": os.path.abspath(sweep.source), "runs": [r.run_id for r in sweep.runs],
-            "launches": launches}
-    if sweep.stage == "rl":
-        info.update(stage="rl", pretrained=[r.run_id for r in sweep.pretrained])
-    records.atomic_write_json(sweep_dir / "sweep.json", info)

@@ -1,27 +1,41 @@
 """The Slurm engine through submitit (`pip install 'scaling[slurm]'`): a job array, one task per run.
 
-Each job runs the same worker process as the local engine (logs, locks, records identical). A job
-that Slurm preempts or times out is requeued by submitit (the run resumes from its checkpoint);
-a job that dies otherwise (killed, out of memory, node failure) is resubmitted up to `retries`
-times; other failures and `diverged` are final. At most `workers` jobs run at once
-(`slurm_array_parallelism`).
+Each job runs the same worker process as the local engine (logs, locks, records identical). Every
+job id is kept in the run's state file (`state/<run_id>.json`: `job_id`, and per attempt in
+`history`). On a relaunch, a run whose recorded job Slurm still lists as alive (pending, running,
+requeued: `sacct`), or whose lock a live worker holds, is not submitted again: the launcher waits
+for it, and takes over only if it ends uncommitted. Preemption and timeouts: Slurm signals the job
+(SIGUSR2, `--signal=USR2@90`); submitit passes it on to the worker (`RunJob.checkpoint`), whose
+loop checkpoints and exits (`scaling.preemption`), and requeues the job, which resumes the run
+from that checkpoint. A job that dies otherwise (killed, out of memory, node failure) is
+resubmitted up to `retries` times; other failures and `diverged` are final. At most `workers` jobs
+run at once (`slurm_array_parallelism`).
 
 `resources.slurm` is passed to `submitit.AutoExecutor.update_parameters` (e.g. `slurm_partition`,
 `timeout_min`, `mem_gb`, `slurm_account`), except `cluster`: `slurm` (default where `sbatch`
-exists), `local` (processes on this machine: used by the tests) or `debug` (in this process).
-Job files go to `<sweep_dir>/submitit/`. The sweep folder must be on a shared file system.
+exists), `local` (processes on this machine) or `debug` (in this process). Without `timeout_min`
+the limit is derived from the plan: twice the longest run's estimate plus 10 minutes. Job files go
+to `<sweep_dir>/submitit/`. The sweep folder must be on a shared file system.
 """
 
 from __future__ import annotations
 
+import math
+import signal
 import time
 from pathlib import Path
 from typing import Callable
 
+from scaling import records
 from scaling.errors import ConfigError
 from scaling.sweep import worker
+from scaling.sweep.engine import Event, settle
+from scaling.sweep.lock import is_locked
 
 POLL_S = 0.5
+GRACE_S = 60.0  # how long a signalled worker may take to checkpoint before the job is requeued
+ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING",
+         "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}
 
 try:
     from submitit.helpers import Checkpointable
@@ -30,10 +44,44 @@ except ImportError:  # the extra is not installed; `execute` says so
 
 
 class RunJob(Checkpointable):
-    """One run as a submitit job; on preemption or timeout submitit requeues it (`checkpoint`)."""
+    """One run as a submitit job; on preemption or timeout submitit calls `checkpoint`: the worker
+    is asked to checkpoint and exit (SIGUSR2), then the job is requeued with the same arguments."""
+
+    _proc = None
 
     def __call__(self, run_dir: str, trainer: str, attempt: int | None = None) -> tuple[str, str]:
-        return worker.run_subprocess(run_dir, trainer, attempt)
+        self._proc = worker.spawn(run_dir, trainer, attempt)
+        try:
+            code = self._proc.wait()
+        except BaseException:
+            self._proc.kill()
+            self._proc.wait()
+            raise
+        return worker.outcome(code, run_dir)
+
+    def checkpoint(self, *args, **kwargs):
+        proc, self._proc = self._proc, None  # a Popen cannot be pickled into the requeued job
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGUSR2)
+            try:
+                proc.wait(timeout=GRACE_S)
+            except Exception:  # noqa: BLE001 - still running: the requeued job's lock waits for it
+                pass
+        return super().checkpoint(*args, **kwargs)
+
+
+def timeout_min(jobs: list) -> int:
+    """Twice the longest planned attempt, plus 10 minutes, in whole minutes."""
+    longest = max((j.planned_s for j in jobs), default=0.0)
+    return int(math.ceil(2 * longest / 60.0)) + 10
+
+
+def _alive(submitit, folder: Path, job_id: str | None):
+    """A handle on a job of an earlier launch that Slurm still lists as alive, else None."""
+    if not job_id or not str(job_id)[:1].isdigit():
+        return None
+    handle = submitit.SlurmJob(folder=folder, job_id=str(job_id))
+    return handle if handle.state.split(" ")[0] in ALIVE else None
 
 
 def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
@@ -42,13 +90,12 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
         import submitit
     except ImportError:
         raise ConfigError("--backend slurm: submitit is not installed (pip install 'scaling[slurm]')") from None
-    from scaling.sweep.runner import Event, settle
-
     params = dict(resources.get("slurm", {}))
     cluster = params.pop("cluster", None)
-    params.setdefault("timeout_min", 60)
+    params.setdefault("timeout_min", timeout_min(jobs))
     params.setdefault("name", "scaling-sweep")
-    executor = submitit.AutoExecutor(folder=Path(sweep_dir).resolve() / "submitit" / "%j", cluster=cluster)
+    folder = Path(sweep_dir).resolve() / "submitit" / "%j"
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     try:
         executor.update_parameters(cpus_per_task=int(resources["cpus"]), gpus_per_node=int(resources["gpus"]),
                                    slurm_array_parallelism=workers, **params)
@@ -63,13 +110,20 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                 handles = [executor.submit(RunJob(), *a) for a in args]
         else:
             handles = [executor.submit(RunJob(), *a) for a in args]
-        for job in batch:
+        for job, handle in zip(batch, handles):
             job.attempt += 1
+            job.job_id = str(handle.job_id)
             on_event(Event("start", job))
         return handles
 
-    queue = list(jobs)
-    running: list[tuple] = []  # (submitit job, our job, start)
+    queue: list = []
+    running: list[tuple] = []  # (submitit job, or None: a lock held by a worker we did not start; job; start)
+    for job in jobs:  # a relaunch: leave alone what is still going
+        handle = _alive(submitit, folder, job.job_id) if array else None
+        if handle is not None or is_locked(job.run_dir):
+            running.append((handle, job, time.monotonic()))
+        else:
+            queue.append(job)
     try:
         while queue or running:
             room = len(queue) if array else workers - len(running)
@@ -78,6 +132,15 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                 running += [(h, j, time.monotonic()) for h, j in zip(submit(batch), batch)]
             still = []
             for handle, job, t0 in running:
+                if handle is None:  # watching a lock: committed, or free to take over
+                    if is_locked(job.run_dir):
+                        still.append((handle, job, t0))
+                    elif records.is_committed(job.run_dir):
+                        on_event(Event("done", job, str((records.read_summary(job.run_dir) or {}).get("status")),
+                                       time.monotonic() - t0))
+                    else:
+                        queue.append(job)
+                    continue
                 if not handle.done():
                     still.append((handle, job, t0))
                     continue
@@ -85,12 +148,11 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
                     kind, detail = handle.result()
                 except Exception as err:  # noqa: BLE001 - the job died: killed, node lost, out of memory
                     kind, detail = "infra", str(err).strip().splitlines()[0] if str(err).strip() else "job died"
-                seconds = time.monotonic() - t0
-                settle(job, kind, detail, seconds, retries, queue, on_event)
+                settle(job, kind, detail, time.monotonic() - t0, retries, queue, on_event)
             running = still
             if running:
                 time.sleep(POLL_S)
     finally:
         for handle, _, _ in running:
-            if not array:  # local processes die with us; Slurm jobs keep going and the lock guards them
+            if handle is not None and not array:  # local processes die with us; Slurm jobs keep going
                 handle.cancel(check=False)

@@ -111,8 +111,8 @@ def _num(value: Any, where: str) -> float:
     """YAML 1.1 reads `1e11` as a string: accept it as a number."""
     if isinstance(value, str):
         value = C.parse_value(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -345,12 +345,25 @@ def _resources(raw: dict, path: str) -> dict:
     out = {"cpus": 1, "gpus": 0, "retries": 2, "ray": {}, "slurm": {}, **res}
     for key in ("cpus", "gpus", "retries"):
         value = out[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ConfigError(f"{path}: resources.{key}: expected a non-negative number, got {value!r}")
     for key in ("ray", "slurm"):
         if not isinstance(out[key], dict):
             raise ConfigError(f"{path}: resources.{key}: expected a mapping, got {out[key]!r}")
+        _finite(out[key], f"{path}: resources.{key}")
     return out
+
+
+def _finite(node: Any, where: str) -> None:
+    """NaN and infinity are refused in every numeric option (engine options included)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _finite(v, f"{where}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _finite(v, f"{where}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{where}: expected a finite number, got {node!r}")
 
 
 def _label(point: dict) -> str:
@@ -376,7 +389,10 @@ def _make_run(point: dict, recipes: dict[str, dict], path: str) -> RunSpec:
     if budget is not None:
         cfg, cost = _fit_budget(cfg, data, overrides, budget, where)
     else:
-        cost = run_cost(cfg)
+        try:
+            cost = run_cost(cfg)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
         if cost.get("steps", 1) < 1:
             raise ConfigError(f"{where}: train.tokens: {cfg.train.tokens} is less than one training step "
                               f"at train.batch_size={cfg.train.batch_size}")
@@ -393,7 +409,10 @@ def _fit_budget(cfg: C.RunConfig, data: dict, overrides: dict, budget: float, wh
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     cfg = C.build(data, {**overrides, "train.tokens": int(tokens)}, source=where)
-    cost = run_cost(cfg)
+    try:
+        cost = run_cost(cfg)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
     exact, steps = float(cost["compute/flops"]), max(1, int(cost["steps"]))
     if abs(exact / budget - 1) > ISOFLOP_TOLERANCE:
         step = exact / steps

@@ -7,14 +7,19 @@ and its replacement), removes temporary files a kill left behind, and calls the 
 `trainer(cfg, run_dir)`. Every backend runs runs this way.
 
 Exit codes: 0 the trainer returned (the run is committed: done, diverged or failed);
-EXIT_INFRA (75) out of memory or a lost resource: worth retrying; 1 any other error (not retried);
-a negative return code (killed by a signal) is an infrastructure failure too.
+EXIT_INFRA (75) out of memory or a lost resource: worth retrying; EXIT_REQUEUE (76,
+`scaling.preemption`) the loop checkpointed because a signal asked it to stop: run it again (not
+counted against the retries); 1 any other error (not retried). A return code that says the process
+was killed by a signal (negative, or 128 + signal from a shell) is an infrastructure failure too.
+Failures are classified by exit status, signal and exception type, never by words in a message:
+out of memory is a MemoryError or an XLA runtime error with status RESOURCE_EXHAUSTED.
+
+The run's lock (`scaling.sweep.lock`) has stale-holder detection and a bounded wait.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import importlib
 import importlib.util
 import os
@@ -27,14 +32,14 @@ from pathlib import Path
 from typing import Callable
 
 from scaling import records
+from scaling.preemption import EXIT_REQUEUE, Preempted
+from scaling.sweep.lock import LOCK, LockBusy, acquire, is_locked  # noqa: F401 - LOCK, is_locked: API
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INFRA = 75  # EX_TEMPFAIL
-LOCK = ".lock"
 LOG = "log.txt"
 DEFAULT_TRAINER = "scaling.train:train"
-_INFRA_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "OOM")
 
 
 def load_trainer(spec: str) -> Callable:
@@ -79,41 +84,22 @@ def clean_temporaries(run_dir: Path) -> None:
             pass
 
 
-def lock_run(run_dir: Path):
-    """Hold an exclusive lock on the run for this process's life (released by the OS on death)."""
-    handle = open(run_dir / LOCK, "a+")
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # waits for a previous writer to die
-    return handle
-
-
-def is_locked(run_dir: str | Path) -> bool:
-    """True while some worker holds the run (works locally; on network file systems it depends)."""
-    path = Path(run_dir) / LOCK
-    if not path.exists():
-        return False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return False
-
-
 def _is_infra(err: BaseException) -> bool:
-    if isinstance(err, MemoryError):
+    """Out of memory, by type: MemoryError, or XLA's runtime error with status RESOURCE_EXHAUSTED
+    (the status code XLA puts first in its message), or a run held by a live worker."""
+    if isinstance(err, (MemoryError, LockBusy)):
         return True
-    text = f"{type(err).__name__}: {err}"
-    return any(marker in text for marker in _INFRA_MARKERS)
+    xla = type(err).__name__ in ("XlaRuntimeError", "JaxRuntimeError")
+    return xla and str(err).startswith("RESOURCE_EXHAUSTED")
 
 
 def run_one(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> int:
     """Train the run in `run_dir` in this process; return an exit code (see the module doc)."""
     run_dir = Path(run_dir)
     try:
-        handle = lock_run(run_dir)
-    except OSError as err:
-        print(f"worker: cannot lock {run_dir}: {err}", file=sys.stderr)
+        handle = acquire(run_dir)
+    except (OSError, LockBusy) as err:
+        print(f"worker: cannot lock {run_dir}: {err}", file=sys.stderr, flush=True)
         return EXIT_INFRA
     try:
         clean_temporaries(run_dir)
@@ -125,13 +111,16 @@ def run_one(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> int:
         status = (summary or {}).get("status", "?")
         print(f"worker: {run_dir.name} finished: {status}", flush=True)
         return EXIT_OK
+    except Preempted as err:
+        print(f"worker: {run_dir.name} {err}; exit {EXIT_REQUEUE} to be requeued", flush=True)
+        return EXIT_REQUEUE
     except KeyboardInterrupt:
         return EXIT_INFRA
     except BaseException as err:  # noqa: BLE001 - the process boundary: report, classify, exit
         traceback.print_exc()
         return EXIT_INFRA if _is_infra(err) else EXIT_ERROR
     finally:
-        handle.close()
+        handle.release()
 
 
 # ---------------------------------------------------------------- spawning (used by every backend)
@@ -170,18 +159,21 @@ def spawn(run_dir: str | Path, trainer: str = DEFAULT_TRAINER, attempt: int | No
 
 
 def outcome(returncode: int, run_dir: str | Path) -> tuple[str, str]:
-    """(kind, detail) of a finished worker: kind is committed | infra | error."""
+    """(kind, detail) of a finished worker: kind is committed | infra | preempted | error."""
     if returncode == EXIT_OK and records.is_committed(run_dir):
         summary = records.read_summary(run_dir) or {}
         return "committed", str(summary.get("status", "?"))
-    if returncode < 0:
+    signum = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 160 else None
+    if signum is not None:
         try:
-            name = signal.Signals(-returncode).name
+            name = signal.Signals(signum).name
         except ValueError:
-            name = f"signal {-returncode}"
+            name = f"signal {signum}"
         return "infra", f"killed by {name}"
     if returncode == EXIT_INFRA:
-        return "infra", "out of memory or lost resource"
+        return "infra", "out of memory, lost resource, or held by another worker (see its log)"
+    if returncode == EXIT_REQUEUE:
+        return "preempted", "preempted: checkpointed, to be run again"
     if returncode == EXIT_OK:
         return "error", "the trainer returned without writing summary.json"
     return "error", f"exit code {returncode}"
