@@ -113,7 +113,13 @@ def read_json_dict(path: str | Path) -> dict:
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """Records of a run; a torn last line (killed mid-append) is ignored."""
-    path = Path(run_dir) / METRICS
+    return read_jsonl(Path(run_dir) / METRICS)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Records of an append-only JSON-lines file (each an object with an integer `step`); a torn
+    last line (killed mid-append) is ignored, any other bad line is a DataError naming the file."""
+    path = Path(path)
     if not path.exists():
         return []
     out = []
@@ -137,17 +143,32 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 def rewrite_metrics(run_dir: str | Path, records: Iterable[dict]) -> None:
     """Replace metrics.jsonl atomically (used on resume to drop records past the checkpoint)."""
-    text = "".join(json.dumps(_clean(r), sort_keys=True) + "\n" for r in records)
-    atomic_write_text(Path(run_dir) / METRICS, text)
+    rewrite_jsonl(Path(run_dir) / METRICS, records)
 
 
 def append_metrics(run_dir: str | Path, record: dict) -> None:
     """Append one evaluation record and fsync it."""
-    path = Path(run_dir) / METRICS
-    with open(path, "a") as handle:
-        handle.write(json.dumps(_clean(record), sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_jsonl(Path(run_dir) / METRICS, record, sync=True)
+
+
+def json_line(record: dict) -> bytes:
+    return (json.dumps(_clean(record), sort_keys=True) + "\n").encode()
+
+
+def append_jsonl(path: str | Path, record: dict, sync: bool = False) -> None:
+    """Append one record as a single write (O_APPEND): a kill leaves at most a torn last line."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, json_line(record))
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rewrite_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    """Replace a JSON-lines file atomically (on resume: drop the records past the checkpoint)."""
+    atomic_write_text(path, b"".join(json_line(r) for r in records).decode())
 
 
 # ---------------------------------------------------------------- run directory
@@ -208,7 +229,7 @@ def is_committed(run_dir: str | Path) -> bool:
 def problem(run_dir: str | Path) -> str | None:
     """What is wrong with a run folder, as one line naming the file, or None if it is sound.
 
-    Sound: config.json is an object whose run_id names the folder (under `runs/`) and, for a
+    Sound: config.json is an object whose run_id names the folder (a sweep's run) and, for a
     pretraining run, is the hash of its config; summary.json, if present, is an object with a
     known status and the same run id; a `done` run has records. Every reader (`load`,
     `load_runs`, `sweep status`, `sweep plan`, `sweep run`) uses this, so they agree on what is
@@ -221,7 +242,7 @@ def problem(run_dir: str | Path) -> str | None:
         rid = config.get("run_id")
         if not isinstance(rid, str):
             return f"{cfg_path}: no run_id"
-        if run_dir.parent.name == "runs" and rid != run_dir.name:
+        if (run_dir / "spec.json").exists() and rid != run_dir.name:  # a sweep's run: named by its id
             return f"{cfg_path}: run_id {rid!r} does not match its folder {run_dir.name!r}"
         if config.get("stage", "pretrain") == "pretrain":
             from scaling import config as C
@@ -323,7 +344,8 @@ def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = Fa
     if not rows:
         return pd.DataFrame(columns=["run_id", "recipe", "step", "status"])
     df = pd.DataFrame(rows)
-    df = df.drop_duplicates(subset=["run_id", "step"], keep="last")
+    key = ["run_id", "step", "point"] if "point" in df.columns else ["run_id", "step"]
+    df = df.drop_duplicates(subset=key, keep="last")
     df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
     return df[_column_order(df.columns, ("run_id", "recipe", "step"))]
 

@@ -9,7 +9,9 @@ Behaviour switches ride on config values no real sweep uses here:
   model.mlp_ratio == 5   the process kills itself with SIGKILL (an infrastructure failure)
   model.mlp_ratio == 6   raises an exception (a bug: failed, never retried)
   model.mlp_ratio == 7   kills itself only on its first attempt (succeeds when retried)
-Env FAKE_STEP_S sets the seconds per evaluation (default 0.02).
+Env FAKE_STEP_S sets the seconds per evaluation (default 0.02). Every step it trains is appended to
+`fake_steps` (so tests count steps done twice). SIGTERM/SIGUSR2 (`scaling.preemption`): the loop
+checkpoints at the step it is on and raises Preempted, as the real loop does.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 
 from scaling import config as C
-from scaling import records
+from scaling import preemption, records
 
 
 def _loss(cfg, step: int) -> float:
@@ -48,8 +50,11 @@ def train(cfg, run_dir):
     records.rewrite_metrics(run_dir, kept)
     n = cfg.train.eval_points
     status, diverged_step = "done", None
+    guard = preemption.install()
     for step in range(done_step + 1, n + 1):
         time.sleep(step_s)
+        with open(run_dir / "fake_steps", "a") as handle:
+            handle.write(f"{step}\n")
         loss = _loss(cfg, step)
         if cfg.optim.lr >= 1 and step >= 2:
             loss = math.nan
@@ -61,8 +66,11 @@ def train(cfg, run_dir):
         if math.isnan(loss):
             status, diverged_step = "diverged", step
             break
-        if step % 2 == 0:
+        if step % 2 == 0 or guard.requested:
             records.atomic_write_json(ckpt, {"step": step})
+        if guard.requested and step < n:
+            raise preemption.Preempted(step, guard.signal_name)
+    guard.uninstall()
     last = records.read_metrics(run_dir)[-1]
     summary = {"status": status, "step": last["step"], "diverged_step": diverged_step,
                **{k: v for k, v in last.items() if k not in ("run_id", "recipe", "step")}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,14 +17,22 @@ def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to write (config.json, metrics.jsonl, summary.json)."),
     set_: List[str] = typer.Option([], "--set", help="Override a key: --set model.width=64 (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final line."),
+    json_out: bool = typer.Option(False, "--json", help="Print only the summary, as JSON."),
+    accept_code: bool = typer.Option(False, "--accept-code", help="Reuse a committed run in --out trained by "
+                                     "another code version (otherwise refused)."),
 ) -> None:
     """Train one model on the embedded data and write its run directory."""
     from scaling import config as cfgmod
     from scaling import flops
-    from scaling.train import train
+    from scaling.preemption import EXIT_REQUEUE, Preempted
 
     cfg = cfgmod.load(config, set_)
     cost = flops.run_cost(cfg)
+    _fits_in_memory(cost["params/total"], cfg)
+    _check_out(out, cfgmod.run_id(cfg), accept_code)
+    quiet = quiet or json_out
+    from scaling.train import train
+
     if not quiet:
         typer.echo(f"run {cfgmod.run_id(cfg)}  family={cfg.model.family} width={cfg.model.width} "
                    f"params={cost['params/total']:,}  steps={cost['steps']}  "
@@ -34,12 +43,54 @@ def train_cmd(
             evals = "  ".join(f"{k.split('/')[-1]}={v:.3f}" for k, v in rec.items() if k.startswith("eval/loss/"))
             typer.echo(f"step {step:>6}/{steps}  C={rec['compute/flops']:.3g}  train={rec['train/loss']:.3f}  {evals}")
 
-    summary = train(cfg, out, progress=progress)
+    try:
+        summary = train(cfg, out, progress=progress)
+    except Preempted as err:
+        typer.echo(f"{err}: run the same command again to resume", err=True)
+        raise typer.Exit(EXIT_REQUEUE) from None
+    if json_out:
+        import json
+
+        from scaling.records import jsonable
+
+        typer.echo(json.dumps(jsonable(summary), indent=2, allow_nan=False))
+        raise typer.Exit(0 if summary["status"] == "done" else 1)
     final = summary.get("final") or {}
     tail = f"  eval/loss/caption={final['eval/loss/caption']:.4f}" if final.get("eval/loss/caption") else ""
     typer.echo(f"{summary['status']}: {out}{tail}")
     if summary["status"] != "done":
         raise typer.Exit(1)
+
+
+BYTES_PER_PARAM = 16  # float32 parameters, gradients and two AdamW moments
+
+
+def _fits_in_memory(n_params: int, cfg) -> None:
+    """Refuse, before anything is allocated, a model whose training state exceeds this machine's memory."""
+    from scaling.errors import ConfigError
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = n_params * BYTES_PER_PARAM
+    if need > total:
+        raise ConfigError(f"model.width={cfg.model.width}: {n_params:.3g} parameters need {need / 2**30:.3g} GiB "
+                          f"of training state; this machine has {total / 2**30:.3g} GiB")
+
+
+def _check_out(out: Path, rid: str, accept_code: bool) -> None:
+    """A committed run in `out` of this config but another code version is refused unless accepted."""
+    from scaling import provenance, records
+    from scaling.errors import ConfigError
+
+    if not (out / records.SUMMARY).exists() or accept_code:
+        return
+    records.check(out)
+    code = provenance.code_of(records.read_summary(out))
+    if code != provenance.code_version():
+        raise ConfigError(f"{out}: run {rid} was trained by code version {code or 'unknown'} (this code is "
+                          f"{provenance.code_version()}); pass --accept-code to keep it, or choose another --out")
 
 
 @bench_app.command("train")
