@@ -1,0 +1,112 @@
+"""`scaling testtime`: one test-time study of a finished run into a folder.
+
+    <out>/config.json     the settings (run, M's, seeds, problems, budget) and the run's id
+    <out>/records.jsonl   one row per seed, M, problem and scheme (`scaling.testtime.engine`)
+    <out>/xla.jsonl       XLA's cost analysis against the analytic count, per seed, M and round
+    <out>/summary.json    written last (the commit marker): means per M and scheme
+
+Running it again with the same settings does nothing; a folder holding another study is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from scaling import records
+from scaling.errors import DataError
+from scaling.rl import problems as P
+from scaling.rl import reasoning
+from scaling.rl.config import KINDS, ProblemConfig
+from scaling.testtime import engine
+from scaling.testtime.runs import load_run
+
+DEFAULT_MS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def problem_set(loaded, n: int, which: str, kind: str | None):
+    """The RL run's problem config (or the defaults for a pretraining run), `kind` if given, n problems."""
+    if which not in P.SETS:
+        raise DataError(f"--set: unknown problem set {which!r} (choose from {', '.join(P.SETS)})")
+    if kind is not None and kind not in KINDS:
+        raise DataError(f"--kind: unknown problem kind {kind!r} (choose from {', '.join(KINDS)})")
+    if n <= 0:
+        raise DataError(f"--problems: must be positive, got {n}")
+    cfg = loaded.rl.problems if loaded.rl is not None else ProblemConfig()
+    cfg = dataclasses.replace(cfg, kind=kind or cfg.kind, **{"train" if which == "train" else "heldout": n})
+    return P.build(loaded.model_cfg.data, cfg, which)
+
+
+def default_max_len(loaded, problems) -> int:
+    """The RL run's token budget; else 6 for scene answers, or the longest worked chain + <eos>."""
+    if loaded.rl is not None and (problems.kind == loaded.rl.problems.kind):
+        return loaded.rl.sampling.max_len
+    if problems.kind == "reasoning":
+        return max(len(reasoning.solve(q).completion.split()) for q in problems.questions) + 1
+    return 6
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Means over problems and seeds per M and scheme."""
+    out: dict = {}
+    keys = ("correct", "tt/tokens_total", "tt/tokens_critical", "tt/latency_s", "tt/flops", "tt/rounds")
+    for scheme in engine.SCHEMES:
+        for m in sorted({r["M"] for r in rows}):
+            sel = [r for r in rows if r["scheme"] == scheme and r["M"] == m]
+            out.setdefault(scheme, {})[str(m)] = {k: float(np.mean([r[k] for r in sel])) for k in keys}
+    return out
+
+
+def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, which: str = "heldout",
+        kind: str | None = None, max_len: int | None = None, temperature: float = 1.0, summary_k: int = 2) -> dict:
+    ms = engine.check_ms(ms)
+    if temperature <= 0:
+        raise DataError(f"--temperature: must be positive, got {temperature}")
+    if summary_k < 1:
+        raise DataError(f"--summary-k: must be positive, got {summary_k}")
+    if not seeds:
+        raise DataError("--seeds: name at least one seed")
+    loaded = load_run(run_dir)
+    try:
+        problems = problem_set(loaded, n_problems, which, kind)
+    except DataError as err:
+        raise DataError(f"{run_dir}: {err}") from None
+    max_len = max_len if max_len is not None else default_max_len(loaded, problems)
+    if max_len < 2:
+        raise DataError(f"--max-len: at least 2 tokens (an answer and <eos>), got {max_len}")
+    settings = {"run": str(Path(run_dir).resolve()), "run_id": loaded.run_id, "stage": loaded.stage,
+                "M": list(ms), "seeds": [int(s) for s in seeds], "problems": n_problems, "set": which,
+                "kind": problems.kind, "max_len": int(max_len), "temperature": float(temperature),
+                "summary_k": int(summary_k)}
+    out = Path(out_dir)
+    if (out / records.CONFIG).is_file():
+        old = records.read_json(out / records.CONFIG)
+        if old != settings:
+            diff = sorted(k for k in settings if old.get(k) != settings[k])
+            raise DataError(f"{out}: holds another test-time study (differs in {', '.join(diff)})")
+        done = records.read_summary(out)
+        if done is not None:
+            return done
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        records.atomic_write_json(out / records.CONFIG, settings)
+    except OSError as err:
+        raise DataError(f"{out}: output folder is not writable ({err.strerror or err})") from None
+    rows, xla = engine.evaluate(loaded, problems, ms, seeds, max_len=max_len, temperature=temperature,
+                                summary_k=summary_k)
+    records.atomic_write_text(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    records.atomic_write_text(out / "xla.jsonl", "".join(json.dumps(r) + "\n" for r in xla))
+    summary = {"status": "done", **settings, "schemes": summarise(rows),
+               "xla_ratio": [min(r["ratio"] for r in xla), max(r["ratio"] for r in xla)]}
+    records.write_summary(out, summary)
+    return records.read_summary(out)
+
+
+def read_rows(out_dir) -> list[dict]:
+    path = Path(out_dir) / "records.jsonl"
+    if not path.is_file():
+        raise DataError(f"{out_dir}: no test-time records (records.jsonl)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

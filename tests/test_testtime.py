@@ -1,0 +1,151 @@
+"""Test-time scaling: aggregation rules, the study's accounting against independent counts, its
+FLOPs against XLA's cost analysis, a reasoning RL run feeding it, and bad input (exit 2)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from chain_vocab import chain_vocabulary
+from scaling import config, records
+from scaling import rl
+from scaling.cli import main
+from scaling.models import build
+from scaling.rl import flops as rlflops
+from scaling.rl import problems as P
+from scaling.testtime import aggregate, engine, load_run, run
+from scaling.train import train
+
+PRE = {"model.width": 32, "data.val_examples": 16, "train.batch_size": 8, "train.eval_batch_size": 16,
+       "train.tokens": 8 * 320 * 12, "train.eval_points": 2}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny pretrained run (and an RL run from it on reasoning problems) in the chain vocabulary."""
+    with chain_vocabulary():
+        P._build_reasoning.cache_clear()
+        root = tmp_path_factory.mktemp("tt")
+        assert train(config.load(None, PRE), root / "pre")["status"] == "done"
+        cfg = rl.load(None, {"steps": 3, "checkpoint_every": 10, "problems.kind": "reasoning",
+                             "problems.train": 16, "problems.heldout": 8, "problems.difficulty": "1,2",
+                             "grpo.problems": 4, "sampling.group": 4, "sampling.max_len": 10, "eval.samples": 4,
+                             "eval.k": "1,4", "eval.train_problems": 4, "eval.chunk": 4, "eval.points": 2,
+                             "grpo.length_penalty": "kimi", "grpo.length_coef": 0.5})
+        summary = rl.run(cfg, root / "rl", root / "pre")
+        yield root, summary
+        P._build_reasoning.cache_clear()
+
+
+def test_vote_and_summary_rules():
+    u = aggregate.UNFINISHED
+    assert aggregate.majority(["b", "a", "a", "b", "c"]) == "b"  # tie: the first to appear
+    assert aggregate.majority([f"a {u}", f"a {u}", "c"]) == "c"  # unfinished answers never win
+    assert aggregate.majority([f"x {u}", ""]) == ""
+    assert aggregate.summary(["two", "one", "two", "red circle", "red circle", "red circle"], 2, 9) == \
+        ["red circle", "two"]
+    assert aggregate.summary(["red circle", "two"], 2, 1) == ["two"]  # bounded: what overflows is left out
+    prompt = np.array([[5, 9, 9, 2, 0, 0, 0, 0]])
+    enc = {"x": [7], "y z": [8, 8]}.__getitem__
+    out, n = aggregate.summary_prompt(prompt, 4, ["x", "y z"], enc, 2, room=1)
+    assert out.tolist() == [[5, 9, 9, 7, 8, 8, 2, 0]] and n == 7
+    out, n = aggregate.summary_prompt(prompt, 4, ["x", "y z"], enc, 2, room=2)  # more room for the answer: fewer words
+    assert out.tolist() == [[5, 9, 9, 7, 2, 0, 0, 0]] and n == 5
+
+
+def test_reasoning_rl_run_records_thinking_and_truncation(world):
+    root, summary = world
+    assert summary["status"] == "done"
+    recs = records.read_metrics(root / "rl")
+    for r in recs:
+        for name in ("train", "heldout"):
+            assert 0 <= r[f"eval/truncated/{name}"] <= 1 and 0 <= r[f"eval/chain_valid/{name}"] <= 1
+            assert 0 <= r[f"eval/think/{name}/mean"] <= 10
+            for label in ("correct", "incorrect"):
+                q = [r[f"eval/think/{name}/{label}/q{p}"] for p in (10, 50, 90)]
+                if q[0] is not None:  # NaN (no such answers) is stored as null
+                    assert q[0] <= q[1] <= q[2]
+            assert 0 <= r[f"eval/pass@1/{name}"] <= r[f"eval/pass@4/{name}"] <= 1
+
+
+def test_study_accounting_against_independent_counts(world, tmp_path):
+    root, _ = world
+    with chain_vocabulary():
+        loaded = load_run(root / "rl")
+        assert loaded.stage == "rl" and loaded.rl.problems.kind == "reasoning"
+        probs = P.build(loaded.model_cfg.data, loaded.rl.problems, "heldout")
+        rows, xla = engine.evaluate(loaded, probs, [1, 2, 4], [0, 1], max_len=10)
+    n = len(probs)
+    assert len(rows) == 2 * 3 * n * 3 and len(xla) == 2 * 3 * 2
+    pre, step = rlflops.prefill(loaded.model_cfg), rlflops.decode_step(loaded.model_cfg)
+    by = {(r["seed"], r["M"], r["problem"], r["scheme"]): r for r in rows}
+    for seed in (0, 1):
+        for m in (1, 2, 4):
+            vote = [by[seed, m, i, "vote"] for i in range(n)]
+            # the loop runs until the longest row of the batch is done: steps = longest - 1
+            longest = max(r["tt/tokens_critical"] for r in vote)
+            assert sum(r["tt/flops"] for r in vote) == pytest.approx(n * pre + (longest - 1) * n * m * step)
+            for i in range(n):
+                v, b, a = by[seed, m, i, "vote"], by[seed, m, i, "best"], by[seed, m, i, "agents"]
+                assert b["correct"] >= v["correct"]  # a correct vote means some sample is correct
+                assert b["correct"] == (b["n_correct"] > 0) and 0 <= b["n_correct"] <= m
+                assert v["tt/tokens_critical"] <= v["tt/tokens_total"] <= m * v["tt/tokens_critical"]
+                assert m * 1 <= v["tt/tokens_total"] <= m * 10
+                if m == 1:
+                    assert v["correct"] == b["correct"] and v["tt/tokens_total"] == v["tt/tokens_critical"]
+                fl = a["tt/tokens_total"] - v["tt/tokens_total"]
+                assert 1 <= fl <= 10 and a["tt/tokens_critical"] == v["tt/tokens_critical"] + fl
+                assert (v["tt/rounds"], a["tt/rounds"], a["tt/branches"]) == (1, 2, m)
+                assert a["tt/latency_s"] > v["tt/latency_s"] > 0
+    # same seed: same samples (keys are explicit); another seed: other samples
+    with chain_vocabulary():
+        again, _ = engine.evaluate(loaded, probs, [2], [1], max_len=10)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "tt/latency_s"} for r in rs]  # noqa: E731
+    assert strip(again) == strip([r for r in rows if r["seed"] == 1 and r["M"] == 2])
+
+
+@pytest.mark.parametrize("family", ["early", "blind"])
+def test_testtime_flops_match_xla(family):
+    cfg = config.load(None, {"model.family": family, "model.width": 128})
+    graphdef, params = nnx.split(build(cfg, 0), nnx.Param)
+    probs = P.build(cfg.data, rl.load(None, {"problems.train": 4, "problems.heldout": 4,
+                                             "grpo.problems": 4}).problems, "heldout")
+    for m in (1, 8):
+        d = engine.decode(graphdef, params, cfg, probs, jax.random.key(0), m, 6, 1.0)
+        assert abs(d["xla"] / d["xla_model"] - 1) < 0.05, (family, m, d["xla"] / d["xla_model"])
+
+
+def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
+    root, _ = world
+    with chain_vocabulary():
+        out = tmp_path / "tt"
+        args = ["testtime", str(root / "pre"), "--out", str(out), "--m", "1,2", "--problems", "4"]
+        assert main(args) == 0
+        text = capsys.readouterr().out
+        assert "agents" in text and "XLA/analytic" in text
+        s = json.loads((out / "summary.json").read_text())
+        assert s["status"] == "done" and s["stage"] == "pretrain" and s["M"] == [1, 2]
+        rows = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+        assert len(rows) == 2 * 4 * 3
+        mtime = (out / "records.jsonl").stat().st_mtime
+        assert main(args) == 0 and (out / "records.jsonl").stat().st_mtime == mtime  # done: nothing rerun
+        assert main(args[:-1] + ["3"]) == 2
+        assert "holds another test-time study (differs in problems)" in capsys.readouterr().err
+        assert main(["testtime", str(root / "pre"), "--out", str(tmp_path / "a"), "--m", "4,0"]) == 2
+        assert "M must be positive, got 0" in capsys.readouterr().err
+        assert main(["testtime", str(tmp_path / "none"), "--out", str(tmp_path / "b")]) == 2
+        assert "no such run directory" in capsys.readouterr().err
+        half = tmp_path / "half"
+        half.mkdir()
+        (half / "config.json").write_text((root / "pre" / "config.json").read_text())
+        assert main(["testtime", str(half), "--out", str(tmp_path / "c")]) == 2
+        assert "unfinished" in capsys.readouterr().err
+    # outside the chain vocabulary the reasoning format does not exist: named, exit 2
+    from scaling.data import tokenizer
+
+    if "<think>" not in tokenizer().ids:
+        rc = main(["testtime", str(root / "rl"), "--out", str(tmp_path / "d"), "--m", "1"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and str(root / "rl") in err[0]
