@@ -51,7 +51,13 @@ def test_ray_backend(tmp_path, local_records):
         sweep = sweep_file(tmp_path)
         assert main(["sweep", "run", str(sweep), "--out", str(out), "--backend", "ray", "--workers", "2",
                      "--trainer", FAKE]) == 0
-        assert _attempts(out) == 4 + 2  # the two mlp_ratio=7 runs were retried by Ray
+        assert _attempts(out) == 4 + 2  # the two mlp_ratio=7 runs were retried by the launcher
+        states = [json.loads(p.read_text()) for p in (out / "state").iterdir()]
+        retried = [s for s in states if s["attempts"] == 2]
+        assert len(retried) == 2  # every attempt in the books, each with its own Ray task
+        assert all([a["outcome"] for a in s["history"]] == ["retry", "done"] for s in retried)
+        assert len({a["job_id"] for s in retried for a in s["history"]}) == 4
+        assert all(not s["whole"] for s in retried) and all(s["whole"] for s in states if s["attempts"] == 1)
         assert main(["sweep", "run", str(sweep), "--out", str(out), "--backend", "ray", "--trainer", FAKE]) == 0
         assert _attempts(out) == 6  # nothing ran again
     finally:
