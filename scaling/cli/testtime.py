@@ -26,8 +26,10 @@ def testtime_lines(s: dict) -> list[str]:
              f"seeds {s['seeds']}, budget {s['max_len']} tokens); XLA/analytic FLOPs "
              f"{s['xla_ratio'][0]:.3f}-{s['xla_ratio'][1]:.3f}",
              f"{'scheme':>7} {'M':>4} {'accuracy':>9} {'tokens':>9} {'critical':>9} {'latency s':>10} {'FLOPs':>10}"]
-    for scheme, per_m in s["schemes"].items():
-        for m, v in per_m.items():
+    for scheme in ("vote", "best", "agents"):
+        per_m = s["schemes"].get(scheme, {})
+        for m in sorted(per_m, key=int):
+            v = per_m[m]
             lines.append(f"{scheme:>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
                          f"{v['tt/tokens_critical']:>9.1f} {v['tt/latency_s']:>10.4f} {v['tt/flops']:>10.3g}")
     return lines

@@ -78,7 +78,8 @@ def _build_reasoning(data: DataConfig, cfg: ProblemConfig, which: str) -> Proble
     from scaling.rl import reasoning
 
     require_chain_vocabulary()
-    pairs = [(f, d) for f in cfg.families.replace(" ", "").split(",") if f for d in int_list(cfg.difficulty, "problems.difficulty")
+    levels = int_list(cfg.difficulty, "problems.difficulty")
+    pairs = [(f, d) for f in cfg.families.replace(" ", "").split(",") if f for d in levels
              if d <= reasoning.MAX_DIFFICULTY[f]]
     n = cfg.train if which == "train" else cfg.heldout
     tok, T = tokenizer(), data.text_len

@@ -15,7 +15,8 @@ Per problem, M and scheme: tt/tokens_total (every generated token, <eos> include
 plus the final answer for agents), tt/branches, tt/rounds, tt/latency_s (measured wall time of the
 batched decode(s) the problem was part of), tt/flops (the problem's share of the batch's exact
 FLOPs, counted like `scaling.rl.flops`: prefill per problem, then every executed decode step for
-every row of the batch). `xla` holds, per M and round, XLA's cost analysis of the compiled
+every row of the batch), answers ([answer, count, correct] of the M samples' finished answers,
+most frequent first). `xla` holds, per M and round, XLA's cost analysis of the compiled
 sampler against the analytic count of what its program holds (prefill + one decode step: XLA
 counts a while loop's body once).
 """
@@ -115,6 +116,8 @@ def evaluate(loaded, problems: Problems, ms, seeds, *, max_len: int, temperature
                 total, crit = int(ln[i].sum()), int(ln[i].max())
                 common = {"seed": int(seed), "M": m, "problem": i, "tier": int(problems.tiers[i]),
                           "tt/branches": m, "n_correct": int(ok.sum()),
+                          "answers": [[a, c, check_answer(a, problems.answers[i])]
+                                      for a, c in aggregate.ranked(ans[i])],
                           "tt/think_mean": float(d["think"][i * m:(i + 1) * m].mean())}
                 one = {"tt/tokens_total": total, "tt/tokens_critical": crit, "tt/rounds": 1,
                        "tt/latency_s": d["wall_s"], "tt/flops": d["flops"] / P}
@@ -122,7 +125,8 @@ def evaluate(loaded, problems: Problems, ms, seeds, *, max_len: int, temperature
                 rows.append({**common, **one, "scheme": "vote", "correct": bool(vote)})
                 rows.append({**common, **one, "scheme": "best", "correct": bool(ok.any())})
                 fl = int(f["length"][i])
-                rows.append({**common, "scheme": "agents", "correct": bool(check_answer(f["answer"][i], problems.answers[i])),
+                final = check_answer(f["answer"][i], problems.answers[i])
+                rows.append({**common, "scheme": "agents", "correct": bool(final),
                              "tt/tokens_total": total + fl, "tt/tokens_critical": crit + fl, "tt/rounds": 2,
                              "tt/latency_s": d["wall_s"] + f["wall_s"], "tt/flops": (d["flops"] + f["flops"]) / P})
     return rows, xla
