@@ -21,6 +21,7 @@ from scaling.errors import ConfigError
 FAMILIES = ("early", "late", "blind")
 SPLITS = ("caption", "qa", "text", "interleaved")
 SCHEDULES = ("cosine", "wsd")
+WORLDS = ("shapes", "kinds")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,17 @@ class VisionConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Procedural scenes and text. Mixture weights need not sum to 1 (they are normalised)."""
+    """Procedural scenes and text. Mixture weights need not sum to 1 (they are normalised).
 
+    world: `shapes` (the small world: 4 shapes x 6 colours x 2 sizes on a 4 x 4 grid) or `kinds`
+    (`scaling.data.kinds`: `kinds` object kinds with Zipf(`zipf`) frequencies, each name syllable
+    replaced at random with probability `noise`; its exact entropy floor is known per split).
+    """
+
+    world: str = "shapes"
+    kinds: int = 20000
+    zipf: float = 1.5
+    noise: float = 0.2
     image_size: int = 16
     max_objects: int = 4
     text_len: int = 24
@@ -81,13 +91,19 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Budget and schedule. `tokens` counts every stream position processed (image and text)."""
+    """Budget and schedule. `tokens` counts every stream position processed (image and text).
+
+    branches: cooldown branches (`scaling.schedule`; needs optim.schedule wsd): branch j ends at
+    the run's steps / branch_spacing^j (j = 1..branches), each a finished point like the run's end.
+    """
 
     tokens: int = 2_000_000
     batch_size: int = 32
     eval_points: int = 8
     eval_batch_size: int = 64
     checkpoint_every: int = 200
+    branches: int = 0
+    branch_spacing: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +167,20 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"data.image_size: must be a multiple of 4 and at least 16, got {d.image_size}")
     if d.max_objects > 4:
         raise ConfigError(f"data.max_objects: at most 4 objects per scene, got {d.max_objects}")
-    if d.text_len < 12:
+    if d.world not in WORLDS:
+        raise ConfigError(f"data.world: unknown world {d.world!r} (choose from {', '.join(WORLDS)})")
+    if d.world == "kinds":
+        from scaling.data.kinds import MIN_TEXT_LEN, check
+        from scaling.errors import DataError
+
+        try:
+            check(d.kinds, d.zipf, d.noise)
+        except DataError as err:
+            raise ConfigError(str(err)) from None
+        if d.text_len < MIN_TEXT_LEN:
+            raise ConfigError(f"data.text_len: the kinds world's longest text needs {MIN_TEXT_LEN} tokens, "
+                              f"got {d.text_len}")
+    elif d.text_len < 12:
         raise ConfigError(f"data.text_len: at least 12 tokens are needed for a caption, got {d.text_len}")
     mix = [d.mix_caption, d.mix_qa, d.mix_text, d.mix_interleaved]
     if min(mix) < 0 or sum(mix) <= 0:
@@ -164,6 +193,15 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: must lie in [0, 1], got {value}")
     if o.warmup + (o.decay if o.schedule == "wsd" else 0) > 1:
         raise ConfigError(f"optim.warmup + optim.decay exceed the run ({o.warmup} + {o.decay})")
+    if t.branches < 0:
+        raise ConfigError(f"train.branches: must be non-negative, got {t.branches}")
+    if t.branches:
+        if o.schedule != "wsd":
+            raise ConfigError(f"train.branches: cooldown branches need optim.schedule wsd, got {o.schedule!r}")
+        if not 0 < o.decay < 1:
+            raise ConfigError(f"optim.decay: the cooldown fraction must lie in (0, 1) with branches, got {o.decay}")
+        if not t.branch_spacing > 1:
+            raise ConfigError(f"train.branch_spacing: must exceed 1, got {t.branch_spacing}")
     if o.weight_decay < 0:
         raise ConfigError(f"optim.weight_decay: must be non-negative, got {o.weight_decay}")
 
@@ -305,10 +343,30 @@ def run_id(cfg: RunConfig) -> str:
     """Short stable hash of the resolved config: only the keys the run's family uses (an `early`
     run's id ignores the ViT's `vision.width`, a `blind` run's every `vision.*` key); paths,
     resources and code version are not part of it."""
+    return _hash(_used(cfg))
+
+
+def config_id(cfg: RunConfig) -> str:
+    """Like `run_id` but blind to the seed: the runs of one configuration (replicates) share it."""
+    data = _used(cfg)
+    data.pop("seed")
+    return _hash(data)
+
+
+WORLD_KEYS = {"shapes": (), "kinds": ("kinds", "zipf", "noise")}
+
+
+def _used(cfg: RunConfig) -> dict:
     data = to_dict(cfg)
     used = VISION_KEYS.get(cfg.model.family)
     if used is not None:
         data["vision"] = {k: v for k, v in data["vision"].items() if k in used}
+    unused = {k for keys in WORLD_KEYS.values() for k in keys} - set(WORLD_KEYS.get(cfg.data.world, ()))
+    data["data"] = {k: v for k, v in data["data"].items() if k not in unused}
+    return data
+
+
+def _hash(data: dict) -> str:
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -146,9 +146,15 @@ def num_steps(cfg: RunConfig) -> int:
 
 
 def run_cost(cfg: RunConfig) -> dict[str, float]:
-    """The whole run's size and compute under every convention (record field names)."""
+    """The whole run's size and compute under every convention (record field names); `compute/flops`
+    is the run's final point, `compute/flops_spent` all it trains (cooldown branches included)."""
+    from scaling.schedule import spent_steps
+
     c, steps = step_cost(cfg), num_steps(cfg)
+    spent = spent_steps(cfg.optim, cfg.train, steps)  # raises ConfigError when the branches do not fit
     return {
+        "steps_spent": spent,
+        "compute/flops_spent": spent * c.flops,
         "steps": steps,
         "tokens/total": steps * c.tokens,
         "tokens/image": steps * c.tokens_image,

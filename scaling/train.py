@@ -18,19 +18,14 @@ import optax
 from flax import nnx
 
 from scaling import checkpoint, flops, records
-from scaling.config import RunConfig, run_id, to_dict
+from scaling.config import RunConfig, config_id, run_id, to_dict
+from scaling.data import SPLITS, entropy_floor, layout, split_counts, train_batch, val_batch
+from scaling.data.kinds import syllable_ids
 from scaling.errors import ConfigError
-from scaling.data import SPLITS, split_counts, train_batch, val_batch
 from scaling.models import build, loss_sums
-from scaling.data import layout
-from scaling.optim import apply, moments, schedule
-
-
-def eval_steps(steps: int, points: int) -> list[int]:
-    """`points` log-spaced step counts ending at `steps` (fewer when the run is too short)."""
-    first = max(1.0, steps / 2 ** (points - 1)) if points > 1 else steps
-    grid = np.geomspace(first, steps, points) if points > 1 else np.array([steps])
-    return sorted({int(round(s)) for s in grid} | {steps})
+from scaling.models.model import example_loss_sums
+from scaling.optim import apply, moments
+from scaling.schedule import Branch, branch_lr, branches, eval_steps, lr_schedule
 
 
 # Splits with the same stream layout (caption and qa) share one compiled graph.
@@ -78,7 +73,7 @@ class Trainer:
         self.groups = layout_groups(tuple(split_counts(cfg.data, cfg.train.batch_size)))
         self.graphdef, params = init_params(cfg)
         self.tx = moments(cfg.optim)
-        self.lr = schedule(cfg.optim, max(self.steps, 1))
+        self.lr = lr_schedule(cfg.optim, max(self.steps, 1))
         self.state = (params, self.tx.init(params))
         self._step = jax.jit(self._train_step)
         self._eval = jax.jit(self._eval_sums, static_argnums=2)
@@ -100,112 +95,174 @@ class Trainer:
 
     def _eval_sums(self, params, batch, split: str):
         model = nnx.merge(self.graphdef, params)
-        return loss_sums(model(split, batch["images"], batch["text"]), batch["text"])
+        logits = model(split, batch["images"], batch["text"])
+        if "soft" not in batch:
+            return example_loss_sums(logits, batch["text"])
+        return example_loss_sums(logits, batch["text"], soft=batch["soft"], noise=self.cfg.data.noise,
+                                 noise_ids=syllable_ids())
 
-    def step(self, step: int) -> tuple[float, float]:
-        """Train on batch `step` (0-based); returns (loss, grad norm)."""
+    def step(self, step: int, lr: float | None = None) -> tuple[float, float]:
+        """Train on batch `step` (0-based) at rate `lr` (default: the main line's schedule);
+        returns (loss, grad norm)."""
         raw = train_batch(self.cfg.data, self.cfg.seed, step, self.cfg.train.batch_size)
         batch = {first: {k: jnp.asarray(np.concatenate([raw[s][k] for s in group])) for k in ("images", "text")}
                  for first, group in self.groups}
-        lr = jnp.float32(self.lr(step))
-        self.state, loss, gnorm = self._step(self.state, batch, lr, jnp.float32(self.cfg.optim.weight_decay))
+        rate = jnp.float32(self.lr(step) if lr is None else lr)
+        self.state, loss, gnorm = self._step(self.state, batch, rate, jnp.float32(self.cfg.optim.weight_decay))
         return float(loss), float(gnorm)
 
     def evaluate(self) -> dict[str, float]:
-        """Mean next-token loss (nats) on every validation split."""
+        """Mean next-token loss (nats per loss token) on every validation split; a weighted mean
+        where the validation set carries weights (the kinds world's stratified sample)."""
         out, size = {}, self.cfg.train.eval_batch_size
         for split in SPLITS:
             if split not in self._val:
                 self._val[split] = val_batch(self.cfg.data, split)
             val = self._val[split]
+            weight = val.get("weight")
             total = count = 0.0
             for i in range(0, len(val["text"]), size):
-                chunk = {k: jnp.asarray(v[i:i + size]) for k, v in val.items()}
-                s, c = self._eval(self.state[0], chunk, LAYOUT_KEY[split])
-                total, count = total + float(s), count + float(c)
+                chunk = {k: jnp.asarray(val[k][i:i + size]) for k in ("images", "text", "soft") if k in val}
+                s, c = (np.asarray(a, np.float64) for a in self._eval(self.state[0], chunk, LAYOUT_KEY[split]))
+                w = 1.0 if weight is None else weight[i:i + size]
+                total, count = total + float((w * s).sum()), count + float((w * c).sum())
             out[f"eval/loss/{split}"] = total / count
         return out
 
 
-def _record(cfg: RunConfig, rid: str, step: int, cost: flops.StepCost, p: dict, extra: dict) -> dict:
+def _line_step(rec: dict) -> int:
+    """Where on the main line a record was made: a branch's record at the branch's start."""
+    return rec.get("branch/start_step", rec["step"])
+
+
+def _record(cfg: RunConfig, rid: str, step: int, point: str, spent: int, cost: flops.StepCost, p: dict,
+            extra: dict) -> dict:
+    """One evaluation record. `step`: steps of training the evaluated parameters had (a branch's
+    stable prefix plus its cooldown); `spent`: every step the run trained so far, branches included."""
     rec = {
-        "run_id": rid, "recipe": cfg.recipe, "step": step,
+        "run_id": rid, "config_id": config_id(cfg), "recipe": cfg.recipe, "seed": cfg.seed, "step": step,
+        "point": point,
         "tokens/total": step * cost.tokens, "tokens/image": step * cost.tokens_image,
         "tokens/text": step * cost.tokens_text,
         "compute/flops": step * cost.flops, "compute/flops_causal": step * cost.flops_causal,
-        "compute/flops_6nd": step * cost.flops_6nd,
+        "compute/flops_6nd": step * cost.flops_6nd, "compute/flops_spent": spent * cost.flops,
         "params/total": p["total"], "params/embed": p["embed"], "params/vision": p["vision"],
         "params/decoder_nonembed": p["decoder_nonembed"], "params/head": p["head"],
     }
+    for split in SPLITS:
+        floor = entropy_floor(cfg.data, split)
+        if floor is not None:
+            rec[f"data/entropy_floor/{split}"] = floor
     rec.update(extra)
     return rec
+
+
+class _Diverged(Exception):
+    def __init__(self, step: int):
+        self.step = step
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     """Train `cfg` into `run_dir` and return its summary (at once if the run is committed).
 
-    `progress(step, steps, record)` is called after every evaluation, if given.
-    Raises ConfigError, touching nothing, if `run_dir` holds a run of another config.
+    Records: `mid` points at the log-spaced evaluations of the main line, `finished` points at the
+    end of every cooldown branch (`scaling.schedule`) and at the run's end. `progress(step, steps,
+    record)` is called after every evaluation, if given. Raises ConfigError, touching nothing, if
+    `run_dir` holds a run of another config or the branches do not fit the run.
     """
     run_dir = Path(run_dir)
     rid = run_id(cfg)
-    per_step = flops.step_cost(cfg).tokens
-    if cfg.train.tokens < per_step:
+    cost, p = flops.step_cost(cfg), flops.params(cfg)
+    if cfg.train.tokens < cost.tokens:
         raise ConfigError(f"train.tokens: {cfg.train.tokens} is less than one step "
-                          f"({per_step} tokens at train.batch_size={cfg.train.batch_size})")
+                          f"({cost.tokens} tokens at train.batch_size={cfg.train.batch_size})")
+    steps = flops.num_steps(cfg)
+    plan = {b.start: b for b in branches(cfg.optim, cfg.train, steps)}
     state = records.prepare_run_dir(run_dir, to_dict(cfg), rid)
     if state == "done":
         return records.read_summary(run_dir)
     trainer = Trainer(cfg)
-    cost, p = flops.step_cost(cfg), flops.params(cfg)
-    schedule_at = set(eval_steps(trainer.steps, cfg.train.eval_points))
-    start, meta = 0, {"loss_sum": 0.0, "loss_count": 0.0, "wall_s": 0.0, "train_s": 0.0, "timed_steps": 0.0}
+    mids = set(eval_steps(steps, cfg.train.eval_points)) - {steps}
+    start = 0
+    meta = {"loss_sum": 0.0, "loss_count": 0.0, "wall_s": 0.0, "train_s": 0.0, "timed_steps": 0.0,
+            "branch_steps": 0.0}
     ckpt = checkpoint.latest(run_dir) if state == "resume" else None
     if ckpt is not None:
-        trainer.state, meta = checkpoint.restore(run_dir, ckpt, trainer.state)
+        trainer.state, restored = checkpoint.restore(run_dir, ckpt, trainer.state)
+        meta.update(restored)
         start = ckpt
-    # Records past the checkpoint are re-made by the resumed run, so (run_id, step) stays unique.
-    kept = [r for r in records.read_metrics(run_dir) if r["step"] <= start]
+    # Records past the checkpoint are re-made by the resumed run, so (run_id, step, point) stays unique.
+    kept = [r for r in records.read_metrics(run_dir) if _line_step(r) <= start]
     records.rewrite_metrics(run_dir, kept)
     if ckpt is None:
         checkpoint.clear(run_dir)
 
     t0 = time.perf_counter() - meta["wall_s"]
-    summary = {"run_id": rid, "recipe": cfg.recipe, "steps_planned": trainer.steps}
-    last = kept[-1] if kept else None
-    gnorm = float("nan")
-    for step in range(start, trainer.steps):
+    summary = {"run_id": rid, "recipe": cfg.recipe, "steps_planned": steps}
+    last = next((r for r in reversed(kept) if r["point"] == "finished"), kept[-1] if kept else None)
+
+    def advance(step: int, lr: float | None, first: bool) -> tuple[float, float]:
         ts = time.perf_counter()
-        loss, gnorm = trainer.step(step)
-        if step > start:  # the first step of a process includes compilation
+        loss, gnorm = trainer.step(step, lr)
+        if not first:  # the first step of a process includes compilation
             meta["train_s"] += time.perf_counter() - ts
             meta["timed_steps"] += 1
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
-            summary.update(status="diverged", diverged_step=step + 1, step=step, final=last,
-                           wall_s=time.perf_counter() - t0)
-            records.write_summary(run_dir, summary)
-            checkpoint.clear(run_dir)
-            return summary
-        meta["loss_sum"] += loss
-        meta["loss_count"] += 1
-        done = step + 1
-        if done in schedule_at:
-            rate = meta["timed_steps"] / meta["train_s"] if meta["train_s"] > 0 else float("nan")
-            extra = {"train/loss": meta["loss_sum"] / meta["loss_count"], **trainer.evaluate(),
-                     "opt/lr": trainer.lr(done - 1), "opt/grad_norm": gnorm,
-                     "time/wall_s": time.perf_counter() - t0,
-                     "throughput/tokens_per_s": rate * cost.tokens, "throughput/flops_per_s": rate * cost.flops}
-            last = _record(cfg, rid, done, cost, p, extra)
-            records.append_metrics(run_dir, last)
-            meta["loss_sum"] = meta["loss_count"] = 0.0
-            if progress is not None:
-                progress(done, trainer.steps, last)
-        if done in schedule_at or done % cfg.train.checkpoint_every == 0:
-            if done < trainer.steps:
+            raise _Diverged(step)
+        return loss, gnorm
+
+    def emit(step: int, point: str, train_loss: float, lr: float, gnorm: float, spent: int, **more) -> dict:
+        rate = meta["timed_steps"] / meta["train_s"] if meta["train_s"] > 0 else float("nan")
+        extra = {"train/loss": train_loss, **trainer.evaluate(), "opt/lr": lr, "opt/grad_norm": gnorm,
+                 "time/wall_s": time.perf_counter() - t0,
+                 "throughput/tokens_per_s": rate * cost.tokens, "throughput/flops_per_s": rate * cost.flops, **more}
+        rec = _record(cfg, rid, step, point, spent, cost, p, extra)
+        records.append_metrics(run_dir, rec)
+        if progress is not None:
+            progress(step, steps, rec)
+        return rec
+
+    def branch(b: Branch, gnorm: float) -> dict:
+        """Cool down from the stable line at b.start, evaluate at b.end, return to the stable line."""
+        stable, rate, total = trainer.state, branch_lr(cfg.optim, b.length), 0.0
+        for i in range(b.length):
+            loss, gnorm = advance(b.start + i, rate(i), False)
+            total += loss
+        meta["branch_steps"] += b.length
+        rec = emit(b.end, "finished", total / b.length, rate(b.length - 1), gnorm,
+                   b.start + int(meta["branch_steps"]), **{"branch/start_step": b.start})
+        trainer.state = stable
+        return rec
+
+    gnorm, step = float("nan"), start
+    try:
+        for step in range(start, steps):
+            loss, gnorm = advance(step, None, step == start)
+            meta["loss_sum"] += loss
+            meta["loss_count"] += 1
+            done = step + 1
+            if done in mids or done == steps:
+                last = emit(done, "finished" if done == steps else "mid", meta["loss_sum"] / meta["loss_count"],
+                            trainer.lr(done - 1), gnorm, done + int(meta["branch_steps"]))
+                meta["loss_sum"] = meta["loss_count"] = 0.0
+            if done in plan:
+                last = branch(plan[done], gnorm)
+            # A branch is costly to redo, an evaluation is not: checkpoint after every branch.
+            if (done in plan or done % cfg.train.checkpoint_every == 0) and done < steps:
                 meta["wall_s"] = time.perf_counter() - t0
                 checkpoint.save(run_dir, done, trainer.state, meta)
+    except _Diverged as err:
+        summary.update(status="diverged", diverged_step=err.step + 1, step=err.step, final=last,
+                       wall_s=time.perf_counter() - t0)
+        return _commit(run_dir, summary)
     checkpoint.save_final(run_dir, trainer.state[0])
-    summary.update(status="done", step=trainer.steps, final=last, wall_s=time.perf_counter() - t0)
+    summary.update(status="done", step=steps, final=last, wall_s=time.perf_counter() - t0,
+                   steps_spent=steps + int(meta["branch_steps"]))
+    return _commit(run_dir, summary)
+
+
+def _commit(run_dir: Path, summary: dict) -> dict:
+    """Write the summary (the commit marker), drop the checkpoint, return the summary as written."""
     records.write_summary(run_dir, summary)
     checkpoint.clear(run_dir)
-    return summary
+    return records.read_summary(run_dir)

@@ -17,6 +17,8 @@ from functools import lru_cache
 import numpy as np
 
 from scaling.config import SPLITS, DataConfig
+from scaling.data import kinds
+from scaling.data.kinds import sample_kinds
 from scaling.data.scenes import Draw, cell_pixels, render_into, sample_pool_scene
 from scaling.data.text import NUMBERS, QA_TIERS, caption, make_qa, text_passage
 from scaling.data.tokenizer import tokenizer
@@ -95,8 +97,13 @@ def _qa_words(scene, draw: Draw, budget: int) -> str:
 def build(data_cfg: DataConfig, split: str, n: int, rng: np.random.Generator, val: bool) -> dict[str, np.ndarray]:
     """`n` examples of `split` drawn with `rng` from the validation (`val`) or training pool.
 
-    Returns {"images": float32 [n, n_img, S, S, 3], "text": int32 [n, n_txt, text_len]}.
+    Returns {"images": float32 [n, n_img, S, S, 3], "text": int32 [n, n_txt, text_len]}; in the
+    kinds world a validation set also has "weight" float64 [n, n_txt] per text segment (`_val_kinds`) and, for captions,
+    "soft" float32 [n, n_txt, text_len]: 1 at the name syllables, whose noise the evaluation
+    integrates exactly (`scaling.models.model.example_loss_sums`) instead of sampling it.
     """
+    if data_cfg.world == "kinds":
+        return _build_kinds(data_cfg, split, n, rng, val)
     n_img, n_txt = n_slots(split)
     S, L = data_cfg.image_size, data_cfg.text_len
     cell_pixels(S)  # validates the image size
@@ -119,6 +126,63 @@ def build(data_cfg: DataConfig, split: str, n: int, rng: np.random.Generator, va
             else:
                 _write(text[i, k], start, caption(scene, draw, budget))
     return {"images": images, "text": text}
+
+
+def _val_kinds(w, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified validation sample: the n // 2 most frequent kinds once each, weighted by their
+    probability, and the rest drawn from the tail, each weighted by the tail's mass over its count.
+    Weighted means are unbiased for the expectation over kinds, with the head measured exactly."""
+    head = min(len(w.probs), n // 2 if n > 1 else n)
+    kinds, weight = np.arange(head), w.probs[:head].copy()
+    if n > head and head < len(w.probs):
+        tail = sample_kinds(w, rng, n - head, lo=head)
+        kinds = np.concatenate([kinds, tail])
+        weight = np.concatenate([weight, np.full(n - head, (1.0 - w.cdf[head - 1]) / (n - head))])
+    return kinds, weight
+
+
+def _build_kinds(data_cfg: DataConfig, split: str, n: int, rng: np.random.Generator, val: bool) -> dict:
+    """`build` for the kinds world (`scaling.data.kinds`)."""
+    w = kinds.of(data_cfg)
+    n_img, n_txt = n_slots(split)
+    S, L = data_cfg.image_size, data_cfg.text_len
+    cell_pixels(S)
+    images = np.zeros((n, n_img, S, S, 3), np.float32)
+    text = np.zeros((n, n_txt, L), np.int32)
+    start = tokenizer().start_id[split]
+    out = {"images": images, "text": text}
+    if val:
+        first, weight = _val_kinds(w, rng, n)
+        out["weight"] = np.zeros((n, n_txt))
+    for slot in range(n_txt):
+        if not val:
+            ks = sample_kinds(w, rng, n)
+        else:  # every text segment is a stratified sample; a later one pairs kinds anew
+            order = np.arange(n) if slot == 0 else rng.permutation(n)
+            ks = first[order]
+            out["weight"][:, slot] = weight[order]
+        if split == "text":
+            words = kinds.text_words(w, rng, ks)
+        else:
+            shades = w.val_shade[ks] if val else kinds.train_shades(w, rng, ks)
+            images[:, slot] = kinds.render(w, ks, shades, S)
+            if split == "qa":
+                words = kinds.qa_words(w, rng, ks)
+            elif val:  # clean names; the loss at each name syllable is the expectation over its noise
+                words = kinds.caption_words(w, ks, w.name[ks])
+                out.setdefault("soft", np.zeros((n, n_txt, L), np.float32))[:, slot, 3:3 + kinds.NAME_LEN] = 1
+            else:
+                words = kinds.caption_words(w, ks, kinds.noisy_names(w, rng, ks, data_cfg.noise))
+        for i, text_words in enumerate(words):
+            _write(text[i, slot], start, text_words)
+    return out
+
+
+def entropy_floor(data_cfg: DataConfig, split: str) -> float | None:
+    """The exact irreducible loss of `split` (nats per loss token) for a model that sees the images,
+    or None where the world does not define it (the shapes world)."""
+    _check_split(split)
+    return kinds.entropy_floor(data_cfg, split) if data_cfg.world == "kinds" else None
 
 
 def _split_index(split: str) -> int:

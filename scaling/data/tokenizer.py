@@ -1,4 +1,4 @@
-"""Closed word-level tokenizer built from the grammars' vocabulary (no training, no files).
+"""Closed word-level tokenizer built from both worlds' vocabularies (no training, no files).
 
 Ids: 0 '<pad>', 1 '<eos>', 2 '<answer>', then one start token per split ('<caption>', '<qa>',
 '<text>', '<interleaved>'), then the grammar words in a fixed order, then '<unused*>' fillers up
@@ -8,6 +8,7 @@ to a multiple of 8. The vocabulary is part of the code: changing a grammar chang
 from __future__ import annotations
 
 from scaling.config import SPLITS
+from scaling.data.kinds import WORDS as KIND_WORDS
 from scaling.data.text import WORDS
 from scaling.errors import DataError
 
@@ -74,5 +75,5 @@ def tokenizer() -> Tokenizer:
     """The shared tokenizer (built once)."""
     global _TOKENIZER
     if _TOKENIZER is None:
-        _TOKENIZER = Tokenizer(WORDS)
+        _TOKENIZER = Tokenizer(WORDS + KIND_WORDS)  # one vocabulary for both worlds
     return _TOKENIZER

@@ -91,13 +91,31 @@ def targets(text: jax.Array) -> jax.Array:
     return text[:, :, 1:].reshape(text.shape[0], -1)
 
 
-def loss_sums(logits: jax.Array, text: jax.Array, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
-    """(sum of next-token cross-entropy over non-pad targets [nats], number of such targets)."""
+def example_loss_sums(logits: jax.Array, text: jax.Array, pad_id: int = 0, soft: jax.Array | None = None,
+                      noise: float = 0.0, noise_ids: tuple[int, ...] = ()) -> tuple[jax.Array, jax.Array]:
+    """Per text segment: (sum of next-token cross-entropy over non-pad targets [nats], number of
+    such targets), each [B, n_txt].
+
+    `soft` [B, n_txt, T] marks text tokens that the generator replaces, with probability `noise`,
+    by a uniform draw from `noise_ids`: there the cross-entropy is its exact expectation over that
+    noise, (1 - noise) * (-log p(token)) + noise * mean over noise_ids of (-log p(id)).
+    """
     tgt = targets(text)
     logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     nll = -jnp.take_along_axis(logp, tgt[..., None], axis=-1)[..., 0]
+    if soft is not None:
+        uniform = -jnp.mean(logp[..., jnp.asarray(noise_ids)], axis=-1)
+        expected = (1 - noise) * nll + noise * uniform
+        nll = jnp.where(targets(soft) > 0, expected, nll)
     mask = (tgt != pad_id).astype(jnp.float32)
-    return jnp.sum(nll * mask), jnp.sum(mask)
+    shape = (*text.shape[:2], text.shape[2] - 1)
+    return jnp.sum((nll * mask).reshape(shape), axis=-1), jnp.sum(mask.reshape(shape), axis=-1)
+
+
+def loss_sums(logits: jax.Array, text: jax.Array, pad_id: int = 0) -> tuple[jax.Array, jax.Array]:
+    """(sum of next-token cross-entropy over non-pad targets [nats], number of such targets)."""
+    s, c = example_loss_sums(logits, text, pad_id)
+    return jnp.sum(s), jnp.sum(c)
 
 
 def build(cfg: RunConfig, seed: int) -> Model:

@@ -1,0 +1,108 @@
+"""Learning-rate schedules, cooldown branches and the evaluation schedule (JAX-free: the sweep planner
+uses it too).
+
+Cooldown branches (Hägele et al. 2024): a warmup-stable-decay run trains at its peak rate, and at
+log-spaced points a branch leaves the stable line, decays the rate linearly to `final_lr_frac` x
+peak, is evaluated at its end, and is thrown away; the stable line then goes on from where the
+branch left it. A branch ending at step e decays over round(decay x e) steps, so it has the shape of
+a whole WSD run of e steps (its warmup aside): its end is a finished point, like the run's own end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scaling.errors import ConfigError
+
+
+def lr_schedule(cfg, steps: int):
+    """Learning rate per step (0-based, host-side float) for a run of `steps` steps (`cfg`: OptimConfig).
+
+    cosine: linear warmup over `warmup`*steps, then cosine to `final_lr_frac`*lr at the last step.
+    wsd:    linear warmup, constant, then a linear decay over the last `decay`*steps to
+            `final_lr_frac`*lr (warmup-stable-decay).
+    """
+    warm = warmup_steps(cfg, steps)
+    peak, final = cfg.lr, cfg.lr * cfg.final_lr_frac
+    decay = decay_steps(cfg, steps)
+
+    def lr(step: int) -> float:
+        if step < warm:
+            return peak * (step + 1) / warm
+        if cfg.schedule == "cosine":
+            frac = min(max((step - warm) / max(steps - 1 - warm, 1), 0.0), 1.0)
+            return float(final + (peak - final) * 0.5 * (1 + np.cos(np.pi * frac)))
+        if not decay:
+            return peak
+        frac = min(max((step - (steps - decay) + 1) / decay, 0.0), 1.0)
+        return peak + (final - peak) * frac
+
+    return lr
+
+
+def warmup_steps(cfg, steps: int) -> int:
+    return max(1, round(cfg.warmup * steps)) if cfg.warmup > 0 else 0
+
+
+def decay_steps(cfg, steps: int) -> int:
+    """Steps of the final linear decay of a WSD run of `steps` steps."""
+    return max(1, round(cfg.decay * steps)) if cfg.decay > 0 else 0
+
+
+def branch_lr(cfg, length: int):
+    """Learning rate at step i (0-based) of a cooldown branch of `length` steps: linear from the peak
+    to `final_lr_frac` x peak, exactly as the last `length` steps of a WSD run."""
+    peak, final = cfg.lr, cfg.lr * cfg.final_lr_frac
+    return lambda i: peak + (final - peak) * min((i + 1) / length, 1.0)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A cooldown branch: leaves the stable line after `start` steps, ends after `end` steps."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def branches(optim_cfg, train_cfg, steps: int) -> list[Branch]:
+    """The run's cooldown branches, earliest first (empty when `train.branches` is 0).
+
+    Branch j (j = 1..branches) ends at round(steps / spacing^j); it starts decay_steps(end) earlier.
+    Raises ConfigError naming the key when a branch would start inside the warmup or two coincide.
+    """
+    n = train_cfg.branches
+    if n == 0:
+        return []
+    warm = warmup_steps(optim_cfg, steps)
+    out = []
+    for j in range(n, 0, -1):
+        end = round(steps / train_cfg.branch_spacing ** j)
+        start = end - decay_steps(optim_cfg, end)
+        if start < max(warm, 1):
+            raise ConfigError(
+                f"train.branches: {n} branches {train_cfg.branch_spacing:g}x apart put the earliest at step {end} "
+                f"of {steps}, whose cooldown would start at step {start}, inside the warmup ({warm} steps); "
+                f"use fewer branches or a longer run")
+        if out and start <= out[-1].start:
+            raise ConfigError(f"train.branches: branches at steps {out[-1].end} and {end} of {steps} overlap; "
+                              f"use fewer branches or a longer run")
+        out.append(Branch(start, end))
+    return out
+
+
+def eval_steps(steps: int, points: int) -> list[int]:
+    """`points` log-spaced step counts ending at `steps` (fewer when the run is too short)."""
+    first = max(1.0, steps / 2 ** (points - 1)) if points > 1 else steps
+    grid = np.geomspace(first, steps, points) if points > 1 else np.array([steps])
+    return sorted({int(round(s)) for s in grid} | {steps})
+
+
+def spent_steps(optim_cfg, train_cfg, steps: int) -> int:
+    """Every step the run trains: the main line plus all its branches."""
+    return steps + sum(b.length for b in branches(optim_cfg, train_cfg, steps))
