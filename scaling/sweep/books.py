@@ -75,6 +75,16 @@ def write_index(sweep_dir: Path, sweep, info: dict, launches: list, extend: bool
     records.atomic_write_json(sweep_dir / INDEX, out)
 
 
+def check_books(folders: dict, jobs: list) -> None:
+    """Read every folder's sweep.json and every job's state file (in its stage's folder): a
+    DataError names the first damaged one."""
+    for stage, folder in folders.items():
+        read_index(folder)
+        for job in jobs:
+            if job.stage == stage:
+                read_state(folder, job.spec.run_id)
+
+
 def check_owner(sweep_dir: Path, sweep, extend: bool) -> dict:
     """The folder's index; ConfigError if it belongs to another sweep and `extend` is not set."""
     info = read_index(sweep_dir)

@@ -8,9 +8,11 @@ holds some (`calibrate`), so `plan` on a sweep that has run before predicts from
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from scaling import records
+from scaling.errors import DataError
 
 DEFAULT_FLOPS_PER_S = 2.0e9  # effective training FLOP/s of the small models on one CPU worker
 DEFAULT_OVERHEAD_S = 15.0  # per run: interpreter, JAX import, compilation, evaluations
@@ -47,16 +49,16 @@ def makespan(durations: list[float], workers: int) -> float:
 
 def measured_runs(sweep_dir: str | Path, stage: str = "pretrain") -> list[tuple[float, float]]:
     """(flops, seconds) of every run of `stage` (pretrain | rl) the launcher saw go from nothing to
-    committed in one attempt."""
+    committed in one attempt (retried, preempted or resumed runs say nothing about a run's cost)."""
     out = []
     state_dir = Path(sweep_dir) / "state"
     if not state_dir.is_dir():
         return out
     for path in sorted(state_dir.glob("*.json")):
         try:
-            state = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+            state = records.read_json_dict(path)
+        except DataError:
+            continue  # a damaged book calibrates nothing (the launch itself refuses it, naming the file)
         if state.get("stage", "pretrain") != stage:
             continue
         if state.get("status") == "committed" and state.get("whole") and state.get("flops"):

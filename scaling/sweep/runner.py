@@ -138,10 +138,21 @@ def _jobs(sweep: Sweep, sweep_dir: Path) -> list[Job]:
             for spec in sweep.all_runs]
 
 
+def stage_dirs(sweep: Sweep, sweep_dir: Path) -> dict[str, Path]:
+    """{stage: the folder its runs and books live in}, in launch order."""
+    if sweep.stage == "rl":
+        return {"pretrain": sweep_dir / PRETRAINED, "rl": sweep_dir}
+    return {"pretrain": sweep_dir}
+
+
 def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
     """One row per run (an RL sweep's pretraining runs first): id, stage, label, params, tokens,
-    FLOPs (RL runs: the RL training FLOPs), estimated seconds, current status; RL runs also name
-    their pretrained run. `rate`: one `estimate.Rate`, or {stage: Rate} (`rates_for`)."""
+    FLOPs (RL runs: the RL training FLOPs), estimated seconds, current status (as `sweep run` and
+    `scaling.load` see it: a damaged run folder is `damaged`); RL runs also name their pretrained
+    run. `rate`: one `estimate.Rate`, or {stage: Rate} (`rates_for`). A damaged book in
+    `sweep_dir` is a DataError naming the file, as for `sweep run`."""
+    if sweep_dir is not None:
+        books.check_books(stage_dirs(sweep, Path(sweep_dir)), _jobs(sweep, Path(sweep_dir)))
     rows = []
     for spec in sweep.all_runs:
         status = "pending"
@@ -236,19 +247,15 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
             raise ConfigError(f"{sweep_dir}: output folder is not writable ({err.strerror or err})") from None
     lock = _lock_sweep(sweep_dir)
     try:
-        stage_dirs = {"pretrain": sweep_dir / PRETRAINED, "rl": sweep_dir} if sweep.stage == "rl" \
-            else {"pretrain": sweep_dir}
-        info = books.check_owner(sweep_dir, sweep, extend)
+        folders = stage_dirs(sweep, sweep_dir)
         jobs = _jobs(sweep, sweep_dir)
-        for stage, folder in stage_dirs.items():
-            for job in jobs:
-                if job.stage == stage:
-                    books.read_state(folder, job.spec.run_id)  # a damaged book is an error, before any write
+        books.check_books(folders, jobs)  # a damaged book is an error, before any write
+        info = books.check_owner(sweep_dir, sweep, extend)
         books.check_runs(jobs, accept_code)
-        for folder in stage_dirs.values():
+        for folder in folders.values():
             _clean_temporaries(folder)
         prepare(sweep, sweep_dir)
-        state_books = {stage: books.StateBook(folder) for stage, folder in stage_dirs.items()}
+        state_books = {stage: books.StateBook(folder) for stage, folder in folders.items()}
         rate = rate or rates_for(sweep, sweep_dir)
         todo = [j for j in jobs if not records.is_committed(j.run_dir)]
         for job in todo:
@@ -261,10 +268,10 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
             if job.spec.run_id not in pending and (records.read_summary(job.run_dir) or {}).get("status") == "failed":
                 result.failed.append((job, "failed (committed earlier)"))
         result.planned_s = sum(estimate.makespan([j.planned_s for j in todo if j.stage == stage], workers)
-                               for stage in stage_dirs)
+                               for stage in folders)
         history = list(info.get("launches", []))
         launch = books.launch_entry(backend, workers, len(todo), result.planned_s,
-                                    {s: _rate(rate, s).__dict__ for s in stage_dirs} if sweep.stage == "rl"
+                                    {s: _rate(rate, s).__dict__ for s in folders} if sweep.stage == "rl"
                                     else _rate(rate, "pretrain").__dict__)
         number = len(history) + 1
         books.write_index(sweep_dir, sweep, info, history + [launch], extend)
@@ -302,7 +309,7 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
             if on_event:
                 on_event(event)
 
-        for stage, folder in stage_dirs.items():  # pretraining first: RL runs start from its models
+        for stage, folder in folders.items():  # pretraining first: RL runs start from its models
             batch = [j for j in todo if j.stage == stage]
             if stage == "rl":
                 batch = [j for j in batch if _pretrained_ready(j, record)]
