@@ -149,3 +149,24 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
         rc = main(["testtime", str(root / "rl"), "--out", str(tmp_path / "d"), "--m", "1"])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and str(root / "rl") in err[0]
+
+
+@pytest.mark.slow
+def test_notebook_runs_top_to_bottom(world, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from pathlib import Path
+
+    root, _ = world
+    with chain_vocabulary():
+        run(root / "pre", tmp_path / "tt", ms=[1, 2, 4], seeds=[0, 1], n_problems=4)
+    monkeypatch.setenv("SCALING_TESTTIME", str(tmp_path / "tt"))
+    monkeypatch.setenv("SCALING_RL_SWEEP", str(tmp_path / "no_rl_runs"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nbdir = Path(__file__).resolve().parents[1] / "notebooks"
+    nb = nbformat.read(nbdir / "testtime.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(nbdir)}}).execute()
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outs)
+    assert "'verdict': 'supported'" in text and "parallel claim" in text
