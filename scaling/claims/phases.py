@@ -85,7 +85,7 @@ def fit_family(x, Y, W, breaks: int, min_seg: int = MIN_SEG) -> dict:
     cand = candidates(x, breaks, min_seg)
     if len(cand) == 0:
         raise FitError(f"{len(np.unique(x))} distinct compute values: too few for {breaks} breakpoints "
-                       f"with {min_seg} per segment")
+                       f"with {min_seg} per segment (evaluate at more points, or lower --min-seg)")
     beta, rss = wls(design(x, cand), Y, W)
     best = rss.argmin(-1)
     take = lambda a: np.take_along_axis(a, best[..., None, None], axis=2)[:, :, 0]  # noqa: E731
