@@ -42,9 +42,9 @@ def _counts(path: Path) -> bool:
     return rel[0] not in NOT_CODE and "__pycache__" not in rel
 
 
-@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """12-hex hash of the source files that decide a run's records (names and contents)."""
+    """12-hex hash of the source files that decide a run's records (names and contents); read
+    afresh on every call (a few milliseconds), so a long-lived process sees edits."""
     digest = hashlib.sha256()
     for path in sorted(p for p in PACKAGE.rglob("*.py") if _counts(p)):
         digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")

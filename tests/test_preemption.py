@@ -42,13 +42,14 @@ def fake_loop(state: dict, steps: int, ckpt_every: int, signal_at: int | None, s
 @pytest.mark.parametrize("signum", [signal.SIGUSR2, signal.SIGTERM])
 def test_a_preempted_loop_loses_no_steps(signum):
     state, ran = {"ckpt": 0}, []
+    previous = signal.getsignal(signum)
     with pytest.raises(preemption.Preempted) as err:
         fake_loop(state, 100, ckpt_every=25, signal_at=37, signum=signum)
     assert err.value.step == 37 and err.value.signal_name == signal.Signals(signum).name
     assert state["ckpt"] == 37  # without the handler the run would resume from 25: 12 steps lost
     ran = fake_loop(state, 100, ckpt_every=25, signal_at=None)
     assert ran[0] == 38 and ran[-1] == 100  # steps lost per preemption: 0
-    assert signal.getsignal(signum) is signal.SIG_DFL  # handlers given back
+    assert signal.getsignal(signum) is previous  # handlers given back
 
 
 def test_worker_exit_code_contract():
