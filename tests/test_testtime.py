@@ -106,7 +106,7 @@ def test_study_accounting_against_independent_counts(world, tmp_path):
     assert strip(again) == strip([r for r in rows if r["seed"] == 1 and r["M"] == 2])
 
 
-@pytest.mark.parametrize("family", ["early", "blind"])
+@pytest.mark.parametrize("family", ["early", "blind"])  # late: same counts, covered by test_rl_flops
 def test_testtime_flops_match_xla(family):
     cfg = config.load(None, {"model.family": family, "model.width": 128})
     graphdef, params = nnx.split(build(cfg, 0), nnx.Param)
