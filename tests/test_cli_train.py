@@ -16,9 +16,28 @@ def _run(args):
 
 
 def test_train_cli_writes_a_run(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "run"), *TINY]) == 0
+    import json
+
+    from scaling import provenance, records
+
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TINY]) == 0
     assert "done:" in capsys.readouterr().out
-    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"config.json", "metrics.jsonl", "summary.json"}
+    assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.jsonl", "summary.json"}
+    prov = records.read_summary(run)["provenance"]
+    assert prov["code"] == provenance.code_version() and prov["device"]["count"] >= 1 and prov["device"]["kind"]
+    assert prov["packages"]["jax"] and prov["host"]
+    # again, as JSON: nothing is trained, the summary is printed as valid JSON
+    before = (run / "metrics.jsonl").read_bytes()
+    assert main(["train", "--out", str(run), *TINY, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "done"
+    # a committed run of other code is refused, unless accepted
+    summary = records.read_summary(run)
+    records.atomic_write_json(run / "summary.json", {**summary, "provenance": {**prov, "code": "000000000000"}})
+    assert main(["train", "--out", str(run), *TINY]) == 2
+    assert "--accept-code" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), *TINY, "--accept-code", "--quiet"]) == 0
+    assert (run / "metrics.jsonl").read_bytes() == before
 
 
 @pytest.mark.parametrize("content, extra, culprit", [

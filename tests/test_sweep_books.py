@@ -74,6 +74,31 @@ def test_provenance_in_summary_and_group_readable_files(done):
         assert path.stat().st_mode & stat.S_IRGRP
 
 
+def test_status_and_plan_json_are_valid_json(done, capsys):
+    sweep, out = done
+    assert main(["sweep", "status", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["counts"]["done"] == 2 and all(r["code"] == provenance.code_version() for r in info["runs"])
+    assert all(r["job_id"].startswith("pid ") for r in info["runs"])
+    assert main(["sweep", "plan", str(sweep), "--out", str(out), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["to_run"] == 0 and {r["status"] for r in plan["runs"]} == {"done"}
+
+
+def test_slurm_job_forwards_the_signal_to_its_worker(tmp_path):
+    """submitit calls RunJob.checkpoint on SIGUSR2: the worker is asked to checkpoint and exit first."""
+    pytest.importorskip("submitit")
+    child = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
+                              "signal.signal(signal.SIGUSR2, lambda *a: sys.exit(76)); print('up', flush=True); "
+                              "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "up"
+    job = slurm_backend.RunJob()
+    job._proc = child
+    again = job.checkpoint(str(tmp_path), "trainer", 1)
+    assert child.returncode == 76 and job._proc is None  # checkpointed and exited before the requeue
+    assert again.args == (str(tmp_path), "trainer", 1)
+
+
 def test_another_sweep_is_refused_unless_extended(done, tmp_path, capsys):
     _, out = fresh(done, tmp_path)
     other = write(tmp_path, "b", {"seed": [5]})

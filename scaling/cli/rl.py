@@ -34,7 +34,13 @@ def rl_cmd(
         if not quiet:
             typer.echo(f"step {step:>5}/{steps}  {_line(rec)}")
 
-    summary = rl.run(cfg, out, from_, progress=progress)
+    from scaling.preemption import EXIT_REQUEUE, Preempted
+
+    try:
+        summary = rl.run(cfg, out, from_, progress=progress)
+    except Preempted as err:
+        typer.echo(f"{err}: run the same command again to resume", err=True)
+        raise typer.Exit(EXIT_REQUEUE) from None
     final = summary.get("final") or {}
     tail = f"  {_line(final)}" if final.get("rl/flops") is not None else ""
     typer.echo(f"{summary['status']}: {out}{tail}")
