@@ -65,12 +65,12 @@ def bench_train(widths=DEFAULT_WIDTHS, family: str = "early", batch_size: int = 
         trainer = Trainer(cfg)
         cost = flops.step_cost(cfg)
         for s in range(warmup):  # compile and warm up
-            trainer.step(s)
+            float(trainer.step(s)[0])
         times = []
         for s in range(warmup, warmup + steps):
             refs_all.append(ref.rate())
             t = time.perf_counter()
-            trainer.step(s)  # returns host floats, so the step has finished
+            float(trainer.step(s)[0])  # waits for the step to finish
             times.append(time.perf_counter() - t)
         rows.append({"width": width, "depth": cfg.model.depth, "params": flops.params(cfg)["total"],
                      "batch_size": batch_size, "tokens_per_step": cost.tokens, "flops_per_step": cost.flops,

@@ -101,15 +101,15 @@ class Trainer:
         return example_loss_sums(logits, batch["text"], soft=batch["soft"], noise=self.cfg.data.noise,
                                  noise_ids=syllable_ids())
 
-    def step(self, step: int, lr: float | None = None) -> tuple[float, float]:
+    def step(self, step: int, lr: float | None = None):
         """Train on batch `step` (0-based) at rate `lr` (default: the main line's schedule);
-        returns (loss, grad norm)."""
+        returns (loss, grad norm) as device scalars (no host sync: `float()` them to wait)."""
         raw = train_batch(self.cfg.data, self.cfg.seed, step, self.cfg.train.batch_size)
         batch = {first: {k: jnp.asarray(np.concatenate([raw[s][k] for s in group])) for k in ("images", "text")}
                  for first, group in self.groups}
         rate = jnp.float32(self.lr(step) if lr is None else lr)
         self.state, loss, gnorm = self._step(self.state, batch, rate, jnp.float32(self.cfg.optim.weight_decay))
-        return float(loss), float(gnorm)
+        return loss, gnorm
 
     def evaluate(self) -> dict[str, float]:
         """Mean next-token loss (nats per loss token) on every validation split; a weighted mean
@@ -200,57 +200,57 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     t0 = time.perf_counter() - meta["wall_s"]
     summary = {"run_id": rid, "recipe": cfg.recipe, "steps_planned": steps}
     last = next((r for r in reversed(kept) if r["point"] == "finished"), kept[-1] if kept else None)
+    line = _Losses(meta, start)  # the main line's losses since its last record
+    state = {"gnorm": float("nan")}
 
-    def advance(step: int, lr: float | None, first: bool) -> tuple[float, float]:
-        ts = time.perf_counter()
-        loss, gnorm = trainer.step(step, lr)
-        if not first:  # the first step of a process includes compilation
-            meta["train_s"] += time.perf_counter() - ts
-            meta["timed_steps"] += 1
-        if not (math.isfinite(loss) and math.isfinite(gnorm)):
-            raise _Diverged(step)
-        return loss, gnorm
-
-    def emit(step: int, point: str, train_loss: float, lr: float, gnorm: float, spent: int, **more) -> dict:
+    def emit(step: int, point: str, train_loss: float, lr: float, spent: int, **more) -> dict:
         rate = meta["timed_steps"] / meta["train_s"] if meta["train_s"] > 0 else float("nan")
-        extra = {"train/loss": train_loss, **trainer.evaluate(), "opt/lr": lr, "opt/grad_norm": gnorm,
+        extra = {"train/loss": train_loss, **trainer.evaluate(), "opt/lr": lr, "opt/grad_norm": state["gnorm"],
                  "time/wall_s": time.perf_counter() - t0,
                  "throughput/tokens_per_s": rate * cost.tokens, "throughput/flops_per_s": rate * cost.flops, **more}
         rec = _record(cfg, rid, step, point, spent, cost, p, extra)
         records.append_metrics(run_dir, rec)
         if progress is not None:
             progress(step, steps, rec)
+        line.restart()  # evaluation time is not training time
         return rec
 
-    def branch(b: Branch, gnorm: float) -> dict:
+    def branch(b: Branch) -> dict:
         """Cool down from the stable line at b.start, evaluate at b.end, return to the stable line."""
-        stable, rate, total = trainer.state, branch_lr(cfg.optim, b.length), 0.0
+        stable, rate, losses = trainer.state, branch_lr(cfg.optim, b.length), _Losses(meta)
         for i in range(b.length):
-            loss, gnorm = advance(b.start + i, rate(i), False)
-            total += loss
+            losses.add(b.start + i, *trainer.step(b.start + i, rate(i)))
+        total, count, state["gnorm"] = losses.sync()
         meta["branch_steps"] += b.length
-        rec = emit(b.end, "finished", total / b.length, rate(b.length - 1), gnorm,
-                   b.start + int(meta["branch_steps"]), **{"branch/start_step": b.start})
+        rec = emit(b.end, "finished", total / count, rate(b.length - 1), b.start + int(meta["branch_steps"]),
+                   **{"branch/start_step": b.start})
         trainer.state = stable
         return rec
 
-    gnorm, step = float("nan"), start
+    def settle() -> None:
+        total, count, gnorm = line.sync()
+        meta["loss_sum"] += total
+        meta["loss_count"] += count
+        state["gnorm"] = gnorm if count else state["gnorm"]
+
     try:
         for step in range(start, steps):
-            loss, gnorm = advance(step, None, step == start)
-            meta["loss_sum"] += loss
-            meta["loss_count"] += 1
+            line.add(step, *trainer.step(step))
             done = step + 1
             if done in mids or done == steps:
+                settle()
                 last = emit(done, "finished" if done == steps else "mid", meta["loss_sum"] / meta["loss_count"],
-                            trainer.lr(done - 1), gnorm, done + int(meta["branch_steps"]))
+                            trainer.lr(done - 1), done + int(meta["branch_steps"]))
                 meta["loss_sum"] = meta["loss_count"] = 0.0
             if done in plan:
-                last = branch(plan[done], gnorm)
+                settle()
+                last = branch(plan[done])
             # A branch is costly to redo, an evaluation is not: checkpoint after every branch.
             if (done in plan or done % cfg.train.checkpoint_every == 0) and done < steps:
+                settle()
                 meta["wall_s"] = time.perf_counter() - t0
                 checkpoint.save(run_dir, done, trainer.state, meta)
+                line.restart()
     except _Diverged as err:
         summary.update(status="diverged", diverged_step=err.step + 1, step=err.step, final=last,
                        wall_s=time.perf_counter() - t0)
@@ -259,6 +259,40 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     summary.update(status="done", step=steps, final=last, wall_s=time.perf_counter() - t0,
                    steps_spent=steps + int(meta["branch_steps"]))
     return _commit(run_dir, summary)
+
+
+class _Losses:
+    """Per-step losses and gradient norms left on the device until a sync point, so the host never
+    waits on a step (the next batch is built while the device computes). `sync` raises _Diverged
+    at the first non-finite step and adds the interval's steps and seconds to meta's throughput
+    counters (except the interval holding a process's first step, which includes compilation)."""
+
+    def __init__(self, meta: dict, first: int | None = None):
+        self.meta, self.first, self.items = meta, first, []
+        self.restart()
+
+    def restart(self) -> None:
+        self.t = time.perf_counter()
+
+    def add(self, step: int, loss, gnorm) -> None:
+        self.items.append((step, loss, gnorm))
+
+    def sync(self) -> tuple[float, float, float]:
+        """(sum of the losses, their count, the last gradient norm) since the last sync."""
+        if not self.items:
+            return 0.0, 0.0, float("nan")
+        steps = [s for s, _, _ in self.items]
+        loss, gnorm = (np.asarray(v, np.float64) for v in jax.device_get(
+            ([x for _, x, _ in self.items], [g for _, _, g in self.items])))
+        bad = ~(np.isfinite(loss) & np.isfinite(gnorm))
+        if bad.any():
+            raise _Diverged(steps[int(np.argmax(bad))])
+        if self.first not in steps:
+            self.meta["train_s"] += time.perf_counter() - self.t
+            self.meta["timed_steps"] += len(steps)
+        self.items = []
+        self.restart()
+        return float(loss.sum()), float(len(loss)), float(gnorm[-1])
 
 
 def _commit(run_dir: Path, summary: dict) -> dict:

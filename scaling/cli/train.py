@@ -41,7 +41,8 @@ def train_cmd(
     def progress(step, steps, rec):
         if not quiet:
             evals = "  ".join(f"{k.split('/')[-1]}={v:.3f}" for k, v in rec.items() if k.startswith("eval/loss/"))
-            typer.echo(f"step {step:>6}/{steps}  C={rec['compute/flops']:.3g}  train={rec['train/loss']:.3f}  {evals}")
+            typer.echo(f"step {step:>6}/{steps} {rec.get('point', ''):>8}  C={rec['compute/flops']:.3g}  "
+                       f"train={rec['train/loss']:.3f}  {evals}")
 
     try:
         summary = train(cfg, out, progress=progress)
