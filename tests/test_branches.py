@@ -77,6 +77,13 @@ def test_a_branch_equals_a_separate_run_of_its_length_without_warmup(tmp_path):
         assert branch[f"eval/loss/{split}"] == alone[f"eval/loss/{split}"]
 
 
+def test_branch_runs_are_deterministic(tmp_path):
+    cfg = _cfg(**{"train.branches": 2})
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b")
+    assert _stable(records.read_metrics(tmp_path / "a")) == _stable(records.read_metrics(tmp_path / "b"))
+
+
 def test_resume_inside_a_branch_gives_the_same_records(tmp_path):
     cfg = _cfg(**{"train.branches": 2, "train.checkpoint_every": 25})
     train(cfg, tmp_path / "whole")
