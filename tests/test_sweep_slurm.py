@@ -4,7 +4,6 @@ killed that leaves live jobs alone, resubmits only the dead, and duplicates noth
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

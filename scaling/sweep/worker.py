@@ -33,7 +33,7 @@ from typing import Callable
 
 from scaling import records
 from scaling.preemption import EXIT_REQUEUE, Preempted
-from scaling.sweep.lock import LOCK, LockBusy, acquire, is_locked  # noqa: F401 - LOCK, is_locked: API
+from scaling.sweep.lock import LockBusy, acquire
 
 EXIT_OK = 0
 EXIT_ERROR = 1
