@@ -146,7 +146,7 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
                            wall_s=time.perf_counter() - t0)
             records.write_summary(run_dir, summary)
             checkpoint.clear(run_dir)
-            return summary
+            return records.read_summary(run_dir)  # as committed (with its provenance)
         meta["flops_sampling"] += out["rl/flops_sampling"]
         meta["flops_update"] += out["rl/flops_update"]
         meta["flops_reference"] += out["rl/flops_reference"]
@@ -169,7 +169,7 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     summary.update(status="done", step=cfg.steps, final=last, wall_s=time.perf_counter() - t0)
     records.write_summary(run_dir, summary)
     checkpoint.clear(run_dir)
-    return summary
+    return records.read_summary(run_dir)  # as committed (with its provenance)
 
 
 def pretrained_dir_of(run_dir: str | Path, cfg: R.RLConfig) -> Path:
