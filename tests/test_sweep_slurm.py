@@ -45,9 +45,9 @@ def _started(out: Path) -> dict[str, int]:
 
 def test_slurm_job_array_relaunch_skips_live_jobs(tmp_path):
     env = fake_slurm.install(tmp_path / "bin", tmp_path / "slurm")
-    env["FAKE_STEP_S"] = "0.5"
+    env["FAKE_STEP_S"] = "0.3"
     sweep, out = _sweep(tmp_path, [16, 24, 32, 40, 48, 56]), tmp_path / "out"
-    first = _launch(sweep, out, env, workers=2)
+    first = _launch(sweep, out, env, workers=3)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # kill the launcher once a run is committed and others are pending
         committed = [p for p in (out / "runs").glob("*") if (p / "summary.json").exists()] if (out / "runs").is_dir() else []
@@ -66,7 +66,7 @@ def test_slurm_job_array_relaunch_skips_live_jobs(tmp_path):
     subprocess.run(["scancel", victim], env=env, check=True)
     alive = {t for t, info in fake_slurm.tasks(tmp_path / "slurm").items() if info["state"] in fake_slurm.ALIVE}
 
-    second = _launch(sweep, out, env, workers=2)
+    second = _launch(sweep, out, env, workers=3)
     log, _ = second.communicate(timeout=180)
     assert second.returncode == 0, log
     after = fake_slurm.tasks(tmp_path / "slurm")
