@@ -28,7 +28,7 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
             while queue and len(running) < workers:
                 job = queue.popleft()
                 job.attempt += 1
-                proc = worker.spawn(job.run_dir, trainer, job.attempt)
+                proc = worker.spawn(job.run_dir, trainer, job.attempt, cpus=resources.get("cpus"))
                 job.job_id = f"pid {proc.pid}"
                 running[job.spec.run_id] = (proc, job, time.monotonic())
                 on_event(Event("start", job))
