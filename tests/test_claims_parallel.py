@@ -50,6 +50,7 @@ def test_coverage_law_uses_the_unbiased_estimator():
     np.testing.assert_allclose(cov["pass_at_k"], truth, rtol=1e-12)
     np.testing.assert_allclose(cov["predicted"], coverage(np.array(MS, float), cov["a"], cov["b"]))
     assert cov["a"] < 0 and cov["b"] < 0
+    assert cov["a_ci"][0] < cov["a"] < cov["a_ci"][1] and cov["b_ci"][0] < cov["b"] < cov["b_ci"][1]
 
 
 @pytest.mark.parametrize("p,right,m,truth", [

@@ -107,9 +107,10 @@ def parallel_claim(rows: list[dict], *, scheme: str = "agents", flat: float = 1.
             "verdict_critical_path": _verdict(g_ci, c_ci, flat), "verdict_latency": _verdict(g_ci, l_ci, flat)}
 
 
-def coverage_law(rows: list[dict]) -> dict:
+def coverage_law(rows: list[dict], *, n_boot: int = 200, seed: int = 0) -> dict:
     """Unbiased pass@k from the largest M's samples (every problem and seed), the fitted
-    c(k) = exp(a·k^b), and the measured best-of-M accuracy at each M."""
+    c(k) = exp(a·k^b) with 95% intervals from resampling problems (all their seeds together),
+    and the measured best-of-M accuracy at each M."""
     from scaling.fit import coverage, coverage_curve, fit_coverage
 
     best = [r for r in rows if r["scheme"] == "best"]
@@ -126,7 +127,22 @@ def coverage_law(rows: list[dict]) -> dict:
         a, b = float(fit.params["a"]), float(fit.params["b"])
         out.update(a=a, b=b, converged=bool(fit.converged), predicted=coverage(ks, a, b).tolist())
     except FitError as err:
-        out.update(a=float("nan"), b=float("nan"), converged=False, error=str(err))
+        return {**out, "a": float("nan"), "b": float("nan"), "converged": False, "error": str(err),
+                "a_ci": [float("nan")] * 2, "b_ci": [float("nan")] * 2}
+    probs = sorted({r["problem"] for r in top})
+    by = {p: [r["n_correct"] for r in top if r["problem"] == p] for p in probs}
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        counts = [n for i in rng.integers(0, len(probs), len(probs)) for n in by[probs[i]]]
+        cb = coverage_curve([ms[-1]] * len(counts), counts, ks)
+        try:
+            f = fit_coverage(ks, cb, allow_unconverged=True)
+            draws.append((float(f.params["a"]), float(f.params["b"])))
+        except FitError:  # a resample without enough non-zero coverage: no law in it
+            draws.append((np.nan, np.nan))
+    d = np.array(draws)
+    out.update(a_ci=_ci(d[:, 0]), b_ci=_ci(d[:, 1]), n_boot=n_boot)
     return out
 
 

@@ -68,7 +68,8 @@ def parallel_lines(r: dict, cov: dict, null: dict) -> list[str]:
               f"measured latency x{r['latency_ratio']:.3g} ({t[0]:.3g}-{t[1]:.3g}); flat means <= x{r['flat']:g}",
               f"-> on the critical path: {r['verdict_critical_path'].upper()}; on measured latency: "
               f"{r['verdict_latency'].upper()}",
-              f"coverage c(k) = exp(a k^b): a={cov['a']:.4g}, b={cov['b']:.4g} (pass@k "
+              f"coverage c(k) = exp(a k^b): a={cov['a']:.4g} ({cov['a_ci'][0]:.4g} to {cov['a_ci'][1]:.4g}), "
+              f"b={cov['b']:.4g} ({cov['b_ci'][0]:.4g} to {cov['b_ci'][1]:.4g}) (pass@k "
               + ", ".join(f"{k}:{v:.3f}" for k, v in zip(cov["k"], cov["pass_at_k"])) + ")",
               "majority-vote null (independent draws from each problem's answer distribution): "
               + ", ".join(f"M={m}: {p:.3f} vs measured {v:.3f}" for m, p, v in
