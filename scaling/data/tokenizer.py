@@ -13,6 +13,7 @@ from scaling.data.text import WORDS
 from scaling.errors import DataError
 
 PAD, EOS, ANSWER = "<pad>", "<eos>", "<answer>"
+CHAIN = ("<think>", "</think>")  # the reasoning chain's delimiters (`scaling.rl.reasoning`)
 SPECIALS = (PAD, EOS, ANSWER) + tuple(f"<{s}>" for s in SPLITS)
 
 
@@ -75,5 +76,5 @@ def tokenizer() -> Tokenizer:
     """The shared tokenizer (built once)."""
     global _TOKENIZER
     if _TOKENIZER is None:
-        _TOKENIZER = Tokenizer(WORDS + KIND_WORDS)  # one vocabulary for both worlds
+        _TOKENIZER = Tokenizer(WORDS + KIND_WORDS + CHAIN)  # one vocabulary for both worlds and chains
     return _TOKENIZER
