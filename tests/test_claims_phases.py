@@ -117,8 +117,17 @@ def test_cli_groups_and_bad_input(tmp_path, capsys):
     assert "column 'nope' not found" in capsys.readouterr().err
     assert main(["claim", "phases", str(tmp_path / "missing.csv")]) == 2
     assert main(["claim", "phases", str(path), "--bootstrap", "0"]) == 2
+    bad = pd.DataFrame(rows).astype({"rl/flops": object})
+    bad.loc[3, "rl/flops"] = "lots"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["claim", "phases", str(tmp_path / "bad.csv")]) == 2
+    assert "column 'rl/flops' row 3: not a number" in capsys.readouterr().err
+    bad.loc[3, "rl/flops"] = -1.0
+    bad.to_csv(tmp_path / "neg.csv", index=False)
+    assert main(["claim", "phases", str(tmp_path / "neg.csv")]) == 2
+    assert "row 3: compute must be finite" in capsys.readouterr().err
     short = pd.DataFrame(rows[:5])
     short.to_csv(tmp_path / "short.csv", index=False)
     assert main(["claim", "phases", str(tmp_path / "short.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err and "breakpoints" in err[-1] and len(err) == 3
+    assert len(err) == 1 and "breakpoints" in err[0]

@@ -135,6 +135,16 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
         assert "holds another test-time study (differs in problems)" in capsys.readouterr().err
         assert main(["testtime", str(root / "pre"), "--out", str(tmp_path / "a"), "--m", "4,0"]) == 2
         assert "M must be positive, got 0" in capsys.readouterr().err
+        for bad, named in ((["--problems", "0"], "--problems"), (["--set", "val"], "--set"),
+                           (["--kind", "essay"], "--kind"), (["--max-len", "1"], "--max-len"),
+                           (["--m", "1,x"], "--m")):
+            assert main(["testtime", str(root / "pre"), "--out", str(tmp_path / "e"), *bad]) == 2
+            assert named in capsys.readouterr().err
+        blocker = tmp_path / "blocker"
+        blocker.write_text("")
+        assert main(["testtime", str(root / "pre"), "--out", str(blocker / "tt"), "--m", "1"]) == 2
+        assert "not writable" in capsys.readouterr().err
+        assert not (tmp_path / "e").exists()
         assert main(["testtime", str(tmp_path / "none"), "--out", str(tmp_path / "b")]) == 2
         assert "no such run directory" in capsys.readouterr().err
         half = tmp_path / "half"

@@ -197,8 +197,21 @@ def phases_claim(df: pd.DataFrame, x: str, ys: list[str], *, seed_col: str = "se
     out = {}
     for gname, g in (df.groupby(group, sort=True) if group else [("all", df)]):
         for y in ys:
-            sub = g[[x, y, seed_col]].dropna()
+            sub = g[[x, y, seed_col]].dropna(subset=[y])  # a metric not recorded at a point: skipped
+            for col in (x, y):
+                num = pd.to_numeric(sub[col], errors="coerce")
+                bad = num.isna() & sub[col].notna()
+                if bad.any():
+                    i = sub.index[np.flatnonzero(bad.to_numpy())[0]]
+                    raise DataError(f"column {col!r} row {i}: not a number ({sub[col][i]!r})")
+                sub = sub.assign(**{col: num})
+            bad = ~np.isfinite(sub[x].to_numpy(float)) | (sub[x].to_numpy(float) < 0)
+            if bad.any():
+                i = sub.index[np.flatnonzero(bad)[0]]
+                raise DataError(f"column {x!r} row {i}: compute must be finite and non-negative, got {sub[x][i]}")
             sub = sub[sub[x] != 0]
+            if sub.empty:
+                raise DataError(f"{gname}/{y}: no rows with positive compute in column {x!r}")
             try:
                 out[f"{gname}/{y}"] = analyse(sub[x].to_numpy(float), sub[y].to_numpy(float),
                                               sub[seed_col].astype(str).to_numpy(), n_boot=n_boot,

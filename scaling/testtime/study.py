@@ -29,12 +29,6 @@ DEFAULT_MS = (1, 2, 4, 8, 16, 32, 64)
 
 def problem_set(loaded, n: int, which: str, kind: str | None):
     """The RL run's problem config (or the defaults for a pretraining run), `kind` if given, n problems."""
-    if which not in P.SETS:
-        raise DataError(f"--set: unknown problem set {which!r} (choose from {', '.join(P.SETS)})")
-    if kind is not None and kind not in KINDS:
-        raise DataError(f"--kind: unknown problem kind {kind!r} (choose from {', '.join(KINDS)})")
-    if n <= 0:
-        raise DataError(f"--problems: must be positive, got {n}")
     cfg = loaded.rl.problems if loaded.rl is not None else ProblemConfig()
     cfg = dataclasses.replace(cfg, kind=kind or cfg.kind, **{"train" if which == "train" else "heldout": n})
     return P.build(loaded.model_cfg.data, cfg, which)
@@ -69,14 +63,20 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
         raise DataError(f"--summary-k: must be positive, got {summary_k}")
     if not seeds:
         raise DataError("--seeds: name at least one seed")
+    if which not in P.SETS:
+        raise DataError(f"--set: unknown problem set {which!r} (choose from {', '.join(P.SETS)})")
+    if kind is not None and kind not in KINDS:
+        raise DataError(f"--kind: unknown problem kind {kind!r} (choose from {', '.join(KINDS)})")
+    if n_problems <= 0:
+        raise DataError(f"--problems: must be positive, got {n_problems}")
+    if max_len is not None and max_len < 2:
+        raise DataError(f"--max-len: at least 2 tokens (an answer and <eos>), got {max_len}")
     loaded = load_run(run_dir)
     try:
         problems = problem_set(loaded, n_problems, which, kind)
     except DataError as err:
         raise DataError(f"{run_dir}: {err}") from None
     max_len = max_len if max_len is not None else default_max_len(loaded, problems)
-    if max_len < 2:
-        raise DataError(f"--max-len: at least 2 tokens (an answer and <eos>), got {max_len}")
     settings = {"run": str(Path(run_dir).resolve()), "run_id": loaded.run_id, "stage": loaded.stage,
                 "M": list(ms), "seeds": [int(s) for s in seeds], "problems": n_problems, "set": which,
                 "kind": problems.kind, "max_len": int(max_len), "temperature": float(temperature),
