@@ -9,13 +9,17 @@
 The evaluation records (metrics.jsonl) stay as they are. Each record is appended with one write
 (a kill leaves at most a torn last line, which readers ignore) and made durable with the
 checkpoint (`sync`). On resume the log is cut back to the checkpoint's step, as metrics.jsonl is,
-so steps stay unique; TensorBoard is told to drop its events past that step (`purge_step`).
+so steps stay unique; TensorBoard is told to drop its events past that step (`purge_step`). A
+record covers the steps since the previous one; with `every` dividing the checkpoint interval a
+resumed run writes the same records as an uninterrupted one.
 
     log = tracking.TrainLog(run_dir, every=cfg.train.log_every, start=start, tokens_per_step=cost.tokens,
                             tensorboard=cfg.train.tensorboard)
     for step in range(start, steps):
         loss, gnorm = trainer.step(step)
         log.step(step + 1, loss=loss, lr=trainer.lr(step), grad_norm=gnorm)
+        # or, where losses stay on the device: at each sync point (and at every k-th step),
+        # log.add(step + 1, loss_sum, count, lr=..., grad_norm=...)
         ...
         if checkpointing:
             log.sync()
@@ -94,12 +98,19 @@ class TrainLog:
 
     def step(self, step: int, *, loss: float, lr: float | None = None, grad_norm: float | None = None,
              **extra: float) -> dict | None:
-        """Account one finished step (1-based `step`); at every `every`-th, write and return its record."""
+        """Account one finished step (1-based `step`) of a loop that has its loss on the host."""
+        return self.add(step, float(loss), 1, lr=lr, grad_norm=grad_norm, **extra)
+
+    def add(self, step: int, loss_sum: float, count: float, *, lr: float | None = None,
+            grad_norm: float | None = None, **extra: float) -> dict | None:
+        """Account `count` finished steps ending at `step` whose losses sum to `loss_sum` (a loop that
+        keeps losses on the device calls this at its sync points); at every `every`-th step, write
+        the record of the steps since the last one and return it."""
         if not self.every:
             return None
-        self._sum += float(loss)
-        self._n += 1
-        if step % self.every:
+        self._sum += float(loss_sum)
+        self._n += count
+        if step % self.every or not self._n:
             return None
         now = self.clock()
         window = now - self.t_window

@@ -59,6 +59,24 @@ def test_resume_cuts_back_to_the_checkpoint_and_ends_like_an_uninterrupted_run(t
     assert [[r[k] for k in keys] for r in got] == [[r[k] for k in keys] for r in want]
 
 
+def test_sync_point_windows_equal_per_step_accounting(tmp_path):
+    """A loop that keeps losses on the device hands over sums at its sync points (evaluations,
+    checkpoints, every k-th step): the same records as per-step accounting."""
+    per_step, windows = tmp_path / "a", tmp_path / "b"
+    per_step.mkdir(), windows.mkdir()
+    fake_loop(per_step, 40, every=10)
+    log = tracking.TrainLog(windows, 10, tokens_per_step=100)
+    syncs = [3, 10, 17, 20, 30, 33, 40]  # an evaluation at 3, 17, 33; the k-th steps
+    last = 0
+    for s in syncs:
+        log.add(s, sum(loss_at(t) for t in range(last + 1, s + 1)), s - last, lr=1e-3 * s, grad_norm=0.5)
+        last = s
+    log.close()
+    got, want = tracking.read(windows), tracking.read(per_step)
+    assert [r["step"] for r in got] == [10, 20, 30, 40]
+    assert [r["train/loss"] for r in got] == pytest.approx([r["train/loss"] for r in want])
+
+
 def test_off_and_bad_cadence(tmp_path):
     fake_loop(tmp_path, 30, every=0)
     assert not (tmp_path / tracking.TRAIN_LOG).exists()
