@@ -64,9 +64,9 @@ def test_weights_match_repeated_points():
     truth = {"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.30}
     N, D, L, _ = sweep(truth, np.random.default_rng(5))
     w = np.where(np.arange(N.size) % 2 == 0, 2.0, 1.0)
-    weighted = fit_problem(chinchilla_problem(N, D, L, grid=GRID), weights=w)
+    weighted = fit_problem(chinchilla_problem(N, D, L, grid=GRID, delta=1e-3), weights=w)
     rep = np.repeat(np.arange(N.size), w.astype(int))
-    repeated = fit_problem(chinchilla_problem(N[rep], D[rep], L[rep], grid=GRID))
+    repeated = fit_problem(chinchilla_problem(N[rep], D[rep], L[rep], grid=GRID, delta=1e-3))
     assert weighted.objective == pytest.approx(repeated.objective, rel=1e-9)
     for k in truth:
         assert weighted.params[k] == pytest.approx(repeated.params[k], rel=1e-4), k

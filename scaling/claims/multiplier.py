@@ -1,285 +1,411 @@
-"""Compare two recipes into a verdict: the compute multiplier at equal loss, with bootstrap intervals.
+"""Compare two recipes into a verdict: the compute multiplier at equal loss, with honest intervals.
 
-multiplier(L) = C_baseline(L) / C_candidate(L): how many times less compute the candidate needs to
-reach loss L. Two estimates, each with a 95% percentile interval from resampling whole runs:
+m(L) = C_baseline(L) / C_candidate(L): how many times less compute the candidate needs to reach
+loss L. Two estimators, both resampled by :mod:`scaling.fit.resample` (configurations, then seeds
+within; paired when both recipes share a grid):
 
-- non-parametric: the horizontal gap between the two frontiers (lower envelopes of loss against
-  compute, interpolated linearly in log-log);
-- parametric: from fitted L(C) = E + A * C^-alpha per recipe (exponents fitted separately).
+- non-parametric: the horizontal gap between the frontiers (lower envelopes of the
+  seed-averaged finished losses of each configuration against compute, log-log interpolation);
+- parametric: L(C) = E + A C^-alpha fitted to each recipe's frontier (Huber delta from the data).
 
-A target loss outside the range both frontiers reached is an extrapolation: refused unless asked,
-and labelled.
+A draw whose frontier never reaches L gives C = inf (m = inf or 0: censored, kept in the
+percentiles). The headline target is fixed before resampling: the baseline's finished loss at its
+largest compute, or the user's ``targets``/``at_compute``. The test is stated in
+:mod:`scaling.claims.rules`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from scaling.claims import rules
+from scaling.claims.rules import parse_claim, verdict  # noqa: F401  (public API)
 from scaling.errors import DataError, FitError
+from scaling.fit import resample
+from scaling.fit.frontier import envelope_index
 
-MIN_RUNS = 3
-
-
-def parse_claim(text: str | float) -> float:
-    """'10x', '10', '0.1x' -> 10.0, 10.0, 0.1 (a multiplier > 0)."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*[xX×]?\s*", str(text))
-        if not m:
-            raise DataError(f"--claim {text!r}: expected a multiplier such as 10x, 10 or 0.1x")
-        value = float(m.group(1))
-    if not (value > 0 and math.isfinite(value)):
-        raise DataError(f"--claim {text!r}: the multiplier must be positive")
-    return value
-
-
-def verdict(lo: float, hi: float, claim: float) -> str:
-    """supported (interval at or above the claim), refuted (entirely below), else inconclusive."""
-    if lo >= claim:
-        return "supported"
-    if hi < claim:
-        return "refuted"
-    return "inconclusive"
-
-
-# ---------------------------------------------------------------- frontiers
-
-
-def envelope(compute: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower envelope: the points no cheaper point beats (loss strictly falls along it)."""
-    from scaling.fit.frontier import envelope_index
-
-    keep = envelope_index(compute, loss)
-    return np.asarray(compute, float)[keep], np.asarray(loss, float)[keep]
-
-
-def compute_at_loss(front_c: np.ndarray, front_l: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Compute at which the frontier first reaches `target` (log-log interpolation; NaN outside)."""
-    if len(front_c) < 2:
-        return np.full(np.shape(target), np.nan)
-    # along the envelope loss falls, so interpolate log C as a function of -log L
-    x, y = -np.log(front_l), np.log(front_c)
-    t = -np.log(np.asarray(target, float))
-    out = np.interp(t, x, y, left=np.nan, right=np.nan)
-    return np.exp(out)
+#: fewest configurations per recipe: n units give C(2n-1, n) distinct resamples; 5 give 126, the
+#: fewest for which a 2.5th percentile is not one of a handful of possible values
+MIN_UNITS = 5
+PAIR_ON = ("model.width", "optim.lr", "train.tokens")
 
 
 @dataclass(frozen=True)
 class RecipeData:
-    """Evaluation points of one recipe, grouped by run (so runs can be resampled whole)."""
+    """Finished points of one recipe by configuration: per configuration a compute grid (n_j,)
+    and a (seeds, n_j) loss matrix; ``keys`` label configurations (shared-grid keys when paired)."""
 
     name: str
-    runs: list[tuple[np.ndarray, np.ndarray]]  # per run: (compute, loss)
+    compute: list
+    loss: list
+    keys: list
+    runs: int
+    mid: tuple = (np.zeros(0), np.zeros(0))
+    floor: float | None = None
 
-    def points(self, pick: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        runs = self.runs if pick is None else [self.runs[i] for i in pick]
-        return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
+    def mean(self, j: int, w=None) -> np.ndarray:
+        """Seed-averaged losses of configuration j (seed weights ``w``; None: all seeds once).
 
-    def run_of_point(self) -> np.ndarray:
-        return np.concatenate([np.full(len(r[0]), i) for i, r in enumerate(self.runs)])
+        A resampled mean of s seeds varies (s-1)/s times as much as the mean itself, so its
+        departure from the full mean is scaled by sqrt(s/(s-1)) (in log loss) to make the
+        bootstrap variance unbiased."""
+        L = self.loss[j]
+        full = L.mean(axis=0)
+        if w is None:
+            return full
+        mean = w @ L / w.sum()
+        s = L.shape[0]
+        return full * np.exp(np.sqrt(s / (s - 1)) * (np.log(mean) - np.log(full))) if s > 1 else mean
+
+    def curves(self, seed_w=None):
+        """(compute, seed-averaged loss) of every configuration drawn (weights ``seed_w`` per config)."""
+        if seed_w is None:
+            return [(c, self.mean(j)) for j, c in enumerate(self.compute)]
+        return [(c, self.mean(j, seed_w[j])) for j, c in enumerate(self.compute) if seed_w[j].sum() > 0]
+
+    def points(self, seed_w=None):
+        cs = self.curves(seed_w)
+        return np.concatenate([c for c, _ in cs]), np.concatenate([l for _, l in cs])
+
+
+def _check_rows(d: pd.DataFrame, cols) -> None:
+    """The rule of `fit` too: any NaN, infinite, zero or negative value is an error naming the row."""
+    from scaling.fit.io import check_values
+
+    for col in cols:
+        try:
+            check_values(col, pd.to_numeric(d[col], errors="coerce"), positive=True, labels=d.index)
+        except FitError as err:
+            raise DataError(str(err)) from None
 
 
 def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "run_id",
-                recipe_col: str = "recipe", trim: float = 0.0) -> RecipeData:
-    """Points of `recipe` grouped by run. `trim` drops each run's points below trim x its largest
-    compute (the start of training, before any power law holds)."""
+                recipe_col: str = "recipe", trim: float = 0.0, include_mid: bool = False,
+                pair_on=None) -> RecipeData:
+    """Points of ``recipe`` grouped by configuration (``config_id``; else each run) and seed.
+
+    Rows with ``point == "mid"`` are left out unless ``include_mid``; ``trim`` drops each run's
+    points below trim x its largest compute. NaN, infinite, zero or negative compute or loss is an
+    error naming the column and row (never dropped silently).
+    """
+    if len(df) == 0:
+        raise DataError("the table has no rows")
     for col in (x, y, recipe_col):
         if col not in df.columns:
             raise DataError(f"column {col!r} not found (columns: {', '.join(map(str, df.columns))})")
+    if not (0 <= trim < 1):
+        raise DataError(f"--trim {trim}: must be a fraction in [0, 1)")
     present = sorted(map(str, df[recipe_col].dropna().unique()))
     if recipe not in present:
         raise DataError(f"recipe {recipe!r} not found (present: {', '.join(present)})")
     sub = df[df[recipe_col].astype(str) == recipe]
-    sub = sub[np.isfinite(sub[x].astype(float)) & np.isfinite(sub[y].astype(float))]
-    sub = sub[(sub[x] > 0) & (sub[y] > 0)]
+    _check_rows(sub, (x, y))
     if run_col not in sub.columns:  # each row its own run (e.g. a CSV of final points)
         sub = sub.assign(**{run_col: np.arange(len(sub))})
-    runs = []
-    for _, g in sub.groupby(run_col, sort=True):
+    mid = np.zeros(len(sub), bool)
+    if "point" in sub.columns:
+        mid = (sub["point"].astype(str) == "mid").to_numpy()
+    mids = (sub.loc[mid, x].to_numpy(float), sub.loc[mid, y].to_numpy(float))
+    if not include_mid:
+        sub = sub[~mid]
+    cfg_col = "config_id" if "config_id" in sub.columns else run_col
+    pair_cols = [c for c in (PAIR_ON if pair_on is None else pair_on) if c in sub.columns]
+    by_cfg: dict = {}
+    for (cfg, run), g in sub.groupby([cfg_col, run_col], sort=True):
         c, l = g[x].to_numpy(float), g[y].to_numpy(float)
         keep = c >= trim * c.max()
-        runs.append((c[keep], l[keep]))
-    if len(runs) < MIN_RUNS:
-        raise DataError(f"recipe {recipe!r} has {len(runs)} runs with finite {y}; at least {MIN_RUNS} are needed")
-    return RecipeData(recipe, runs)
+        key = "|".join(str(g[p].iloc[0]) for p in pair_cols) if pair_cols else str(cfg)
+        by_cfg.setdefault(str(cfg), (key, []))[1].append((c[keep], l[keep]))
+    compute, loss, keys = [], [], []
+    for cfg, (key, seeds) in by_cfg.items():
+        grids = [np.sort(c) for c, _ in seeds]
+        if all(g.shape == grids[0].shape and np.allclose(g, grids[0], rtol=1e-9) for g in grids):
+            compute.append(grids[0])
+            loss.append(np.stack([l[np.argsort(c)] for c, l in seeds]))
+            keys.append(key)
+        else:  # seeds evaluated at different compute: each seed its own configuration
+            for i, (c, l) in enumerate(seeds):
+                compute.append(c[np.argsort(c)])
+                loss.append(l[np.argsort(c)][None, :])
+                keys.append(f"{key}#{i}")
+    n_runs = sum(L.shape[0] for L in loss)
+    if len(compute) < MIN_UNITS:
+        raise DataError(
+            f"recipe {recipe!r} has {len(compute)} independent configurations ({n_runs} runs) with finished "
+            f"{y}; an interval needs at least {MIN_UNITS} (n units allow C(2n-1, n) distinct resamples: "
+            f"{resample.n_distinct(max(len(compute), 1))} here, 126 at 5)")
+    floor = None
+    fcol = y.replace("eval/loss/", "data/entropy_floor/")
+    if fcol != y and fcol in sub.columns:
+        floor = float(pd.to_numeric(sub[fcol], errors="coerce").median())
+    return RecipeData(recipe, compute, loss, keys, n_runs, mids, floor)
 
 
-def resamples(n_runs: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """[n_boot, n_runs] run indices drawn with replacement (whole runs)."""
-    return rng.integers(0, n_runs, size=(n_boot, n_runs))
+def seed_weights(rd: RecipeData, counts_runs: np.ndarray) -> list:
+    """Split a (n_runs,) count vector (runs ordered configuration by configuration) per config."""
+    out, i = [], 0
+    for L in rd.loss:
+        out.append(counts_runs[i: i + L.shape[0]])
+        i += L.shape[0]
+    return out
+
+
+def resample_counts(base: RecipeData, cand: RecipeData, n_boot: int, rng) -> tuple:
+    """(counts_base, counts_cand, paired): run counts per resample, hierarchical, paired on a
+    shared grid (the same configuration draws for both recipes) when the keys coincide."""
+    ub, uc = _units(base), _units(cand)
+    if resample.stratified(ub) and resample.stratified(uc):
+        return resample.draw(ub, n_boot, rng), resample.draw(uc, n_boot, rng), ub.keys == uc.keys
+    paired = ub.keys == uc.keys and len(set(base.keys)) == len(base.keys)
+    if paired:
+        D = resample.draw_configs(ub.n_configs, n_boot, rng)
+        return resample.draw(ub, n_boot, rng, D), resample.draw(uc, n_boot, rng, D), True
+    return resample.draw(ub, n_boot, rng), resample.draw(uc, n_boot, rng), False
+
+
+def _units(rd: RecipeData):
+    return resample.units(np.repeat(rd.keys, [L.shape[0] for L in rd.loss]))
+
+
+def _dof(base: RecipeData, cand: RecipeData) -> float | None:
+    """Degrees of freedom of the seed spread behind a multiplier when seeds are resampled: the
+    two configurations bracketing a target on each recipe's frontier, s - 1 each (s: the fewest
+    seeds of a configuration); None when configurations are resampled."""
+    if not (resample.stratified(_units(base)) and resample.stratified(_units(cand))):
+        return None
+    return float(4 * (min(L.shape[0] for rd in (base, cand) for L in rd.loss) - 1))
+
+
+def compute_at_loss(front_c, front_l, target) -> np.ndarray:
+    """Compute at which a frontier reaches ``target`` (log-log interpolation); +inf when it never
+    gets that low (censored), NaN when the target lies above the frontier's first point."""
+    target = np.asarray(target, float)
+    if len(front_c) == 0:
+        return np.full(target.shape, np.inf)
+    if len(front_c) == 1:
+        return np.where(target >= front_l[0], np.where(target == front_l[0], front_c[0], np.nan), np.inf)
+    x, y = -np.log(front_l), np.log(front_c)
+    out = np.exp(np.interp(-np.log(target), x, y, left=np.nan, right=np.inf))
+    return np.where(target < front_l.min(), np.inf, out)
+
+
+def ratio(cb, cc) -> np.ndarray:
+    """m = cb / cc with censoring: inf/finite = inf, finite/inf = 0, inf/inf undefined (NaN)."""
+    with np.errstate(all="ignore"):
+        m = cb / cc
+    return np.where(np.isinf(cb) & np.isinf(cc), np.nan, m)
+
+
+def frontier(rd: RecipeData, seed_w=None) -> tuple[np.ndarray, np.ndarray]:
+    c, l = rd.points(seed_w)
+    keep = envelope_index(c, l)
+    return c[keep], l[keep]
+
+
+def headline_loss(rd: RecipeData) -> float:
+    """The baseline's finished loss at its largest compute (seeds averaged; best configuration)."""
+    curves = rd.curves()
+    top = max(c.max() for c, _ in curves)
+    return float(min(l[np.argmax(c)] for c, l in curves if np.isclose(c.max(), top, rtol=1e-9)))
 
 
 def reached_range(base: RecipeData, cand: RecipeData) -> tuple[float, float]:
     """Losses both frontiers span: (lowest loss both reached, highest loss both started from)."""
-    lows, highs = [], []
-    for r in (base, cand):
-        _, fl = envelope(*r.points())
-        lows.append(fl.min())
-        highs.append(fl.max())
-    lo, hi = max(lows), min(highs)
+    fb, fc = frontier(base)[1], frontier(cand)[1]
+    lo, hi = max(fb.min(), fc.min()), min(fb.max(), fc.max())
     if not lo < hi:
-        raise DataError(f"no overlapping loss range: {base.name} spans {lows[0]:.4g}..{highs[0]:.4g}, "
-                        f"{cand.name} spans {lows[1]:.4g}..{highs[1]:.4g}")
+        raise DataError(f"no overlapping loss range: {base.name} spans {fb.min():.4g}..{fb.max():.4g}, "
+                        f"{cand.name} spans {fc.min():.4g}..{fc.max():.4g}")
     return lo, hi
 
 
-def _summarise(point: np.ndarray, draws: np.ndarray) -> dict:
-    with np.errstate(all="ignore"):
-        ok = np.isfinite(draws)
-        frac = ok.mean(axis=0)
-        lo = np.array([np.percentile(d[m], 2.5) if m.sum() else np.nan for d, m in zip(draws.T, ok.T)])
-        hi = np.array([np.percentile(d[m], 97.5) if m.sum() else np.nan for d, m in zip(draws.T, ok.T)])
-    # A resample that never reached a target makes that target's interval unreliable: say so.
-    return {"value": point, "lo": lo, "hi": hi, "defined_frac": frac, "draws": draws}
-
-
-def check_targets(targets, lo: float, hi: float, extrapolate: bool) -> np.ndarray:
-    """Boolean mask of targets outside [lo, hi]; refuse them unless `extrapolate`."""
-    t = np.asarray(targets, float)
-    outside = (t < lo) | (t > hi)
-    if outside.any() and not extrapolate:
-        bad = ", ".join(f"{v:.4g}" for v in t[outside])
-        raise FitError(f"--at-loss {bad}: outside the loss range both recipes reached "
-                       f"({lo:.4g}..{hi:.4g}); pass --extrapolate to use the fitted laws there")
-    return outside
-
-
-# ---------------------------------------------------------------- parametric (power law per recipe)
-
-
-def frontier_weights(rd: RecipeData, picks: np.ndarray) -> np.ndarray:
-    """[R, n_points] weights selecting each resample's frontier, times how often its run was drawn."""
-    from scaling.fit.frontier import envelope_index
-
-    c, l = rd.points()
-    run = rd.run_of_point()
-    W = np.zeros((len(picks), len(c)))
-    for b, pick in enumerate(picks):
-        counts = np.bincount(pick, minlength=len(rd.runs))
-        chosen = np.flatnonzero(counts[run] > 0)
-        on = chosen[envelope_index(c[chosen], l[chosen])]
-        W[b, on] = counts[run[on]]
-    return W
-
-
-def power_fits(rd: RecipeData, picks: np.ndarray, delta: float = 1e-3) -> dict:
-    """L(C) = E + A C^-alpha fitted to the frontier of all runs, and of each resample (batched).
-
-    Returns {"fit": Fit (full data), "E"/"A"/"alpha": arrays over resamples, "ok": converged mask}.
-    """
-    from scaling.fit import power_problem, solve
-    from scaling.fit.estimate import fit_problem
-
-    c, l = rd.points()
-    full = frontier_weights(rd, np.arange(len(rd.runs))[None, :])[0] > 0
-    fit = fit_problem(power_problem(c[full], l[full], delta=delta))
-    problem = power_problem(c, l, delta=delta)
-    sol = solve(problem, frontier_weights(rd, picks), starts=fit.candidates[:4])
-    nat = problem.to_params(sol.theta)
-    return {"fit": fit, **{k: np.asarray(v) for k, v in nat.items()}, "ok": sol.converged & np.isfinite(sol.fun)}
-
-
-def compute_for_loss(E, A, alpha, target) -> np.ndarray:
-    """Inverse of the power law: C = (A / (L - E))^(1/alpha); NaN where L <= E (never reached)."""
-    E, A, alpha = (np.asarray(v, float)[..., None] for v in (E, A, alpha))
-    gap = np.asarray(target, float) - E
-    with np.errstate(all="ignore"):
-        return np.where(gap > 0, (A / gap) ** (1.0 / alpha), np.nan)
-
-
-# ---------------------------------------------------------------- the comparison
-
-
 def default_targets(lo: float, hi: float, n: int = 8) -> np.ndarray:
-    """`n` target losses log-spaced inside the common range (5% in from each end in log loss)."""
+    """``n`` target losses log-spaced inside the common range (5% in from each end in log loss)."""
     a, b = np.log(lo), np.log(hi)
     pad = 0.05 * (b - a)
     return np.exp(np.linspace(a + pad, b - pad, n))[::-1]
 
 
-def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "compute/flops",
-            y: str = "eval/loss/caption", targets=None, claim: float | None = None, n_boot: int = 1000,
-            extrapolate: bool = False, trim: float = 0.1, seed: int = 0, run_col: str = "run_id",
-            recipe_col: str = "recipe") -> dict:
-    """Compute multiplier of `candidate` over `baseline` at target losses, with 95% intervals.
+def nonparametric(base, cand, targets, cb_w, cc_w) -> tuple[np.ndarray, np.ndarray]:
+    """(point (T,), draws (B, T)) of the frontier-gap multiplier."""
+    def gap(wb, wc):
+        return ratio(compute_at_loss(*frontier(base, wb), targets), compute_at_loss(*frontier(cand, wc), targets))
 
-    Whole runs are resampled within each recipe; the same draws serve both estimates.
+    draws = np.stack([gap(seed_weights(base, b), seed_weights(cand, c)) for b, c in zip(cb_w, cc_w)])
+    return gap(None, None), draws
+
+
+def loss_at_compute(rd: RecipeData, C) -> np.ndarray:
+    """The loss the recipe's frontier reaches at compute C (log-log interpolation; NaN outside)."""
+    fc, fl = frontier(rd)
+    return np.exp(np.interp(np.log(np.asarray(C, float)), np.log(fc), np.log(fl), left=np.nan, right=np.nan))
+
+
+def lr_edge_warnings(df, recipe, y, recipe_col="recipe", run_col="run_id", lr="optim.lr",
+                     size=("model.width", "params/total")) -> list[str]:
+    """A warning when a size's best learning rate (lowest finished loss) sits at the grid's edge."""
+    size = next((s for s in size if s in df.columns), None)
+    if lr not in df.columns or size is None or run_col not in df.columns:
+        return []
+    d = df[df[recipe_col].astype(str) == recipe]
+    if "point" in d.columns:
+        d = d[d["point"].astype(str) != "mid"]
+    last = d.sort_values("step" if "step" in d.columns else y).groupby(run_col).tail(1)
+    grid = np.sort(last[lr].unique())
+    if grid.size < 2:
+        return []
+    edges = []
+    for s_val, g in last.groupby(size):
+        best = g.groupby(lr)[y].mean().idxmin()
+        if best in (grid[0], grid[-1]):
+            edges.append(f"{s_val:g}")
+    if not edges:
+        return []
+    return [f"{recipe}: the best learning rate sits at the edge of the grid ({grid[0]:g}..{grid[-1]:g}) "
+            f"for {size} {', '.join(edges)}; the frontier there may be above the recipe's true one"]
+
+
+def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "compute/flops",
+            y: str = "eval/loss/caption", targets=None, at_compute=None, claim: float | None = None,
+            margin: float | None = None, n_boot: int = 1000, extrapolate: bool = False, trim: float = 0.1,
+            seed: int = 0, run_col: str = "run_id", recipe_col: str = "recipe", include_mid: bool = False,
+            delta="auto", pair_on=None) -> dict:
+    """Compute multiplier of ``candidate`` over ``baseline`` at target losses, with intervals.
+
+    targets / at_compute: the pre-specified headline (losses, or baseline computes in FLOPs whose
+    frontier losses are the targets); default: the baseline's finished loss at its largest
+    compute. A table over 8 losses across the common range and m(C) across the baseline's
+    compute range are reported beside it. See :mod:`scaling.claims.rules` for the test.
     """
+    from scaling.claims import powerfits
+
     if baseline == candidate:
         raise DataError(f"--baseline and --candidate are the same recipe ({baseline!r})")
-    base = recipe_data(df, baseline, x, y, run_col, recipe_col, trim)
-    cand = recipe_data(df, candidate, x, y, run_col, recipe_col, trim)
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
+        raise DataError(f"--bootstrap {n_boot}: at least 10 resamples are needed")
+    base = recipe_data(df, baseline, x, y, run_col, recipe_col, trim, include_mid, pair_on)
+    cand = recipe_data(df, candidate, x, y, run_col, recipe_col, trim, include_mid, pair_on)
     lo, hi = reached_range(base, cand)
-    targets = default_targets(lo, hi) if targets is None or len(targets) == 0 else np.asarray(targets, float)
-    outside = check_targets(targets, lo, hi, extrapolate)
+    targets = [] if targets is None else list(targets)
+    at_compute = [] if at_compute is None else list(at_compute)
+    if targets and at_compute:
+        raise DataError("--at-loss and --at-compute: name the headline one way")
+    fcb = frontier(base)[0]
+    if at_compute:
+        c = np.asarray(at_compute, float)
+        bad = ~np.isfinite(c) | (c < fcb.min()) | (c > fcb.max())
+        if bad.any():
+            raise DataError(f"--at-compute {c[bad][0]:g}: outside the baseline's compute range "
+                            f"({fcb.min():.3g}..{fcb.max():.3g} FLOPs)")
+        head = loss_at_compute(base, c)
+        option = "--at-compute"
+    elif targets:
+        head, option = np.asarray(targets, float), "--at-loss"
+        if (~np.isfinite(head) | (head <= 0)).any():
+            raise DataError(f"--at-loss {head[~np.isfinite(head) | (head <= 0)][0]}: must be a positive loss")
+    else:
+        head, option = np.array([headline_loss(base)]), None
+    outside_head = (head < lo) | (head > hi)
+    if option and outside_head.any() and not extrapolate:
+        raise FitError(f"{option}: target loss {head[outside_head][0]:.4g} is outside the loss range both "
+                       f"recipes reached ({lo:.4g}..{hi:.4g}); pass --extrapolate to use the fitted laws there")
+    table = default_targets(lo, hi)
+    grid_c = np.geomspace(fcb.min(), fcb.max(), 9)
+    mc_loss = loss_at_compute(base, grid_c)
+    T = np.concatenate([head, table, mc_loss])
+    nh, nt = head.size, table.size
     rng = np.random.default_rng(seed)
-    pb, pc = resamples(len(base.runs), n_boot, rng), resamples(len(cand.runs), n_boot, rng)
-
-    nonpar = nonparametric_draws(base, cand, targets, pb, pc)
-    fits = {r.name: power_fits(r, p) for r, p in ((base, pb), (cand, pc))}
+    cb_w, cc_w, paired = resample_counts(base, cand, n_boot, rng)
+    np_point, np_draws = nonparametric(base, cand, T, cb_w, cc_w)
+    fits = {base.name: powerfits.recipe_fit(base, cb_w, delta), cand.name: powerfits.recipe_fit(cand, cc_w, delta)}
     fb, fc = fits[baseline], fits[candidate]
-    point = (compute_for_loss(fb["fit"].params["E"], fb["fit"].params["A"], fb["fit"].params["alpha"], targets)
-             / compute_for_loss(fc["fit"].params["E"], fc["fit"].params["A"], fc["fit"].params["alpha"], targets))
-    ok = fb["ok"] & fc["ok"]
-    draws = (compute_for_loss(fb["E"], fb["A"], fb["alpha"], targets)
-             / compute_for_loss(fc["E"], fc["A"], fc["alpha"], targets))[ok]
-    par = _summarise(point, draws)
-    par["n_failed"] = int((~ok).sum())
-    nonpar["value"] = np.where(outside, np.nan, nonpar["value"])
 
-    rows = []
-    for i, t in enumerate(targets):
-        row = {"loss": float(t), "extrapolated": bool(outside[i])}
-        for name, est in (("nonparametric", nonpar), ("parametric", par)):
-            row[name] = {k: float(est[k][i]) for k in ("value", "lo", "hi", "defined_frac")}
-            if claim is not None:
-                v = est
-                row[name]["verdict"] = (verdict(v["lo"][i], v["hi"][i], claim)
-                                        if np.isfinite(v["lo"][i]) and v["defined_frac"][i] >= 0.95
-                                        else "inconclusive")
-        rows.append(row)
+    def par(f, key):
+        return f["fit"].params[key]
+
+    p_point = ratio(powerfits.compute_for_loss(par(fb, "E"), par(fb, "A"), par(fb, "alpha"), T),
+                    powerfits.compute_for_loss(par(fc, "E"), par(fc, "A"), par(fc, "alpha"), T))
+    ok = fb["ok"] & fc["ok"]
+    p_draws = ratio(powerfits.compute_for_loss(fb["E"], fb["A"], fb["alpha"], T),
+                    powerfits.compute_for_loss(fc["E"], fc["A"], fc["alpha"], T))[ok]
+    extrap = (T < lo) | (T > hi)
+    # outside the common range the frontier gap is censored (0 or inf) or undefined, never a guess
+    level_h = rules.level_per_target(nh)
+    dof = _dof(base, cand)
+    ests = {}
+    for name, pt, dr in (("nonparametric", np_point, np_draws), ("parametric", p_point, p_draws)):
+        ests[name] = (resample.summarize(pt[:nh], dr[:, :nh], level_h, dof=dof),
+                      resample.summarize(pt[nh:], dr[:, nh:], dof=dof))
+
+    def rows_of(which, sel, losses, kind):
+        rows = []
+        for i, t in enumerate(losses):
+            row = {"loss": float(t), "extrapolated": bool(extrap[sel][i]), "kind": kind}
+            for name in ests:
+                s = ests[name][which]
+                j = i if which == 0 else i + (0 if kind == "table" else nt)
+                row[name] = {k: float(s[k][j]) for k in ("value", "lo", "hi", "bias", "frac_inf", "frac_zero")}
+                row[name]["defined_frac"] = float(1 - s["frac_undefined"][j])
+                row[name]["outside90"] = bool(s["outside90"][j])
+                if claim is not None:
+                    v = rules.verdict(s["lo"][j], s["hi"][j], claim, margin)
+                    row[name]["verdict"] = v if s["frac_undefined"][j] <= 0.05 else "inconclusive"
+            rows.append(row)
+        return rows
+
+    headline = rows_of(0, slice(0, nh), head, "headline")
+    table_rows = rows_of(1, slice(nh, nh + nt), table, "table")
+    mc_rows = rows_of(1, slice(nh + nt, None), mc_loss, "compute")
+    for r, c in zip(mc_rows, grid_c):
+        r["compute"] = float(c)
+    warnings = []
+    for r in headline:
+        for name, e in ((n, r[n]) for n in ("nonparametric", "parametric")):
+            if e["lo"] > 0 and e["hi"] / e["lo"] > 10:
+                warnings.append(f"{name} interval at loss {r['loss']:.4g} spans more than a factor of 10 "
+                                f"({e['lo']:.3g}-{e['hi']:.3g})")
+            if e["outside90"]:
+                warnings.append(f"{name} estimate at loss {r['loss']:.4g} lies outside the central 90% of its "
+                                f"bootstrap draws (bias {e['bias']:+.2f} in log): the resamples are not centred on it")
+            if e["defined_frac"] < 0.95:
+                warnings.append(f"{name}: {1 - e['defined_frac']:.0%} of draws undefined at loss {r['loss']:.4g}")
+    for rec in (baseline, candidate):
+        warnings += lr_edge_warnings(df, rec, y, recipe_col, run_col)
+    try:
+        shared = powerfits.shared_exponent_test(base, cand, fb["fit"], fc["fit"])
+    except FitError as err:
+        shared = {"error": str(err)}
     result = {
-        "baseline": baseline, "candidate": candidate, "x": x, "y": y, "n_boot": n_boot, "trim": trim,
-        "runs": {baseline: len(base.runs), candidate: len(cand.runs)}, "loss_range": [lo, hi],
-        "exponent": "separate", "claim": claim, "targets": rows,
-        "fits": {k: {**v["fit"].to_dict(), "draws": {p: v[p][v["ok"]] for p in ("E", "A", "alpha")}}
-                 for k, v in fits.items()},
-        "frontiers": {r.name: dict(zip(("compute", "loss"), envelope(*r.points()))) for r in (base, cand)},
+        "baseline": baseline, "candidate": candidate, "x": x, "y": y, "n_boot": int(n_boot), "trim": trim,
+        "runs": {baseline: base.runs, candidate: cand.runs},
+        "configurations": {baseline: len(base.loss), candidate: len(cand.loss)}, "paired": paired,
+        "resampled": f"{'paired on a shared grid; ' if paired else ''}{baseline}: {_units(base).describe()}; "
+                     f"{candidate}: {_units(cand).describe()}",
+        "loss_range": [lo, hi], "exponent": "separate", "claim": claim, "margin": margin,
+        "headline": headline, "headline_option": option or "baseline's finished loss at its largest compute",
+        "targets": table_rows, "by_compute": mc_rows, "shared_exponent": shared, "warnings": warnings,
+        "test": rules.statement(nh, margin), "level_per_bound": 1 - (1 - level_h) / 2,
+        "n_failed": {baseline: fb["n_failed"], candidate: fc["n_failed"]},
+        "fits": {k: {**v["fit"].to_dict(), "delta": v["delta"], "n_failed": v["n_failed"],
+                     "draws": {p: v[p][v["ok"]] for p in ("E", "A", "alpha")}} for k, v in fits.items()},
+        "floors": {baseline: base.floor, candidate: cand.floor},
+        "frontiers": {r.name: dict(zip(("compute", "loss"), frontier(r))) for r in (base, cand)},
         "points": {r.name: dict(zip(("compute", "loss"), r.points())) for r in (base, cand)},
+        "mid_points": {r.name: dict(zip(("compute", "loss"), r.mid)) for r in (base, cand)},
     }
     if claim is not None:
-        result["verdict"] = headline_verdict(rows)
+        result["verdict"] = headline_verdict(headline)
     return result
 
 
-def nonparametric_draws(base: RecipeData, cand: RecipeData, targets, pb, pc) -> dict:
-    def gap(ib, ic):
-        cb = compute_at_loss(*envelope(*base.points(ib)), targets)
-        cc = compute_at_loss(*envelope(*cand.points(ic)), targets)
-        return cb / cc
-
-    point = gap(None, None)
-    draws = np.stack([gap(pb[i], pc[i]) for i in range(len(pb))])
-    return _summarise(point, draws)
-
-
-def headline_verdict(rows: list[dict]) -> dict:
-    """The verdict at the lowest target loss that both recipes reached in >= 95% of resamples.
-
-    Supported or refuted only when the non-parametric and parametric intervals agree.
-    """
-    solid = [r for r in rows if not r["extrapolated"]
-             and min(r["nonparametric"]["defined_frac"], r["parametric"]["defined_frac"]) >= 0.95]
-    if not solid:
-        return {"loss": float("nan"), "verdict": "inconclusive", "nonparametric": "inconclusive",
-                "parametric": "inconclusive"}
-    row = min(solid, key=lambda r: r["loss"])
-    a, b = row["nonparametric"]["verdict"], row["parametric"]["verdict"]
-    return {"loss": row["loss"], "verdict": a if a == b else "inconclusive",
-            "nonparametric": a, "parametric": b}
+def headline_verdict(headline: list[dict]) -> dict:
+    """The verdict at the pre-specified target(s): both estimators must agree, at every target."""
+    per = [(r["nonparametric"]["verdict"], r["parametric"]["verdict"]) for r in headline]
+    both = [rules.combine(a, b) for a, b in per]
+    overall = both[0] if len(set(both)) == 1 else "inconclusive"
+    return {"loss": headline[0]["loss"] if len(headline) == 1 else [r["loss"] for r in headline],
+            "verdict": overall, "nonparametric": per[0][0] if len(per) == 1 else [a for a, _ in per],
+            "parametric": per[0][1] if len(per) == 1 else [b for _, b in per]}

@@ -11,9 +11,6 @@ import typer
 from scaling.cli import app, bench_app
 from scaling.errors import FitError
 
-LAWS = ("chinchilla", "power", "approach2", "loglinear", "sigmoid", "coverage")
-
-
 def _filtered(df, filters):
     for item in filters or []:
         if "=" not in item:
@@ -27,25 +24,61 @@ def _filtered(df, filters):
     return df
 
 
-def run_fit(source, law, x=None, y=None, group=None, n_boot=0, delta=1e-3, seed=0, at=None,
-            where=None):
-    """Fit ``law`` to a CSV/sweep dir; returns a JSON-ready dict (no printing)."""
-    from scaling.fit import fits
+def _delta(text):
+    if text is None or str(text).lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise FitError(f"--delta {text!r}: expected a positive number, inf or auto") from None
+    if not value > 0:
+        raise FitError(f"--delta {text!r}: must be positive (inf: least squares)")
+    return value
+
+
+def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", seed=0, at=None,
+            where=None, include_mid=False, check_above=None):
+    """Fit ``law`` to a CSV/sweep dir; returns a JSON-ready dict (no printing).
+
+    Defaults: bootstrap intervals (hierarchical: configurations, then seeds; whole runs when a
+    run column exists, else single points, and the output says which); only finished points when
+    a ``point`` column exists; the power law on the frontier (lower envelope) of those points.
+    """
+    from scaling.fit import fits, registry
     from scaling.fit.approach2 import approach2
-    from scaling.fit.bootstrap import bootstrap
+    from scaling.fit.bootstrap import bootstrap, point_units
     from scaling.fit.io import read_table, resolve_column
 
-    if law not in LAWS:
-        raise FitError(f"unknown law {law!r}; choose one of {', '.join(LAWS)}")
+    spec = registry.get(law)
+    if not isinstance(n_boot, int) or n_boot < 10:
+        raise FitError(f"--bootstrap {n_boot}: at least 10 resamples are needed")
+    delta = _delta(delta)
     df = _filtered(read_table(source), where)
+    n_mid = 0
+    if "point" in df.columns and not include_mid:
+        mid = df["point"].astype(str) == "mid"
+        n_mid = int(mid.sum())
+        df = df[~mid]
     xs = x.split(",") if x else []
+    if xs and len(xs) != len(spec.inputs):
+        raise FitError(f"--x {x!r}: law {law} takes {len(spec.inputs)} column(s) ({', '.join(spec.inputs)}), "
+                       f"got {len(xs)}")
+    run_col = group if group is not None else next(
+        (c for c in ("run_id", "run") if c in df.columns), None)
+    if run_col is not None and run_col not in df.columns:
+        raise FitError(f"--group {run_col!r}: no such column")
     col = lambda role, i=0: resolve_column(df, role, xs[i] if len(xs) > i else None)  # noqa: E731
-    groups = df[resolve_column(df, "group", group)].to_numpy() if group else None
+    groups = df[run_col].to_numpy() if run_col else None
+    configs = df["config_id"].to_numpy() if "config_id" in df.columns and run_col else None
+    unit_note = {}
+    if law == "power":
+        return _power_frontier(df, col("compute"), resolve_column(df, "loss", y), run_col, n_boot, delta, seed,
+                               include_mid, n_mid, check_above)
     if law == "chinchilla":
         ncol = col("params", 0)
         ycol = resolve_column(df, "loss", y)
         N = df[ncol].to_numpy(float)
-        if len(xs) > 1 or any(c in df.columns for c in ("tokens/total", "D", "tokens")):
+        if len(xs) == 2 or any(c in df.columns for c in ("tokens/total", "D", "tokens")):
             dcol = col("tokens", 1)
             D = df[dcol].to_numpy(float)
         else:
@@ -54,10 +87,6 @@ def run_fit(source, law, x=None, y=None, group=None, n_boot=0, delta=1e-3, seed=
             dcol = f"{ccol}/(6·{ncol})"
         problem = fits.chinchilla_problem(N, D, df[ycol], delta=delta, at=at,
                                           names={"N": ncol, "D": dcol, "L": ycol})
-    elif law == "power":
-        ccol, ycol = col("compute"), resolve_column(df, "loss", y)
-        problem = fits.power_problem(df[ccol], df[ycol], delta=delta, at=at,
-                                     names={"C": ccol, "L": ycol})
     elif law == "sigmoid":
         ccol, ycol = col("compute"), resolve_column(df, "metric", y)
         problem = fits.sigmoid_problem(df[ccol], df[ycol], names={"C": ccol, "P": ycol})
@@ -67,24 +96,65 @@ def run_fit(source, law, x=None, y=None, group=None, n_boot=0, delta=1e-3, seed=
     elif law == "loglinear":
         ccol, ycol = col("compute"), resolve_column(df, "metric", y)
         fit = fits.fit_loglinear(df[ccol], df[ycol], names={"C": ccol, "P": ycol})
-        if n_boot:
-            fit, _ = bootstrap(None, fit, groups, n_boot=n_boot, seed=seed,
-                               loglinear_data=(df[ccol].to_numpy(float), df[ycol].to_numpy(float)))
-        return fit.to_dict()
+        fit, _ = bootstrap(None, fit, groups, n_boot=n_boot, seed=seed, configs=configs,
+                           loglinear_data=(df[ccol].to_numpy(float), df[ycol].to_numpy(float)))
+        return {**fit.to_dict(), "resampled": _resampled(point_units(groups, configs, len(df))[0], run_col)}
     else:  # approach2
-        if n_boot:
-            raise FitError("--bootstrap is not available for approach2 (a diagnostic)")
         ccol, ncol = col("compute", 0), col("params", 1)
         ycol = resolve_column(df, "loss", y)
         res = approach2(df[ccol], df[ncol], df[ycol])
         return {"law": "approach2", "converged": True,
                 "params": {k: res[k] for k in ("a", "n0", "b", "d0")}, "derived": {},
                 "intervals": {}, "n_points": int(len(df)), "n_budgets": int(len(res["budgets"])),
-                "note": res["note"]}
+                "note": res["note"] + "; no bootstrap (a diagnostic)"}
     fit = fits.fit_problem(problem, allow_unconverged=True)
-    if fit.converged and n_boot:
-        fit, _ = bootstrap(problem, fit, groups, n_boot=n_boot, seed=seed)
-    return fit.to_dict()
+    if fit.converged:
+        fit, _ = bootstrap(problem, fit, groups, n_boot=n_boot, seed=seed, configs=configs)
+    unit_note["resampled"] = _resampled(point_units(groups, configs, len(df))[0], run_col)
+    return {**fit.to_dict(), **unit_note}
+
+
+def _resampled(units, run_col) -> str:
+    if run_col is None:
+        return ("single points drawn with replacement (no run column: points are treated as independent, "
+                "which they are not along one run's trajectory; name one with --group)")
+    return f"{units.describe()} (run column {run_col!r})"
+
+
+def _power_frontier(df, ccol, ycol, run_col, n_boot, delta, seed, include_mid, n_mid, check_above):
+    """The power law on the frontier of (finished) points: the estimator of `compare`, one recipe."""
+    import numpy as np
+
+    from scaling.claims.multiplier import MIN_UNITS, frontier, recipe_data
+    from scaling.claims.powerfits import recipe_fit
+    from scaling.fit import resample
+    from scaling.fit.bootstrap import summarize
+    from scaling.fit.extrapolate import extrapolation_check
+
+    d = df.assign(_recipe="all")
+    rc = run_col or "_row"
+    if run_col is None:
+        d = d.assign(_row=np.arange(len(d)))
+    rd = recipe_data(d, "all", ccol, ycol, rc, "_recipe", 0.0, include_mid)
+    u = resample.units(np.repeat(rd.keys, [L.shape[0] for L in rd.loss]))
+    counts = resample.draw(u, n_boot, np.random.default_rng(seed))
+    f = recipe_fit(rd, counts, delta)
+    fit = f["fit"]
+    samples = {k: f[k][f["ok"]] for k in ("E", "A", "alpha")}
+    intervals, se = summarize(samples)
+    fc, fl = frontier(rd)
+    out = {**fit.to_dict(), "intervals": {k: list(v) for k, v in intervals.items()}, "se": se,
+           "n_bootstrap": n_boot, "n_bootstrap_failed": f["n_failed"], "delta": f["delta"],
+           "n_points": int(fc.size), "fitted_to": f"the frontier (lower envelope) of {'all' if include_mid else 'finished'} "
+           f"points: {fc.size} of {sum(c.size for c in rd.compute)}" + (f"; {n_mid} mid-run points left out" if n_mid else ""),
+           "resampled": _resampled(u, run_col) + f"; each resample's frontier re-taken (minimum {MIN_UNITS} configurations)"}
+    if check_above is not None:
+        runs = d[rc].to_numpy()
+        chk = extrapolation_check("power", d[ccol].to_numpy(float), d[ycol].to_numpy(float), check_above,
+                                  runs=runs, delta=delta)
+        out["extrapolation"] = {k: chk[k] for k in ("n_train", "n_test", "mean_abs_rel_error", "max_abs_rel_error")}
+        out["extrapolation"]["split"] = f"runs with final compute <= {check_above:g} vs the rest (split by run)"
+    return out
 
 
 def _print_table(res):
@@ -107,8 +177,18 @@ def _print_table(res):
     if "n_starts" in res:
         extra = f"; {res['n_starts_converged']}/{res['n_starts']} starts converged"
     if res.get("n_bootstrap"):
-        extra += f"; bootstrap {res['n_bootstrap']} resamples over runs, {res['n_bootstrap_failed']} failed"
+        extra += f"; bootstrap {res['n_bootstrap']} resamples, {res['n_bootstrap_failed']} failed"
     console.print(f"{status}{extra}")
+    for key in ("fitted_to", "resampled"):
+        if res.get(key):
+            console.print(f"{key.replace('_', ' ')}: {res[key]}")
+    if res.get("delta") is not None:
+        console.print(f"Huber delta {res['delta']:.3g} (1.345 x MAD scale of the least-squares residuals)"
+                      if res.get("delta_source") else f"Huber delta {res['delta']:.3g}")
+    if res.get("extrapolation"):
+        e = res["extrapolation"]
+        console.print(f"extrapolation check ({e['split']}): {e['n_test']} held-out points, mean |relative error| "
+                      f"{e['mean_abs_rel_error']:.3g}, max {e['max_abs_rel_error']:.3g}")
     if res.get("note"):
         console.print(res["note"])
 
@@ -116,21 +196,25 @@ def _print_table(res):
 @app.command("fit")
 def fit_command(
     source: str = typer.Argument(..., help="CSV file or sweep directory"),
-    law: str = typer.Option("chinchilla", "--law", help="|".join(LAWS)),
+    law: str = typer.Option("chinchilla", "--law", help="chinchilla|power|approach2|loglinear|sigmoid|coverage"),
     x: Optional[str] = typer.Option(None, "--x", help="x column(s); chinchilla: N,D; approach2: C,N"),
     y: Optional[str] = typer.Option(None, "--y", help="loss or metric column"),
-    group: Optional[str] = typer.Option(None, "--group", help="run column: bootstrap resamples whole runs"),
-    n_boot: int = typer.Option(0, "--bootstrap", help="bootstrap resamples (0: none)"),
-    delta: float = typer.Option(1e-3, "--delta", help="Huber delta on log residuals"),
+    group: Optional[str] = typer.Option(None, "--group", help="run column (default: run_id or run if present)"),
+    n_boot: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples (>= 10)"),
+    delta: str = typer.Option("auto", "--delta", help="Huber delta on log residuals: auto (1.345 x MAD scale), a number, or inf"),
     at: Optional[float] = typer.Option(None, "--at", help="compute for derived quantities"),
     where: Optional[List[str]] = typer.Option(None, "--where", help="COL=VALUE row filter"),
+    include_mid: bool = typer.Option(False, "--include-mid", help="use mid-run points too (default: finished only)"),
+    check_above: Optional[float] = typer.Option(None, "--check-above", help="power: fit runs ending at or below this compute, predict the rest"),
     seed: int = typer.Option(0, "--seed"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output (NaN as null)"),
 ) -> None:
-    """Fit a scaling law and print estimates with bootstrap intervals."""
-    res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where)
+    """Fit a scaling law and print estimates with bootstrap intervals, saying what was resampled."""
+    from scaling.records import jsonable
+
+    res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above)
     if as_json:
-        typer.echo(json.dumps(res, default=float))
+        typer.echo(json.dumps(jsonable(res)))
     else:
         _print_table(res)
     if not res.get("converged", True):

@@ -41,6 +41,7 @@ class Problem:
     derived: Callable = lambda params: {}
     screen: bool = True
     meta: dict = field(default_factory=dict)
+    residual: Callable | None = None  # theta (k,) -> log residuals (n,), for laws with a Huber loss
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,21 @@ def _distinct_best(x, f, ok, limit, tol=1e-4):
     return keep
 
 
-def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8) -> Solution:
+def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8, rows=None) -> Solution:
     """Minimise ``problem`` from every start for every weighting (rows of ``weights``, (R, n)).
 
-    Returns the best optimum per weighting. Unconverged best optima are flagged, not hidden.
+    rows: optional {data key: (R, n)} per-weighting data (e.g. a resample's seed-averaged
+    losses in ``y``), replacing the problem's shared row. Returns the best optimum per
+    weighting. Unconverged best optima are flagged, not hidden.
     """
     starts = problem.starts if starts is None else np.atleast_2d(np.asarray(starts, float))
     data = dict(problem.data)
     n_pad = data["w"].shape[1]
+    for key, v in (rows or {}).items():
+        v = np.atleast_2d(np.asarray(v, float))
+        full = np.repeat(data[key], v.shape[0], axis=0)
+        full[:, : problem.n] = v
+        data[key] = full
     if weights is None:
         W = data["w"]
     else:
@@ -176,7 +184,8 @@ def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8) -> So
     live = np.flatnonzero(np.isfinite(fun))
     if live.size:
         x2, f2, ok2 = newton.polish(problem.vg, theta[live], data, live)
-        better = np.isfinite(f2) & (f2 <= fun[live])
+        # the polished point, unless it is worse beyond float64 noise (it is re-tested for optimality)
+        better = np.isfinite(f2) & (f2 <= fun[live] + newton.NOISE * np.abs(fun[live]) + newton.EXACT)
         theta[live] = np.where(better[:, None], x2, theta[live])
         fun[live] = np.where(better, f2, fun[live])
         conv[live] = ok2 & better

@@ -7,12 +7,14 @@ Units follow :mod:`scaling.fit.laws`. Every function returns a :class:`scaling.f
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 
 from scaling.fit import laws, objectives
 from scaling.fit.estimate import Fit, Problem, fit_problem, pad_rows
+from scaling.errors import FitError
 from scaling.fit.io import check_count, check_spread, check_values
 
 #: Epoch AI's start grid for the Chinchilla fit: a, b in {0,5,...,25}, e in {-1,-0.5,...,1},
@@ -22,9 +24,10 @@ EPOCH_GRID = np.array(list(itertools.product(
     np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5))))
 
 
-def chinchilla_problem(N, D, L, *, delta=1e-3, grid=None, k=6.0, at=None, names=None) -> Problem:
+def chinchilla_problem(N, D, L, *, delta="auto", grid=None, k=6.0, at=None, names=None) -> Problem:
     """Problem for L(N, D) = E + A/N^alpha + B/D^beta, Huber(delta) on log residuals.
 
+    delta: a number, ``inf`` (least squares) or "auto" (from the data, :func:`robust_delta`).
     N: parameters; D: tokens; L: loss (nats/token). k: FLOPs per parameter per token for the
     compute-optimal allocation; at: compute (FLOPs) for the derived quantities (default: the
     largest k·N·D in the data).
@@ -37,8 +40,10 @@ def chinchilla_problem(N, D, L, *, delta=1e-3, grid=None, k=6.0, at=None, names=
     check_spread(nm["N"], N)
     check_spread(nm["D"], D)
     at = float(np.max(k * N * D)) if at is None else float(at)
+    if isinstance(delta, str):
+        return _auto_delta(chinchilla_problem, (N, D, L), dict(grid=grid, k=k, at=at, names=names), delta)
     data = pad_rows({"lN": np.log(N), "lD": np.log(D), "y": np.log(L)}, N.size)
-    data["delta"] = np.array([[delta]])
+    data["delta"] = np.array([[min(float(delta), 1e30)]])
 
     def to_params(theta, W=None):
         return {"E": np.exp(theta[:, 2]), "A": np.exp(theta[:, 0]), "B": np.exp(theta[:, 1]),
@@ -51,15 +56,22 @@ def chinchilla_problem(N, D, L, *, delta=1e-3, grid=None, k=6.0, at=None, names=
                 "loss_at_C": laws.chinchilla_loss(n_opt, d_opt, p["E"], p["A"], p["B"],
                                                   p["alpha"], p["beta"])}
 
+    def residual(theta):
+        p = to_params(np.atleast_2d(theta))
+        pred = laws.chinchilla_loss(N, D, *(p[q][0] for q in ("E", "A", "B", "alpha", "beta")))
+        return np.log(pred) - np.log(L)
+
     return Problem(law="chinchilla", vg=objectives.chinchilla_vg, data=data, n=N.size,
                    starts=EPOCH_GRID if grid is None else np.asarray(grid, float),
                    theta_names=("a", "b", "e", "alpha", "beta"), to_params=to_params,
-                   derived=derived, meta={"delta": delta, "k": k, "at": at})
+                   derived=derived, meta={"delta": float(delta), "k": k, "at": at},
+                   residual=residual)
 
 
-def power_problem(C, L, *, delta=1e-3, grid=None, at=None, names=None) -> Problem:
+def power_problem(C, L, *, delta="auto", grid=None, at=None, names=None) -> Problem:
     """Problem for L(C) = E + A·C^(-alpha), Huber(delta) on log residuals.
 
+    delta: a number, ``inf`` (least squares) or "auto" (from the data, :func:`robust_delta`).
     C: compute (FLOPs); L: loss. The default start grid is scaled to the data: alpha in
     {0.02, ..., 1}, the reducible term at the median C in {0.03, ..., 3}·min(L), E in
     {0.3, 0.6, 0.9}·min(L). at: compute for ``loss_at_C`` (default: largest C).
@@ -76,8 +88,10 @@ def power_problem(C, L, *, delta=1e-3, grid=None, at=None, names=None) -> Proble
             np.log([0.03, 0.1, 0.3, 1.0, 3.0]), np.log([0.3, 0.6, 0.9]),
             [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0])]
     at = float(C.max()) if at is None else float(at)
+    if isinstance(delta, str):
+        return _auto_delta(power_problem, (C, L), dict(grid=grid, at=at, names=names), delta)
     data = pad_rows({"lC": lC, "y": np.log(L)}, C.size)
-    data["delta"] = np.array([[delta]])
+    data["delta"] = np.array([[min(float(delta), 1e30)]])
 
     def to_params(theta, W=None):
         return {"E": np.exp(theta[:, 1]), "A": np.exp(theta[:, 0]), "alpha": theta[:, 2]}
@@ -85,9 +99,38 @@ def power_problem(C, L, *, delta=1e-3, grid=None, at=None, names=None) -> Proble
     def derived(p):
         return {"loss_at_C": laws.power_law(at, p["E"], p["A"], p["alpha"])}
 
+    def residual(theta):
+        p = to_params(np.atleast_2d(theta))
+        return np.log(laws.power_law(C, p["E"][0], p["A"][0], p["alpha"][0])) - np.log(L)
+
     return Problem(law="power", vg=objectives.power_vg, data=data, n=C.size,
                    starts=np.asarray(grid, float), theta_names=("a", "e", "alpha"),
-                   to_params=to_params, derived=derived, meta={"delta": delta, "at": at})
+                   to_params=to_params, derived=derived, meta={"delta": float(delta), "at": at},
+                   residual=residual)
+
+
+#: Huber's tuning constant: 95% efficiency under Gaussian residuals
+HUBER_K = 1.345
+
+
+def robust_delta(residuals) -> float:
+    """Huber delta from residuals: 1.345 x (1.4826 x median absolute deviation), i.e. 1.345
+    robust standard deviations of the log residuals (floored at 1e-9 for an exact fit)."""
+    r = np.asarray(residuals, float)
+    mad = 1.4826 * np.median(np.abs(r - np.median(r)))
+    return float(max(HUBER_K * mad, 1e-9))
+
+
+def _auto_delta(build, args, kw, how) -> Problem:
+    """Least-squares fit, then delta from its residuals; re-fitted residuals refine it once."""
+    if how != "auto":
+        raise FitError(f"delta {how!r}: expected a number, inf or 'auto'")
+    prob = build(*args, delta=np.inf, **kw)
+    for _ in range(2):
+        fit = fit_problem(prob, allow_unconverged=True)
+        delta = robust_delta(prob.residual(fit.theta))
+        prob = build(*args, delta=delta, **kw)
+    return dataclasses.replace(prob, meta={**prob.meta, "delta_source": "1.345 x MAD scale of residuals"})
 
 
 def sigmoid_problem(C, P, *, names=None) -> Problem:

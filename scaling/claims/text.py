@@ -1,0 +1,91 @@
+"""Human-readable lines and plot curves for claim results (used by the CLI and the report)."""
+
+from __future__ import annotations
+
+import math
+
+
+def fmt(v) -> str:
+    """3 significant digits; '-' for None/NaN, 'inf' for infinity."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return "inf" if v == math.inf else f"{v:.3g}"
+
+
+def _bias(e: dict) -> str:
+    return "-" if math.isnan(e["bias"]) else f"{e['bias']:+.2f}"
+
+
+def _cell(e: dict) -> str:
+    cell = f"{fmt(e['value'])}x ({fmt(e['lo'])}-{fmt(e['hi'])})"
+    return cell + ("*" if e.get("defined_frac", 1.0) < 0.95 else "")
+
+
+def multiplier_lines(r: dict) -> list[str]:
+    """Lines for a :func:`scaling.claims.compare` result: headline, table, m(C), test, warnings."""
+    c, b = r["candidate"], r["baseline"]
+    lines = [f"{c} vs {b} on {r['y']} (compute {r['x']}); bootstrap: {r['n_boot']} resamples, {r['resampled']}; "
+             f"power-law exponents fitted separately (Huber delta from the data: "
+             f"{r['fits'][b]['delta']:.3g} and {r['fits'][c]['delta']:.3g}); failed fits "
+             f"{r['n_failed'][b]} and {r['n_failed'][c]} of {r['n_boot']}"]
+    lines.append(f"headline ({r['headline_option']}; intervals at one-sided {r['level_per_bound']:.4g} per bound):")
+    for row in r["headline"]:
+        tag = "  extrapolated" if row["extrapolated"] else ""
+        lines.append(f"  loss {row['loss']:.4f}: frontier gap {_cell(row['nonparametric'])}, power-law fits "
+                     f"{_cell(row['parametric'])}; bias (median log draw - log estimate) "
+                     f"{_bias(row['nonparametric'])} / {_bias(row['parametric'])}{tag}")
+    lines.append(f"{'target loss':>12}  {'frontier gap (95% CI)':>26}  {'power-law fits (95% CI)':>26}")
+    for row in r["targets"]:
+        tag = "  extrapolated" if row["extrapolated"] else ""
+        lines.append(f"{row['loss']:>12.4f}  {_cell(row['nonparametric']):>26}  {_cell(row['parametric']):>26}{tag}")
+    lines.append("m(C): the multiplier at the loss the baseline's frontier reaches at compute C")
+    for row in r["by_compute"]:
+        lines.append(f"{row['compute']:>12.3g}  {_cell(row['nonparametric']):>26}  {_cell(row['parametric']):>26}")
+    lines.append("* more than 5% of draws undefined (neither recipe reached the loss); inf / 0: the baseline / "
+                 "candidate never reached it in the estimate or in censored draws (counted, not dropped)")
+    s = r.get("shared_exponent", {})
+    if "p" in s:
+        say = ("the separate exponents fit significantly better (p < 0.05): the multiplier depends on scale, "
+               "see the table and m(C)" if s["p"] < 0.05 else "one shared exponent is consistent with the data")
+        lines.append(f"shared vs separate exponents: alpha {s['alpha'][1]:.3g} ({c}) and {s['alpha'][0]:.3g} "
+                     f"({b}) vs shared {s['alpha_shared']:.3g}; F = {s['F']:.3g}, p = {s['p']:.3g}: {say}")
+    elif s:
+        lines.append(f"shared vs separate exponents: not tested ({s['error']})")
+    lines.append(r["test"])
+    if r.get("claim") is not None:
+        v = r["verdict"]
+        loss = v["loss"] if isinstance(v["loss"], float) else ", ".join(f"{t:.4f}" for t in v["loss"])
+        lines.append(f"claim: {c} needs {r['claim']:g}x less compute than {b} -> {v['verdict'].upper()} at loss "
+                     f"{loss} (frontier gap: {v['nonparametric']}, power-law fits: {v['parametric']})")
+    lines += [f"warning: {w}" for w in r.get("warnings", [])]
+    return lines
+
+
+def multiplier_curves(r: dict) -> dict:
+    """Plot curves of :func:`scaling.plots.multiplier` from a compare result."""
+    rows = r["targets"]
+    out = {}
+    for name, label in (("nonparametric", "frontier gap"), ("parametric", "power-law fits")):
+        out[label] = {"loss": [t["loss"] for t in rows], "value": [t[name]["value"] for t in rows],
+                      "lo": [t[name]["lo"] for t in rows], "hi": [t[name]["hi"] for t in rows],
+                      "extrapolated": [t["extrapolated"] for t in rows]}
+    return out
+
+
+def loglinear_lines(r: dict) -> list[str]:
+    """Lines for a :func:`scaling.claims.loglinear_claim` result."""
+    lines = [f"log-linear claim against {r['x']}:"]
+    for name, m in r["metrics"].items():
+        s, c = m["slope_interval"], m["curvature_interval"]
+        h = m["heldout_rmse"]
+        lines.append(
+            f"{name}: slope {m['slope_per_decade']:+.4f}/decade ({s[0]:+.4f} to {s[1]:+.4f}); curvature "
+            f"{m['curvature']:+.4f} ({c[0]:+.4f} to {c[1]:+.4f}; a bend of practical size is |curvature| > "
+            f"{m['curvature_tolerance']:.4f}); held-out RMSE log-linear {h['loglinear']:.4f} vs sigmoid "
+            f"{h['sigmoid']:.4f} (held-out mean residual {m['heldout_mean_residual']:+.4f}, z={m['heldout_z']:+.1f}); "
+            f"sigmoid ceiling {m['sigmoid']['A']:.3f}, 90% of its rise at {fmt(m['compute_at_90pct'])}; "
+            f"bootstrap over {m['bootstrap_unit']} -> log-linear {m['verdict'].upper()}")
+    if "combined" in r:
+        lines.append(f"all metrics together: {r['combined'].upper()} ({r['combined_rule']})")
+    lines.append(r.get("test", ""))
+    return lines

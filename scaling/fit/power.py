@@ -1,0 +1,117 @@
+"""Power planning for a compute-multiplier claim, from pilot runs.
+
+Model: near the target loss L*, a recipe's frontier is set by the configurations that reach L*;
+their finished log loss scatters across seeds with standard deviation sigma (nats, in log loss),
+and the frontier's local slope is s = |d ln L / d ln C| there. A vertical error d ln L is a
+horizontal error d ln C = d ln L / s, so with n seeds per configuration
+
+    se(ln m) = sigma / sqrt(n) * sqrt(1/s_b^2 + 1/s_c^2).
+
+A claim k is supported when the lower one-sided 97.5% bound exceeds k; for a true multiplier m > k
+that happens with probability Phi(ln(m/k)/se - z_0.975), so the seeds needed for power P are
+n = sigma^2 (1/s_b^2 + 1/s_c^2) ((z_0.975 + z_P) / ln(m/k))^2. The expected 95% interval spans a
+factor exp(2 z_0.975 se). Sizes: the largest runs must reach L* (their compute is reported).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+Z = float(stats.norm.ppf(0.975))
+
+
+def se_log_multiplier(sigma: float, slope_b: float, slope_c: float, n_seeds: float) -> float:
+    """Standard error of ln m with ``n_seeds`` per configuration (sigma: SD of log loss)."""
+    return sigma / math.sqrt(n_seeds) * math.sqrt(1 / slope_b**2 + 1 / slope_c**2)
+
+
+def seeds_needed(sigma, slope_b, slope_c, m: float, claim: float, power: float = 0.8) -> float:
+    """Seeds per configuration to support (m > claim) or refute (m < claim) with probability
+    ``power``; inf when m == claim (a claim at the truth is never resolved: use a margin)."""
+    gap = abs(math.log(m / claim))
+    if gap == 0:
+        return math.inf
+    zp = float(stats.norm.ppf(power))
+    return sigma**2 * (1 / slope_b**2 + 1 / slope_c**2) * ((Z + zp) / gap) ** 2
+
+
+def probability(sigma, slope_b, slope_c, m, claim, n_seeds) -> float:
+    """Probability that n seeds resolve the claim (support if m > claim, refute if below)."""
+    se = se_log_multiplier(sigma, slope_b, slope_c, n_seeds)
+    return float(stats.norm.cdf(abs(math.log(m / claim)) / se - Z))
+
+
+def seed_spread(df, recipe, y, recipe_col="recipe", run_col="run_id") -> tuple[float, str]:
+    """Pooled within-configuration SD of finished log loss at each run's end, and its source."""
+    d = df[df[recipe_col].astype(str) == recipe]
+    if "point" in d.columns:
+        d = d[d["point"].astype(str) != "mid"]
+    if "config_id" in d.columns and "seed" in d.columns and run_col in d.columns:
+        last = d.loc[d.groupby(run_col)[y].idxmin()] if "step" not in d.columns else \
+            d.sort_values("step").groupby(run_col).tail(1)
+        g = last.groupby("config_id")[y]
+        ss = sum(((np.log(v) - np.log(v).mean()) ** 2).sum() for _, v in g if len(v) > 1)
+        dof = sum(len(v) - 1 for _, v in g if len(v) > 1)
+        if dof > 0:
+            return float(math.sqrt(ss / dof)), f"seed spread ({dof} degrees of freedom)"
+    return math.nan, "no seeds"
+
+
+def plan_from_compare(r: dict, df, claim: float | None, power: float = 0.8, run_col="run_id",
+                      recipe_col="recipe") -> dict:
+    """Planner figures from a :func:`scaling.claims.compare` result and its pilot table."""
+    b, c = r["baseline"], r["candidate"]
+    target = r["headline"][0]["loss"]
+    slopes, comp = [], []
+    for name in (b, c):
+        p = r["fits"][name]["params"]
+        with np.errstate(all="ignore"):
+            C = (p["A"] / (target - p["E"])) ** (1 / p["alpha"]) if target > p["E"] else math.inf
+        comp.append(C)
+        slopes.append(p["alpha"] * (target - p["E"]) / target if math.isfinite(C) else math.nan)
+    sig, src = [], []
+    for name in (b, c):
+        s, how = seed_spread(df, name, r["y"], recipe_col, run_col)
+        sig.append(s)
+        src.append(how)
+    sigma = float(np.sqrt(np.nanmean(np.square(sig)))) if np.isfinite(sig).any() else math.nan
+    if not math.isfinite(sigma):  # no seeds: the frontier fit's robust scale stands in
+        sigma = float(np.mean([r["fits"][n]["delta"] for n in (b, c)])) / 1.345
+        src = ["robust residual scale of the frontier fit (no seeds)"]
+    m = r["headline"][0]["parametric"]["value"]
+    n_now = max(1.0, r["runs"][b] / max(r["configurations"][b], 1))
+    out = {"target_loss": target, "sigma_log_loss": sigma, "sigma_source": "; ".join(dict.fromkeys(src)),
+           "slopes": slopes, "compute_to_reach": comp, "multiplier_assumed": m, "seeds_now": n_now,
+           "power": power}
+    if all(math.isfinite(s) and s > 0 for s in slopes) and math.isfinite(sigma):
+        se = se_log_multiplier(sigma, *slopes, n_now)
+        out["predicted_ci_factor"] = math.exp(2 * Z * se)
+        e = r["headline"][0]["parametric"]
+        out["actual_ci_factor"] = e["hi"] / e["lo"] if e["lo"] > 0 else math.inf
+        if claim is not None and math.isfinite(m) and m > 0:
+            n = seeds_needed(sigma, *slopes, m, claim, power)
+            out.update(claim=claim, seeds_needed=n, probability_now=probability(sigma, *slopes, m, claim, n_now),
+                       ci_factor_at_needed=(math.exp(2 * Z * se_log_multiplier(sigma, *slopes, n))
+                                            if math.isfinite(n) else 1.0))
+    return out
+
+
+def plan_lines(p: dict) -> list[str]:
+    """Human lines for :func:`plan_from_compare`."""
+    lines = [f"power plan at loss {p['target_loss']:.4g}: log-loss spread sigma = {p['sigma_log_loss']:.3g} "
+             f"({p['sigma_source']}); frontier slopes |dlnL/dlnC| = {p['slopes'][0]:.3g} (baseline), "
+             f"{p['slopes'][1]:.3g} (candidate); the largest runs must reach compute "
+             f"{p['compute_to_reach'][0]:.3g} (baseline) and {p['compute_to_reach'][1]:.3g} (candidate)"]
+    if "predicted_ci_factor" in p:
+        lines.append(f"  with {p['seeds_now']:g} seed(s) per configuration: predicted 95% interval spans a factor "
+                     f"{p['predicted_ci_factor']:.3g} (this comparison's power-law interval spans "
+                     f"{p['actual_ci_factor']:.3g})")
+    if "seeds_needed" in p:
+        n = p["seeds_needed"]
+        lines.append(f"  to resolve the {p['claim']:g}x claim (assuming m = {p['multiplier_assumed']:.3g}) with "
+                     f"probability {p['power']:.0%}: {'no finite number (m equals the claim; use --margin)' if not math.isfinite(n) else f'{math.ceil(n)} seeds per configuration'}"
+                     f" (probability now {p['probability_now']:.0%}; interval then spans {p['ci_factor_at_needed']:.3g}x)")
+    return lines

@@ -1,0 +1,214 @@
+"""The one bootstrap of the package: hierarchical, paired, censored.
+
+The independent unit of a sweep is a *configuration* (a point of the grid: size, learning rate,
+...); its *seeds* are replicates. A resample draws configurations with replacement, then, inside
+every drawn configuration, its seeds with replacement (a two-stage bootstrap). When every
+configuration has >= 2 seeds the first stage keeps the grid as designed (each configuration once:
+a stratified bootstrap of seeds), since a grid is a design and not a sample; without seeds each
+configuration has one run and the scheme reduces to resampling whole runs (and says that it then
+measures the grid's fragility). Items are runs (or, for
+data with no run column, single points), and a resample is a vector of counts per item, so a fit
+of every resample is one batched weighted fit.
+
+Paired: when two recipes share a grid (the same configuration keys), :func:`draw_configs` is
+called once and the same configuration draws serve both recipes.
+
+Censored: a statistic can be +inf or 0 in a draw (a recipe never reached the target). Intervals
+are order statistics of *all* draws, so such draws count, in the tail they belong to; NaN draws
+(the statistic is undefined) are counted and reported, never silently dropped. Failed fits are
+capped at 5% (:func:`check_failures`).
+
+API (also for ``scaling.claims.*``): ``units(configs, runs)`` -> :class:`Units`;
+``draw(units, n_boot, rng)`` -> (n_boot, n_items) counts; ``interval(draws, level)``;
+``summarize(point, draws)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from scaling.errors import FitError
+
+#: most failed fits tolerated among the resamples
+MAX_FAILED = 0.05
+
+
+@dataclass(frozen=True)
+class Units:
+    """Items (runs) grouped into configurations.
+
+    config: (n_items,) configuration index of each item, into ``keys``; keys: configuration
+    labels (sorted; for pairing, the shared grid); members: per configuration, the item indices.
+    """
+
+    config: np.ndarray
+    keys: tuple
+    members: tuple
+
+    @property
+    def n_items(self) -> int:
+        return int(self.config.size)
+
+    @property
+    def n_configs(self) -> int:
+        return len(self.keys)
+
+    @property
+    def seeds(self) -> np.ndarray:
+        """Seeds (items) per configuration."""
+        return np.array([len(m) for m in self.members])
+
+    def describe(self, item: str = "runs") -> str:
+        """What a resample draws, in words."""
+        s = self.seeds
+        if s.max() <= 1:
+            return (f"{self.n_configs} {item} (one seed per configuration) drawn with replacement: "
+                    f"this measures how fragile the grid is, not seed noise")
+        if stratified(self):
+            return (f"seeds within each of {self.n_configs} configurations ({s.min()}-{s.max()} per "
+                    f"configuration; {self.n_items} {item}); the grid is kept fixed")
+        return (f"{self.n_configs} configurations drawn with replacement, then their seeds within "
+                f"each ({s.min()}-{s.max()} per configuration; {self.n_items} {item})")
+
+
+def units(configs, keys=None) -> Units:
+    """Group items by configuration label. keys: the full label set (a shared grid for pairing);
+    default: the sorted distinct labels."""
+    labels = np.asarray(configs).astype(str)
+    keys = tuple(sorted(set(labels))) if keys is None else tuple(map(str, keys))
+    index = {k: i for i, k in enumerate(keys)}
+    missing = sorted(set(labels) - set(index))
+    if missing:
+        raise FitError(f"configuration {missing[0]!r} is not in the shared grid")
+    config = np.array([index[v] for v in labels], dtype=np.int64)
+    members = tuple(np.flatnonzero(config == i) for i in range(len(keys)))
+    return Units(config=config, keys=keys, members=members)
+
+
+def draw_configs(n_configs: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_configs) configuration indices drawn with replacement (reuse them to pair)."""
+    return rng.integers(0, n_configs, size=(n_boot, n_configs))
+
+
+def stratified(u: Units) -> bool:
+    """Keep the grid fixed (resample seeds only) when every configuration has >= 2 seeds."""
+    return bool(u.n_configs and u.seeds.min() >= 2)
+
+
+def draw(u: Units, n_boot: int, rng: np.random.Generator, configs: np.ndarray | None = None,
+         fixed_grid: bool | None = None) -> np.ndarray:
+    """(n_boot, n_items) counts of a two-stage resample: configurations, then seeds within.
+
+    configs: pre-drawn configuration indices (:func:`draw_configs`) to pair recipes on one grid;
+    a drawn configuration with no items in this recipe contributes nothing. fixed_grid (default
+    :func:`stratified`): every configuration once, seeds resampled within each. A grid is a
+    design, not a sample: where seeds exist they are the replicates, and resampling the grid
+    would measure its fragility (drop the largest size and the range vanishes) instead.
+    """
+    fixed = stratified(u) if fixed_grid is None else fixed_grid
+    if fixed:
+        D = np.tile(np.arange(u.n_configs), (n_boot, 1))
+    else:
+        D = draw_configs(u.n_configs, n_boot, rng) if configs is None else np.asarray(configs)
+    seeds = u.seeds
+    s_max = max(int(seeds.max()), 1)
+    order = np.concatenate([m for m in u.members]) if u.n_items else np.zeros(0, int)
+    offset = np.concatenate([[0], np.cumsum(seeds)[:-1]])
+    s = seeds[D]  # (B, K) seeds of each drawn configuration
+    u01 = rng.random(size=D.shape + (s_max,))
+    pick = np.floor(u01 * s[..., None]).astype(np.int64)  # seed index within the configuration
+    valid = np.arange(s_max)[None, None, :] < s[..., None]
+    item = order[np.clip(offset[D][..., None] + pick, 0, max(u.n_items - 1, 0))]
+    counts = np.zeros((D.shape[0], u.n_items))
+    b = np.broadcast_to(np.arange(D.shape[0])[:, None, None], item.shape)
+    np.add.at(counts, (b[valid], item[valid]), 1.0)
+    return counts
+
+
+def n_distinct(n: int) -> int:
+    """Distinct one-stage resamples of n units: C(2n-1, n)."""
+    from math import comb
+
+    return comb(2 * n - 1, n)
+
+
+def interval(draws, level: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed percentile interval of all draws, censored ones (+-inf) included.
+
+    Order statistics (inverted CDF), so infinite draws sit in their tail instead of breaking an
+    interpolation; NaN draws are excluded (count them with :func:`summarize`).
+    """
+    d = np.asarray(draws, float)
+    q = (1.0 - level) / 2.0
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN bounds
+        lo = np.nanquantile(d, q, axis=axis, method="inverted_cdf")
+        hi = np.nanquantile(d, 1.0 - q, axis=axis, method="inverted_cdf")
+    return lo, hi
+
+
+def small_sample_factor(dof: float | None, level: float = 0.95) -> float:
+    """t over z quantile: how much wider an interval resting on ``dof`` degrees of freedom of
+    replicate spread must be than a normal-theory one (1 when dof is None or large)."""
+    if dof is None or not np.isfinite(dof):
+        return 1.0
+    from scipy import stats
+
+    q = 1 - (1 - level) / 2
+    return float(stats.t.ppf(q, max(dof, 1)) / stats.norm.ppf(q))
+
+
+def widen(lo, hi, centre, factor: float):
+    """Stretch a positive interval about ``centre`` by ``factor`` in log space (0 and inf stay)."""
+    lo, hi, centre = (np.asarray(v, float) for v in (lo, hi, centre))
+    if factor == 1.0:
+        return lo, hi
+    ok = np.isfinite(centre) & (centre > 0)
+    with np.errstate(all="ignore"):
+        lo2 = np.where(ok & (lo > 0) & np.isfinite(lo), centre * (lo / centre) ** factor, lo)
+        hi2 = np.where(ok & (hi > 0) & np.isfinite(hi), centre * (hi / centre) ** factor, hi)
+    return lo2, hi2
+
+
+def summarize(point, draws, level: float = 0.95, n_failed: int = 0, dof: float | None = None) -> dict:
+    """Point, interval and diagnostics of a positive statistic (e.g. a multiplier), per column.
+
+    draws: (n_boot, T); +inf and 0 are censored draws, NaN undefined ones (counted as 0 for
+    ``lo`` and inf for ``hi``). dof: degrees of freedom of the replicate spread (seeds minus
+    configurations); the interval is widened by t_dof / z about the median draw (a small-sample
+    correction; None: none). Returns value, lo, hi (``level``),
+    lo90/hi90 (central 90%), frac_inf, frac_zero, frac_undefined (NaN), bias (median of log draws
+    minus log point; NaN where undefined) and outside90 (point outside the central 90% of draws).
+    """
+    d = np.atleast_2d(np.asarray(draws, float))
+    point = np.asarray(point, float) * np.ones(d.shape[1])
+    # an undefined draw (neither recipe reached the target) could be anything in [0, inf]: it
+    # counts as 0 for the lower bound and as inf for the upper one (conservative both ways)
+    lo, _ = interval(np.where(np.isnan(d), 0.0, d), level)
+    _, hi = interval(np.where(np.isnan(d), np.inf, d), level)
+    lo90, hi90 = interval(d, 0.90)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanquantile(d, 0.5, axis=0, method="inverted_cdf") if d.size else np.nan
+        bias = np.where((point > 0) & np.isfinite(point) & (med > 0) & np.isfinite(med),
+                        np.log(med) - np.log(point), np.nan)
+    # few replicates: the spread itself is uncertain (t, not z), so widen about the median
+    lo, hi = widen(lo, hi, med, small_sample_factor(dof, level))
+    return {"value": point, "lo": np.asarray(lo), "hi": np.asarray(hi), "lo90": np.asarray(lo90),
+            "hi90": np.asarray(hi90), "frac_inf": np.mean(d == np.inf, axis=0),
+            "frac_zero": np.mean(d == 0, axis=0), "frac_undefined": np.mean(np.isnan(d), axis=0),
+            "bias": bias, "outside90": (point < lo90) | (point > hi90), "n_failed": int(n_failed),
+            "level": level, "draws": d}
+
+
+def check_failures(ok, what: str) -> int:
+    """Number of failed fits among the resamples; FitError naming ``what`` beyond 5%."""
+    ok = np.asarray(ok, bool)
+    failed = int((~ok).sum())
+    if failed > MAX_FAILED * ok.size:
+        raise FitError(f"{what}: {failed} of {ok.size} bootstrap fits failed (more than "
+                       f"{MAX_FAILED:.0%}); the interval would rest on the resamples that happened to fit")
+    return failed
