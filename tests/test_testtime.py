@@ -152,13 +152,16 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
         (half / "config.json").write_text((root / "pre" / "config.json").read_text())
         assert main(["testtime", str(half), "--out", str(tmp_path / "c")]) == 2
         assert "unfinished" in capsys.readouterr().err
-    # outside the chain vocabulary the reasoning format does not exist: named, exit 2
-    from scaling.data import tokenizer
-
-    if "<think>" not in tokenizer().ids:
-        rc = main(["testtime", str(root / "rl"), "--out", str(tmp_path / "d"), "--m", "1"])
+    # a model without the chain format's tokens: named, exit 2 (a pretrained run built in a vocabulary
+    # without them, asked for reasoning problems)
+    with chain_vocabulary(False):
+        P._build_reasoning.cache_clear()
+        plain = tmp_path / "plain"
+        assert train(config.load(None, {**PRE, "train.tokens": 8 * 320 * 2}), plain)["status"] == "done"
+        rc = main(["testtime", str(plain), "--out", str(tmp_path / "d"), "--m", "1", "--kind", "reasoning"])
         err = capsys.readouterr().err.strip().splitlines()
-        assert rc == 2 and len(err) == 1 and str(root / "rl") in err[0]
+        assert rc == 2 and len(err) == 1 and str(plain) in err[0] and "<think>" in err[0]
+    P._build_reasoning.cache_clear()
 
 
 @pytest.mark.slow
