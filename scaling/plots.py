@@ -65,7 +65,8 @@ def frontier(points: dict, fits: dict | None = None, y_label: str = "validation 
              title: str = "Loss versus training compute"):
     """Loss against compute per recipe.
 
-    points: {recipe: {"compute": [...], "loss": [...], "frontier_compute": [...], "frontier_loss": [...]}}
+    points: {recipe: {"compute": [...], "loss": [...], "frontier_compute": [...], "frontier_loss": [...],
+             optional "mid_compute"/"mid_loss" (drawn faintly) and "floor" (a horizontal line)}}
     fits:   {recipe: {"compute": grid, "loss": central, "lo": lower band, "hi": upper band, "label": str}}
     """
     names = list(points)
@@ -74,6 +75,11 @@ def frontier(points: dict, fits: dict | None = None, y_label: str = "validation 
         for name, p in points.items():
             c = colour(name, names)
             ax.scatter(p["compute"], p["loss"], s=8, color=c, alpha=0.25, linewidths=0)
+            if len(p.get("mid_compute", [])):  # mid-run points: faint, labelled
+                ax.scatter(p["mid_compute"], p["mid_loss"], s=5, color=c, alpha=0.08, linewidths=0,
+                           label=f"{name} mid-run points")
+            if p.get("floor") is not None:  # the exact irreducible loss of the data
+                ax.axhline(p["floor"], color=c, linestyle=":", linewidth=1.0, label=f"{name} exact floor {p['floor']:.4g}")
             if len(p.get("frontier_compute", [])):
                 ax.plot(p["frontier_compute"], p["frontier_loss"], "o", ms=3.5, color=c, label=f"{name} frontier")
             f = (fits or {}).get(name)

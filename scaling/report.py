@@ -9,24 +9,29 @@ The sweep file's optional `report:` section says what to compare:
         - {candidate: early, baseline: baseline, claim: 2x}
         - {candidate: early, baseline: blind}
 
-Without `compare`, every recipe is compared with `baseline`. Everything is written atomically
-under the report folder: frontier.png, isoflop.png, multiplier_<cand>_vs_<base>.png, summary.md
+Without `compare`, every recipe is compared with `baseline`. The report's fitted parameters come
+from the same fits and resamples as the verdicts. The folder is written as a whole (a temporary
+folder renamed into place): frontier.png, isoflop.png, multiplier_<cand>_vs_<base>.png, summary.md
 and results.json. No printing here; the CLI prints.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scaling import plots
-from scaling.claims import compare, parse_claim
-from scaling.claims.multiplier import MIN_RUNS, envelope, power_fits, recipe_data, resamples
-from scaling.errors import ConfigError
+from scaling.claims import compare, parse_claim, powerfits
+from scaling.claims.multiplier import frontier, recipe_data
+from scaling.claims.text import fmt, multiplier_curves, multiplier_lines
+from scaling.errors import ConfigError, DataError, FitError
+from scaling.fit import resample
+from scaling.fit.estimate import fit_problem
+from scaling.fit.fits import power_problem
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
 
 REPORT_KEYS = ("metric", "bootstrap", "compare", "trim")
@@ -59,34 +64,93 @@ def settings(raw: dict | None, source: str, recipes: list[str]) -> dict:
             "trim": float(raw.get("trim", 0.1)), "pairs": out}
 
 
-def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, x: str = "compute/flops") -> dict:
-    """Per recipe with >= MIN_RUNS runs: frontier points, the power-law fit and a 95% band."""
+def _band(fit: dict, grid: np.ndarray):
+    """Central curve and 95% band of a power law from its fit and bootstrap draws."""
+    p = fit["params"]
+    d = fit["draws"]
+    curve = p["E"] + p["A"] * grid ** (-p["alpha"])
+    draws = d["E"][:, None] + d["A"][:, None] * grid[None, :] ** (-d["alpha"][:, None])
+    lo, hi = resample.interval(draws, 0.95)
+    return curve, lo, hi
+
+
+def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
+    """Fit on every run but the largest size's, predict the largest size's finished losses.
+
+    Split by run (size: ``params/total``, else ``model.width``); the prediction is compared with
+    the lowest seed-averaged finished loss at each of the largest size's computes.
+    """
+    size = next((c for c in ("params/total", "model.width") if c in df.columns), None)
+    if size is None:
+        return None
+    d = df[df["recipe"].astype(str) == recipe]
+    top = d[size].max()
+    try:
+        rd = recipe_data(d[d[size] < top], recipe, x, y, trim=trim)
+    except (DataError, FitError):
+        return None
+    fc, fl = frontier(rd)
+    fit = fit_problem(power_problem(fc, fl))
+    held = d[d[size] == top]
+    if "point" in held.columns:
+        held = held[held["point"].astype(str) != "mid"]
+    cfg = "config_id" if "config_id" in held.columns else "run_id"
+    best = held.groupby([x, cfg])[y].mean().groupby(level=0).min()  # seeds averaged, best configuration
+    C, L = best.index.to_numpy(float), best.to_numpy(float)
+    keep = C >= trim * C.max()
+    pred = fit.params["E"] + fit.params["A"] * C[keep] ** (-fit.params["alpha"])
+    rel = (pred - L[keep]) / L[keep]
+    return {"size": float(top), "size_column": size, "n_points": int(keep.sum()),
+            "mean_rel_error": float(np.mean(rel)), "max_abs_rel_error": float(np.max(np.abs(rel)))}
+
+
+def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons: list, x: str = "compute/flops") -> dict:
+    """Per recipe: the fit (and draws) of the comparison it took part in — the same bootstrap as
+    its verdict — or, for a recipe in no comparison, the same estimator with its own resamples."""
     out = {}
+    for r in comparisons:
+        for name in (r["baseline"], r["candidate"]):
+            if name not in out:
+                out[name] = {"fit": r["fits"][name], "frontier": r["frontiers"][name], "points": r["points"][name],
+                             "mid": r["mid_points"][name], "floor": r["floors"][name], "runs": r["runs"][name],
+                             "from": f"{r['candidate']} vs {r['baseline']}"}
     for name in sorted(df["recipe"].astype(str).unique()):
-        if df[df["recipe"] == name]["run_id"].nunique() < MIN_RUNS:
+        if name in out:
             continue
-        rd = recipe_data(df, name, x, y, trim=trim)
-        picks = resamples(len(rd.runs), n_boot, np.random.default_rng(1))
-        f = power_fits(rd, picks)
-        ok = f["ok"]
-        f["fit"].intervals = {k: tuple(np.percentile(f[k][ok], [2.5, 97.5])) for k in ("E", "A", "alpha")}
+        try:
+            rd = recipe_data(df, name, x, y, trim=trim)
+        except DataError:
+            continue
+        u = resample.units(np.repeat(rd.keys, [L.shape[0] for L in rd.loss]))
+        f = powerfits.recipe_fit(rd, resample.draw(u, n_boot, np.random.default_rng(0)))
+        fd = {**f["fit"].to_dict(), "delta": f["delta"], "n_failed": f["n_failed"],
+              "draws": {p: f[p][f["ok"]] for p in ("E", "A", "alpha")}}
+        fc, fl = frontier(rd)
         c, l = rd.points()
-        fc, fl = envelope(c, l)
-        grid = np.geomspace(fc.min(), fc.max(), 60)
-        p = f["fit"].params
-        band = p["E"] + p["A"] * grid ** (-p["alpha"])
-        draws = f["E"][f["ok"], None] + f["A"][f["ok"], None] * grid[None, :] ** (-f["alpha"][f["ok"], None])
-        out[name] = {"rd": rd, "fit": f["fit"], "points": (c, l), "frontier": (fc, fl), "grid": grid,
-                     "curve": band, "lo": np.percentile(draws, 2.5, axis=0), "hi": np.percentile(draws, 97.5, axis=0)}
+        out[name] = {"fit": fd, "frontier": {"compute": fc, "loss": fl}, "points": {"compute": c, "loss": l},
+                     "mid": dict(zip(("compute", "loss"), rd.mid)), "floor": rd.floor, "runs": rd.runs, "from": "own"}
+    for name, v in out.items():
+        d = v["fit"]["draws"]
+        v["intervals"] = {k: [float(a) for a in resample.interval(d[k])] for k in ("E", "A", "alpha")}
+        fc = np.asarray(v["frontier"]["compute"])
+        v["grid"] = np.geomspace(fc.min(), fc.max(), 60)
+        v["curve"], v["lo"], v["hi"] = _band(v["fit"], v["grid"])
+        v["heldout"] = heldout_largest(df, name, y, x, trim)
+        try:
+            v["sensitivity"] = powerfits.delta_sensitivity(recipe_data(df, name, x, y, trim=trim))
+        except (DataError, FitError):
+            v["sensitivity"] = []
     return out
 
 
 def frontier_figure(fits: dict, y: str, title: str):
-    """The frontier plot of `recipe_fits` output: points, frontier, fitted law and its 95% band."""
-    pts = {k: {"compute": v["points"][0], "loss": v["points"][1], "frontier_compute": v["frontier"][0],
-               "frontier_loss": v["frontier"][1]} for k, v in fits.items()}
+    """The frontier plot: points (mid-run points faint), frontier, fitted law, 95% band, exact floor."""
+    pts = {k: {"compute": v["points"]["compute"], "loss": v["points"]["loss"],
+               "frontier_compute": v["frontier"]["compute"], "frontier_loss": v["frontier"]["loss"],
+               "mid_compute": v["mid"]["compute"], "mid_loss": v["mid"]["loss"], "floor": v["floor"]}
+           for k, v in fits.items()}
     bands = {k: {"compute": v["grid"], "loss": v["curve"], "lo": v["lo"], "hi": v["hi"],
-                 "label": f"{k}: E+A·C^-{v['fit'].params['alpha']:.2f}"} for k, v in fits.items()}
+                 "label": f"{k}: E+A·C^-{v['fit']['params']['alpha']:.2f}"} for k, v in fits.items()}
     return plots.frontier(pts, bands, y_label=f"{y} (nats/token)", title=title)
 
 
@@ -117,84 +181,116 @@ def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets
     return curves
 
 
-def _pct(a: float, b: float) -> str:
-    return f"{a:.3g} ({b:.3g})" if math.isfinite(b) else f"{a:.3g}"
+def _ci(v, iv, digits=3) -> str:
+    return f"{v:.{digits}g} ({iv[0]:.{digits}g}–{iv[1]:.{digits}g})"
 
 
-def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, sweep_name: str = "sweep", timings: dict | None = None,
-          lines_for=None) -> dict:
-    """Fit, compare and plot; write the report folder. Returns the results (JSON-ready parts)."""
+def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, sweep_name: str = "sweep", timings: dict | None = None) -> dict:
+    """Fit, compare and plot; write the report folder as a whole (a temporary folder renamed into
+    place, so a failure leaves an existing report intact). Returns the results (JSON-ready parts)."""
+    import shutil
+    import tempfile
     import time
 
     t0 = time.monotonic()
     timings = dict(timings or {})
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"{out}: report folder is not writable ({err.strerror or err})") from None
     y = cfg["metric"]
     if y not in df.columns:
         raise ConfigError(f"report.metric: column {y!r} not in the records")
-    fits = recipe_fits(df, y, cfg["trim"], min(cfg["bootstrap"], 400))
-    figures = {"frontier": plots.save(frontier_figure(fits, y, f"{sweep_name}: loss versus training compute"),
-                                      out / "frontier.png")}
-    iso = isoflop_curves(df, y)
-    if iso:
-        figures["isoflop"] = plots.save(plots.isoflop(iso, title=f"{sweep_name}: isoFLOP curves (interpolated)"),
-                                        out / "isoflop.png")
-    comparisons = []
-    for pair in cfg["pairs"]:
-        r = compare(df, pair["baseline"], pair["candidate"], y=y, claim=pair["claim"], n_boot=cfg["bootstrap"],
-                    trim=cfg["trim"])
-        name = f"multiplier_{pair['candidate']}_vs_{pair['baseline']}.png"
-        from scaling.cli.compare import multiplier_curves
-
-        figures[name] = plots.save(plots.multiplier(multiplier_curves(r), claim=pair["claim"],
-                                                    title=f"{pair['candidate']} vs {pair['baseline']}: compute multiplier"),
-                                   out / name)
-        comparisons.append(r)
-    timings["fit+compare+plots"] = time.monotonic() - t0
-    results = {
-        "sweep": sweep_name, "metric": y, "runs": int(df["run_id"].nunique()), "timings_s": timings,
-        "fits": {k: v["fit"].to_dict() for k, v in fits.items()},
-        "comparisons": [{k: v for k, v in r.items() if k not in ("points", "fits", "frontiers")} for r in comparisons],
-    }
-    atomic_write_json(out / "results.json", jsonable(results))
-    atomic_write_text(out / "summary.md", summary_md(results, fits, comparisons, figures, lines_for))
+    if int(cfg["bootstrap"]) < 10:
+        raise ConfigError(f"report.bootstrap {cfg['bootstrap']}: at least 10 resamples are needed")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as err:
+        raise ConfigError(f"{out}: report folder is not writable ({err.strerror or err})") from None
+    try:
+        comparisons, refused = [], []
+        for pair in cfg["pairs"]:
+            try:
+                comparisons.append(compare(df, pair["baseline"], pair["candidate"], y=y, claim=pair["claim"],
+                                           n_boot=cfg["bootstrap"], trim=cfg["trim"]))
+            except (DataError, FitError) as err:
+                refused.append(f"{pair['candidate']} vs {pair['baseline']}: not compared ({err})")
+        fits = recipe_fits(df, y, cfg["trim"], cfg["bootstrap"], comparisons)
+        figures = {"frontier": plots.save(frontier_figure(fits, y, f"{sweep_name}: loss versus training compute"),
+                                          tmp / "frontier.png")}
+        iso = isoflop_curves(df, y)
+        if iso:
+            figures["isoflop"] = plots.save(plots.isoflop(iso, title=f"{sweep_name}: isoFLOP curves (interpolated)"),
+                                            tmp / "isoflop.png")
+        for r in comparisons:
+            name = f"multiplier_{r['candidate']}_vs_{r['baseline']}.png"
+            figures[name] = plots.save(plots.multiplier(multiplier_curves(r), claim=r["claim"],
+                                                        title=f"{r['candidate']} vs {r['baseline']}: compute multiplier"),
+                                       tmp / name)
+        timings["fit+compare+plots"] = time.monotonic() - t0
+        results = {
+            "sweep": sweep_name, "metric": y, "runs": int(df["run_id"].nunique()), "timings_s": timings,
+            "fits": {k: {**{q: v["fit"][q] for q in ("params", "delta", "n_failed")}, "intervals": v["intervals"],
+                         "floor": v["floor"], "heldout_largest": v["heldout"], "huber_sensitivity": v["sensitivity"],
+                         "bootstrap_from": v["from"]} for k, v in fits.items()},
+            "comparisons": [{k: v for k, v in r.items() if k not in ("points", "fits", "frontiers", "mid_points")}
+                            for r in comparisons],
+            "refused": refused,
+        }
+        atomic_write_json(tmp / "results.json", jsonable(results))
+        atomic_write_text(tmp / "summary.md", summary_md(results, fits, comparisons, figures))
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{tmp.name[-8:]}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return results
 
 
-def summary_md(results: dict, fits: dict, comparisons: list, figures: dict, lines_for) -> str:
+def summary_md(results: dict, fits: dict, comparisons: list, figures: dict) -> str:
     t = results["timings_s"]
     md = [f"# {results['sweep']}: report", "",
-          f"{results['runs']} runs; metric `{results['metric']}`; compute = exact training FLOPs."]
+          f"{results['runs']} runs; metric `{results['metric']}`; compute = exact training FLOPs; finished points only."]
     if t:
         md.append("Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + ".")
     md += ["", "## Verdicts", ""]
     for r in comparisons:
+        h = r["headline"][0]
         if r.get("verdict"):
             v = r["verdict"]
             md.append(f"- **{r['candidate']} needs {r['claim']:g}x less compute than {r['baseline']}**: "
-                      f"{v['verdict'].upper()} at loss {v['loss']:.4f} (frontier gap: {v['nonparametric']}, "
-                      f"power-law fits: {v['parametric']})")
-        inside = [row for row in r["targets"] if not row["extrapolated"]]
-        solid = [row for row in inside
-                 if min(row["nonparametric"]["defined_frac"], row["parametric"]["defined_frac"]) >= 0.95]
-        low = min(solid or inside, key=lambda row: row["loss"])  # the lowest loss resamples reliably reach
-        n, p = low["nonparametric"], low["parametric"]
-        md.append(f"- {r['candidate']} vs {r['baseline']} at loss {low['loss']:.4f}: multiplier "
-                  f"{n['value']:.3g}x (95% CI {n['lo']:.3g}–{n['hi']:.3g}) from the frontier gap, "
-                  f"{p['value']:.3g}x ({p['lo']:.3g}–{p['hi']:.3g}) from the power-law fits")
-    md += ["", "## Fitted frontiers: L(C) = E + A·C^-alpha (95% bootstrap intervals over runs)", "",
-           "| recipe | runs | E | alpha | A |", "| --- | --- | --- | --- | --- |"]
+                      f"{v['verdict'].upper()} at loss {h['loss']:.4f} ({r['headline_option']}; frontier gap: "
+                      f"{v['nonparametric']}, power-law fits: {v['parametric']})")
+        n, p = h["nonparametric"], h["parametric"]
+        md.append(f"- {r['candidate']} vs {r['baseline']} at loss {h['loss']:.4f}: multiplier {fmt(n['value'])}x "
+                  f"({fmt(n['lo'])}–{fmt(n['hi'])}) from the frontier gap, {fmt(p['value'])}x "
+                  f"({fmt(p['lo'])}–{fmt(p['hi'])}) from the power-law fits; resampled: {r['resampled']}")
+        md += [f"  - warning: {w}" for w in r["warnings"]]
+    md += [f"- {line}" for line in results["refused"]]
+    if comparisons:
+        md += ["", comparisons[0]["test"].capitalize() + "."]
+    md += ["", "## Fitted frontiers: L(C) = E + A·C^-alpha (95% bootstrap intervals, the verdicts' own resamples)", "",
+           "| recipe | runs | alpha | E | exact floor | held-out largest size (rel. error) | Huber delta |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
     for k, v in fits.items():
-        f = v["fit"]
-        iv = f.intervals
-        cell = lambda p: f"{f.params[p]:.4g}" + (f" ({iv[p][0]:.3g}–{iv[p][1]:.3g})" if p in iv else "")  # noqa: E731
-        md.append(f"| {k} | {len(v['rd'].runs)} | {cell('E')} | {cell('alpha')} | {f.params['A']:.3g} |")
-    md += ["", "## Multipliers by target loss", ""]
+        p, iv = v["fit"]["params"], v["intervals"]
+        floor = f"{v['floor']:.4g}" if v["floor"] is not None else "-"
+        h = v["heldout"]
+        held = (f"{h['mean_rel_error']:+.2%} mean, {h['max_abs_rel_error']:.2%} max over {h['n_points']} points "
+                f"({h['size_column']} {h['size']:.3g})" if h else "-")
+        md.append(f"| {k} | {v['runs']} | {_ci(p['alpha'], iv['alpha'])} | E = {_ci(p['E'], iv['E'])} | {floor} | "
+                  f"{held} | {v['fit']['delta']:.3g} |")
+    md += ["", "## Huber delta sensitivity (frontier fit under delta = 1e-3, from the data, least squares)", "",
+           "| recipe | delta | alpha | E | A |", "| --- | --- | --- | --- | --- |"]
+    for k, v in fits.items():
+        for row in v["sensitivity"]:
+            md.append(f"| {k} | {row['delta']} ({row['delta_value']:.3g}) | {row['alpha']:.4g} | {row['E']:.4g} | "
+                      f"{row['A']:.4g} |")
+    md += ["", "## Multipliers by target loss and by compute", ""]
     for r in comparisons:
-        md += ["```"] + (lines_for(r) if lines_for else []) + ["```", ""]
+        md += ["```"] + multiplier_lines(r) + ["```", ""]
     md += ["## Figures", ""] + [f"![{k}]({Path(p).name})" for k, p in figures.items()] + [""]
     return "\n".join(md)

@@ -24,7 +24,6 @@ def report_cmd(
     """Run the sweep (resumable; finished runs are skipped), then fit, compare and write the report."""
     from scaling import records
     from scaling import report as rep
-    from scaling.cli.compare import multiplier_lines
     from scaling.cli.sweep import run as sweep_run
     from scaling.sweep import runner, spec
 
@@ -32,6 +31,10 @@ def report_cmd(
     recipes = sorted({r.recipe for r in sweep.runs})
     cfg = rep.settings(sweep.raw.get("report"), str(sweep_file), recipes)
     if bootstrap is not None:
+        if bootstrap < 10:
+            from scaling.errors import ConfigError
+
+            raise ConfigError(f"--bootstrap {bootstrap}: at least 10 resamples are needed")
         cfg["bootstrap"] = bootstrap
     runs = runs or runner.default_out(sweep_file)
     out = out or Path("report") / Path(sweep_file).stem
@@ -48,7 +51,7 @@ def report_cmd(
         from scaling.errors import DataError
 
         raise DataError(f"{runs}: no committed runs of {sweep_file}; run it first (without --no-train)")
-    results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings, lines_for=multiplier_lines)
+    results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings)
     for r in results.get("comparisons", []):
         v = r.get("verdict")
         if v:
