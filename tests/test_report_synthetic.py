@@ -19,6 +19,7 @@ def records():
     return df.assign(**{"data/entropy_floor/caption": E})
 
 
+@pytest.mark.slow
 def test_report_reuses_compare_fits_and_states_the_floor(records, tmp_path):
     cfg = report.settings({"bootstrap": 100, "compare": [{"candidate": "early", "baseline": "baseline",
                                                          "claim": "2x"}]}, "t.yaml", ["baseline", "early"])

@@ -46,6 +46,9 @@ class RecipeData:
     mid: tuple = (np.zeros(0), np.zeros(0))
     floor: float | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "_full", [L.mean(axis=0) for L in self.loss])
+
     def mean(self, j: int, w=None) -> np.ndarray:
         """Seed-averaged losses of configuration j (seed weights ``w``; None: all seeds once).
 
@@ -53,7 +56,7 @@ class RecipeData:
         departure from the full mean is scaled by sqrt(s/(s-1)) (in log loss) to make the
         bootstrap variance unbiased."""
         L = self.loss[j]
-        full = L.mean(axis=0)
+        full = self._full[j]
         if w is None:
             return full
         mean = w @ L / w.sum()

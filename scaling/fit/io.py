@@ -36,7 +36,10 @@ def read_table(source) -> pd.DataFrame:
     if path.is_dir():
         from scaling.records import load  # lazy: records is optional for CSV users
 
-        return load(path)
+        try:
+            return load(path)
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as err:  # damaged run files
+            raise DataError(f"{path}: unreadable records ({type(err).__name__}: {str(err)[:120]})") from None
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
