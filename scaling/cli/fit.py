@@ -145,7 +145,7 @@ def _power_frontier(df, ccol, ycol, run_col, n_boot, delta, seed, include_mid, n
     fc, fl = frontier(rd)
     out = {**fit.to_dict(), "intervals": {k: list(v) for k, v in intervals.items()}, "se": se,
            "n_bootstrap": n_boot, "n_bootstrap_failed": f["n_failed"], "delta": f["delta"],
-           "n_points": int(fc.size), "fitted_to": f"the frontier (lower envelope) of {'all' if include_mid else 'finished'} "
+           "n_points": int(fc.size), "fitted_to": f"the frontier (lower envelope) of {'finished' if 'point' in df.columns and not include_mid else 'all'} "
            f"points: {fc.size} of {sum(c.size for c in rd.compute)}" + (f"; {n_mid} mid-run points left out" if n_mid else ""),
            "resampled": _resampled(u, run_col) + f"; each resample's frontier re-taken (minimum {MIN_UNITS} configurations)"}
     if check_above is not None:
