@@ -95,6 +95,8 @@ class TrainConfig:
 
     branches: cooldown branches (`scaling.schedule`; needs optim.schedule wsd): branch j ends at
     the run's steps / branch_spacing^j (j = 1..branches), each a finished point like the run's end.
+    log_every: a train-log record every k steps (`scaling.tracking`; 0: off); tensorboard: also
+    write TensorBoard events. Neither changes what is trained, so neither is part of the run id.
     """
 
     tokens: int = 2_000_000
@@ -104,6 +106,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     branches: int = 0
     branch_spacing: float = 2.0
+    log_every: int = 50
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,8 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: must lie in [0, 1], got {value}")
     if o.warmup + (o.decay if o.schedule == "wsd" else 0) > 1:
         raise ConfigError(f"optim.warmup + optim.decay exceed the run ({o.warmup} + {o.decay})")
+    if t.log_every < 0:
+        raise ConfigError(f"train.log_every: must be non-negative (0: off), got {t.log_every}")
     if t.branches < 0:
         raise ConfigError(f"train.branches: must be non-negative, got {t.branches}")
     if t.branches:
@@ -303,9 +309,11 @@ def read_mapping(path: str | Path) -> dict:
     """Read a YAML or JSON file into a dict; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (YAML or JSON expected)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -363,6 +371,7 @@ def _used(cfg: RunConfig) -> dict:
         data["vision"] = {k: v for k, v in data["vision"].items() if k in used}
     unused = {k for keys in WORLD_KEYS.values() for k in keys} - set(WORLD_KEYS.get(cfg.data.world, ()))
     data["data"] = {k: v for k, v in data["data"].items() if k not in unused}
+    data["train"] = {k: v for k, v in data["train"].items() if k not in ("log_every", "tensorboard")}
     return data
 
 

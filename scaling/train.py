@@ -17,7 +17,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from scaling import checkpoint, flops, records
+import threading
+
+from scaling import checkpoint, flops, preemption, records, tracking
 from scaling.config import RunConfig, config_id, run_id, to_dict
 from scaling.data import SPLITS, entropy_floor, layout, split_counts, train_batch, val_batch
 from scaling.data.kinds import syllable_ids
@@ -202,6 +204,10 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     last = next((r for r in reversed(kept) if r["point"] == "finished"), kept[-1] if kept else None)
     line = _Losses(meta, start)  # the main line's losses since its last record
     state = {"gnorm": float("nan")}
+    log = tracking.TrainLog(run_dir, cfg.train.log_every, start=start, wall_s=meta["wall_s"],
+                            tokens_per_step=cost.tokens, tensorboard=cfg.train.tensorboard)
+    # SIGTERM / SIGUSR2 (a scheduler's notice): checkpoint at the step and exit to be requeued
+    guard = preemption.install() if threading.current_thread() is threading.main_thread() else preemption.Guard()
 
     def emit(step: int, point: str, train_loss: float, lr: float, spent: int, **more) -> dict:
         rate = meta["timed_steps"] / meta["train_s"] if meta["train_s"] > 0 else float("nan")
@@ -210,6 +216,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
                  "throughput/tokens_per_s": rate * cost.tokens, "throughput/flops_per_s": rate * cost.flops, **more}
         rec = _record(cfg, rid, step, point, spent, cost, p, extra)
         records.append_metrics(run_dir, rec)
+        log.evaluation(rec)
         if progress is not None:
             progress(step, steps, rec)
         line.restart()  # evaluation time is not training time
@@ -227,34 +234,48 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
         trainer.state = stable
         return rec
 
-    def settle() -> None:
+    def settle(done: int) -> None:
         total, count, gnorm = line.sync()
         meta["loss_sum"] += total
         meta["loss_count"] += count
         state["gnorm"] = gnorm if count else state["gnorm"]
+        log.add(done, total, count, lr=trainer.lr(done - 1), grad_norm=state["gnorm"])
+
+    def save(done: int) -> None:
+        meta["wall_s"] = time.perf_counter() - t0
+        log.sync()
+        checkpoint.save(run_dir, done, trainer.state, meta)
+        line.restart()
 
     try:
         for step in range(start, steps):
             line.add(step, *trainer.step(step))
             done = step + 1
+            if cfg.train.log_every and done % cfg.train.log_every == 0:
+                settle(done)
             if done in mids or done == steps:
-                settle()
+                settle(done)
                 last = emit(done, "finished" if done == steps else "mid", meta["loss_sum"] / meta["loss_count"],
                             trainer.lr(done - 1), done + int(meta["branch_steps"]))
                 meta["loss_sum"] = meta["loss_count"] = 0.0
             if done in plan:
-                settle()
+                settle(done)
                 last = branch(plan[done])
             # A branch is costly to redo, an evaluation is not: checkpoint after every branch.
             if (done in plan or done % cfg.train.checkpoint_every == 0) and done < steps:
-                settle()
-                meta["wall_s"] = time.perf_counter() - t0
-                checkpoint.save(run_dir, done, trainer.state, meta)
-                line.restart()
+                settle(done)
+                save(done)
+            if guard.requested and done < steps:
+                settle(done)
+                save(done)
+                raise preemption.Preempted(done, guard.signal_name)
     except _Diverged as err:
         summary.update(status="diverged", diverged_step=err.step + 1, step=err.step, final=last,
                        wall_s=time.perf_counter() - t0)
         return _commit(run_dir, summary)
+    finally:
+        guard.uninstall()
+        log.close()
     checkpoint.save_final(run_dir, trainer.state[0])
     summary.update(status="done", step=steps, final=last, wall_s=time.perf_counter() - t0,
                    steps_spent=steps + int(meta["branch_steps"]))
