@@ -56,7 +56,10 @@ def test_a_recipe_that_never_reaches_the_target_gives_zero_not_a_number():
     # (the undefined draws count as inf for the upper bound: "could be anything")
     assert npar["value"] == 0 and npar["lo"] == 0 and npar["hi"] == np.inf
     assert npar["frac_zero"] + (1 - npar["defined_frac"]) == pytest.approx(1.0) and npar["frac_zero"] > 0.5
-    assert par["value"] == 0 and par["frac_zero"] >= 0.975 and par["hi"] == 0
+    # the power law extrapolates: its fitted floor sits above the target in the estimate and in
+    # most draws (m = 0); a draw whose floor dips below it gives a tiny finite m, never a large one
+    assert par["value"] == 0 and par["lo"] == 0 and par["frac_zero"] >= 0.9
+    assert np.isfinite(par["hi"]) and par["hi"] < 0.01
     assert h["extrapolated"]
     # the reverse pair: the baseline never reaches its target, so the multiplier is inf
     between = 0.5 * (h["loss"] + df[df.recipe == "cand"]["eval/loss/caption"].min())
