@@ -25,7 +25,7 @@ from scaling.claims import rules
 from scaling.claims.rules import parse_claim, verdict  # noqa: F401  (public API)
 from scaling.errors import DataError, FitError
 from scaling.fit import resample
-from scaling.fit.frontier import envelope_index
+from scaling.fit.frontier import envelope_index, lr_edge_warnings
 
 #: fewest configurations per recipe: n units give C(2n-1, n) distinct resamples; 5 give 126, the
 #: fewest for which a 2.5th percentile is not one of a handful of possible values
@@ -245,30 +245,6 @@ def loss_at_compute(rd: RecipeData, C) -> np.ndarray:
     """The loss the recipe's frontier reaches at compute C (log-log interpolation; NaN outside)."""
     fc, fl = frontier(rd)
     return np.exp(np.interp(np.log(np.asarray(C, float)), np.log(fc), np.log(fl), left=np.nan, right=np.nan))
-
-
-def lr_edge_warnings(df, recipe, y, recipe_col="recipe", run_col="run_id", lr="optim.lr",
-                     size=("model.width", "params/total")) -> list[str]:
-    """A warning when a size's best learning rate (lowest finished loss) sits at the grid's edge."""
-    size = next((s for s in size if s in df.columns), None)
-    if lr not in df.columns or size is None or run_col not in df.columns:
-        return []
-    d = df[df[recipe_col].astype(str) == recipe]
-    if "point" in d.columns:
-        d = d[d["point"].astype(str) != "mid"]
-    last = d.sort_values("step" if "step" in d.columns else y).groupby(run_col).tail(1)
-    grid = np.sort(last[lr].unique())
-    if grid.size < 2:
-        return []
-    edges = []
-    for s_val, g in last.groupby(size):
-        best = g.groupby(lr)[y].mean().idxmin()
-        if best in (grid[0], grid[-1]):
-            edges.append(f"{s_val:g}")
-    if not edges:
-        return []
-    return [f"{recipe}: the best learning rate sits at the edge of the grid ({grid[0]:g}..{grid[-1]:g}) "
-            f"for {size} {', '.join(edges)}; the frontier there may be above the recipe's true one"]
 
 
 def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "compute/flops",

@@ -55,3 +55,27 @@ def frontier(df: pd.DataFrame, *, compute: str | None = None, loss: str | None =
         out.append(g.iloc[envelope_index(g[compute], g[loss])])
     res = pd.concat(out)
     return res.drop(columns=["_recipe"], errors="ignore")
+
+
+def lr_edge_warnings(df, recipe, y, recipe_col="recipe", run_col="run_id", lr="optim.lr",
+                     size=("model.width", "params/total")) -> list[str]:
+    """A warning when a size's best learning rate (lowest finished loss) sits at the grid's edge."""
+    size = next((s for s in size if s in df.columns), None)
+    if lr not in df.columns or size is None or run_col not in df.columns:
+        return []
+    d = df[df[recipe_col].astype(str) == recipe]
+    if "point" in d.columns:
+        d = d[d["point"].astype(str) != "mid"]
+    last = d.sort_values("step" if "step" in d.columns else y).groupby(run_col).tail(1)
+    grid = np.sort(last[lr].unique())
+    if grid.size < 2:
+        return []
+    edges = []
+    for s_val, g in last.groupby(size):
+        best = g.groupby(lr)[y].mean().idxmin()
+        if best in (grid[0], grid[-1]):
+            edges.append(f"{s_val:g}")
+    if not edges:
+        return []
+    return [f"{recipe}: the best learning rate sits at the edge of the grid ({grid[0]:g}..{grid[-1]:g}) "
+            f"for {size} {', '.join(edges)}; the frontier there may be above the recipe's true one"]
