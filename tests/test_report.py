@@ -22,15 +22,16 @@ def tiny_report(tmp_path_factory):
 
 def test_report_folder(tiny_report):
     out = tiny_report / "report"
-    for name in ("frontier.png", "isoflop.png", "multiplier_early_vs_baseline.png",
-                 "multiplier_early_vs_blind.png", "summary.md", "results.json"):
+    for name in ("frontier.png", "isoflop.png", "summary.md", "results.json"):
         assert (out / name).stat().st_size > 200, name
     summary = (out / "summary.md").read_text()
-    assert "early needs 2x less compute than baseline" in summary
     results = json.loads((out / "results.json").read_text())
-    assert results["runs"] == 9 and set(results["fits"]) == {"baseline", "early", "blind"}
-    v = results["comparisons"][0]["verdict"]["verdict"]
-    assert v in ("supported", "refuted", "inconclusive")
+    assert results["runs"] == 9
+    # 3 runs per recipe (one seed each) allow 10 distinct resamples: an interval cannot rest on
+    # them, so the report says so instead of printing a verdict (see tests/test_report_synthetic.py)
+    assert results["comparisons"] == [] and len(results["refused"]) == 2
+    assert "early vs baseline: not compared (recipe 'baseline' has 3 independent configurations" in summary
+    assert not (out / "multiplier_early_vs_baseline.png").exists()
 
 
 def test_report_again_trains_nothing(tiny_report, capsys):
