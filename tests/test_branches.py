@@ -119,36 +119,36 @@ def test_bad_branch_settings_are_refused_before_training(tmp_path, extra, culpri
     assert not (tmp_path / "run").exists()
 
 
+DEMO = {"data.world": "kinds", "data.text_len": 10, "data.val_examples": 256, "data.mix_caption": 0.5,
+        "data.mix_qa": 0.2, "data.mix_text": 0.2, "data.mix_interleaved": 0.1, "model.family": "early",
+        "model.width": 16, "optim.lr": 5e-3, "optim.schedule": "wsd", "optim.decay": 0.2, "optim.warmup": 0.005,
+        "train.tokens": 1_200_000, "train.batch_size": 20, "train.eval_points": 1, "train.eval_batch_size": 256,
+        "train.checkpoint_every": 5000}
+
+
 @pytest.mark.slow
 def test_cooldown_branches_match_separate_runs_within_the_seed_spread(tmp_path):
-    """The anchor of finished points (Hägele et al. 2024): with 3 seeds, a branch ending at D tokens
-    against a separate WSD run of D tokens at 3 values of D. With the warmup matched in steps the two
-    are the same computation (gap exactly 0); with the warmup a fraction of each run, the mean gap
-    lies within the seed spread once the warmup is short beside the earliest branch (0.5% of the run
-    here, as in the demo; at 2% the gap at N/8 was +0.13 nats, all of it the longer warmup)."""
-    steps, warm = 640, {"optim.warmup": 0.005}
-    gaps, alone_losses = [], []
+    """The anchor of finished points (Hägele et al. 2024), at the demo's settings (its smallest
+    early-fusion model): with 3 seeds, a branch ending at D tokens against a separate WSD run of D
+    tokens (same size and schedule shape; only the warmup, 0.5% of each run, differs) at D = 1/8,
+    1/4 and 1/2 of the run: the mean gap lies within the seed spread. With the warmup matched in
+    steps the two are the same computation (`test_a_branch_equals_a_separate_run_...`)."""
+    gaps, alone_losses, ends = [], [], []
     for seed in range(3):
-        cfg = _cfg(**{**warm, "train.branches": 3, "seed": seed, "train.eval_points": 1,
-                      "train.tokens": steps * flops.step_cost(_cfg()).tokens})
+        cfg = config.load(None, {**DEMO, "train.branches": 3, "seed": seed})
         train(cfg, tmp_path / f"b{seed}")
         recs = [r for r in records.read_metrics(tmp_path / f"b{seed}") if r.get("branch/start_step") is not None]
         row = []
         for r in recs:
             tokens = r["step"] * flops.step_cost(cfg).tokens
-            alone = train(_cfg(**{**warm, "seed": seed, "train.eval_points": 1, "train.tokens": tokens}),
+            alone = train(config.load(None, {**DEMO, "seed": seed, "train.tokens": tokens}),
                           tmp_path / f"s{seed}-{r['step']}")["final"]
             row.append((r["eval/loss/caption"], alone["eval/loss/caption"]))
-            if seed == 0:  # matched warmup: the same learning rates on the same batches
-                matched = _cfg(**{"seed": seed, "train.eval_points": 1, "train.tokens": tokens,
-                                  "optim.warmup": cfg.optim.warmup * steps / r["step"]})
-                assert train(matched, tmp_path / f"m-{r['step']}")["final"]["eval/loss/caption"] == \
-                    r["eval/loss/caption"]
+        ends = [r["step"] for r in recs]
         gaps.append([b - a for b, a in row])
         alone_losses.append([a for _, a in row])
     gaps, alone_losses = np.array(gaps), np.array(alone_losses)
     assert gaps.shape == (3, 3)
     seed_sd = alone_losses.std(axis=0, ddof=1)  # spread of the separate runs' losses over seeds, per D
-    print("D steps:", [r["step"] for r in recs], "gap mean:", gaps.mean(0), "gap sd:", gaps.std(0, ddof=1),
-          "seed sd:", seed_sd)
+    print("D steps:", ends, "gap mean:", gaps.mean(0), "gap sd:", gaps.std(0, ddof=1), "seed sd:", seed_sd)
     assert (np.abs(gaps.mean(axis=0)) <= seed_sd).all()
