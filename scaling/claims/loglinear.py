@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.errors import DataError, FitError
+from scaling.fit.io import check_values
 
 MIN_POINTS = 6
 
@@ -150,12 +151,11 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
     groups = df.groupby(group, sort=True) if group else [("all", df)]
     for gname, g in groups:
         for y in ys:
-            sub = g[[c for c in dict.fromkeys([x, y, split_col, run_col]) if c]].dropna(subset=[x, y])
-            sub = sub[sub[x] != 0]  # the starting point (no compute yet) has no place on a log axis
-            C, P = sub[x].to_numpy(float), sub[y].to_numpy(float)
-            bad = ~np.isfinite(C) | (C <= 0)
-            if bad.any():
-                raise DataError(f"column {x!r} row {sub.index[np.flatnonzero(bad)[0]]}: compute must be positive")
+            sub = g[[c for c in dict.fromkeys([x, y, split_col, run_col]) if c]]
+            # the starting point (no compute yet) has no place on a log axis; every other row must be usable
+            sub = sub[pd.to_numeric(sub[x], errors="coerce") != 0]
+            C = check_values(x, sub[x], positive=True, labels=sub.index)
+            P = check_values(y, sub[y], labels=sub.index)
             held = (sub[split_col].astype(str) == "heldout").to_numpy() if split_col else None
             runs = sub[run_col].to_numpy() if run_col else None
             try:

@@ -38,6 +38,7 @@ def report_cmd(
         cfg["bootstrap"] = bootstrap
     runs = runs or runner.default_out(sweep_file)
     out = out or Path("report") / Path(sweep_file).stem
+    _check_writable(out)  # before minutes of training, not after
     timings = {}
     t0 = time.monotonic()
     if not no_train:
@@ -57,3 +58,20 @@ def report_cmd(
         if v:
             typer.echo(f"{r['candidate']} vs {r['baseline']}: claim {r['claim']:g}x -> {v['verdict'].upper()}")
     typer.echo(f"report: {out / 'summary.md'} ({', '.join(f'{k} {v:.0f} s' for k, v in results['timings_s'].items())})")
+
+
+def _check_writable(out: Path) -> None:
+    """ConfigError naming `out` when no report folder can be made there."""
+    import os
+
+    from scaling.errors import ConfigError
+
+    probe = out if out.exists() else out.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: the report path exists and is not a folder")
+    if not probe.is_dir():
+        raise ConfigError(f"{out}: report folder cannot be made ({probe} is not a folder)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{out}: report folder is not writable ({probe})")

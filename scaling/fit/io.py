@@ -41,9 +41,14 @@ def read_table(source) -> pd.DataFrame:
         except (ValueError, UnicodeDecodeError, KeyError, TypeError) as err:  # damaged run files
             raise DataError(f"{path}: unreadable records ({type(err).__name__}: {str(err)[:120]})") from None
     try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the table is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable CSV ({err})") from None
+    if table.empty:
+        raise DataError(f"{path}: the table has a header but no rows")
+    return table
 
 
 def resolve_column(df: pd.DataFrame, role: str, name: str | None = None) -> str:
