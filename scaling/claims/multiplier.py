@@ -135,11 +135,18 @@ def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "r
                 loss.append(l[np.argsort(c)][None, :])
                 keys.append(f"{key}#{i}")
     n_runs = sum(L.shape[0] for L in loss)
-    if len(compute) < MIN_UNITS:
+    seeds = [L.shape[0] for L in loss]
+    # Distinct resamples of the scheme that will be used: seeds within a fixed grid when every
+    # configuration has >= 2 of them, else whole configurations. An interval needs as many as
+    # MIN_UNITS configurations give (126).
+    stratified = bool(seeds) and min(seeds) >= 2
+    distinct = (int(np.prod([resample.n_distinct(k) for k in seeds], dtype=float)) if stratified
+                else resample.n_distinct(max(len(compute), 1)))
+    if distinct < resample.n_distinct(MIN_UNITS):
         raise DataError(
             f"recipe {recipe!r} has {len(compute)} independent configurations ({n_runs} runs) with finished "
-            f"{y}; an interval needs at least {MIN_UNITS} (n units allow C(2n-1, n) distinct resamples: "
-            f"{resample.n_distinct(max(len(compute), 1))} here, 126 at 5)")
+            f"{y}: {distinct} distinct resamples; an interval needs at least {resample.n_distinct(MIN_UNITS)} "
+            f"({MIN_UNITS} configurations of one run, or 3 seeds in each of 3)")
     floor = None
     fcol = y.replace("eval/loss/", "data/entropy_floor/")
     if fcol != y and fcol in sub.columns:
