@@ -78,7 +78,10 @@ def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
     """Fit on every run but the largest size's, predict the largest size's finished losses.
 
     Split by run (size: ``params/total``, else ``model.width``); the prediction is compared with
-    the lowest seed-averaged finished loss at each of the largest size's computes.
+    the lowest seed-averaged finished loss at each of the largest size's computes beyond the
+    fitted runs' largest compute: there the largest size is what extends the frontier, so a
+    frontier law must predict it (below that compute the largest model is not compute-optimal,
+    and its points lie above any frontier). Without such points, every finished point is used.
     """
     size = next((c for c in ("params/total", "model.width") if c in df.columns), None)
     if size is None:
@@ -97,11 +100,15 @@ def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
     cfg = "config_id" if "config_id" in held.columns else "run_id"
     best = held.groupby([x, cfg])[y].mean().groupby(level=0).min()  # seeds averaged, best configuration
     C, L = best.index.to_numpy(float), best.to_numpy(float)
-    keep = C >= trim * C.max()
+    keep = C > float(np.max(fc))
+    region = "beyond the fitted runs' compute"
+    if not keep.any():
+        keep, region = C >= trim * C.max(), "all finished points"
     pred = fit.params["E"] + fit.params["A"] * C[keep] ** (-fit.params["alpha"])
     rel = (pred - L[keep]) / L[keep]
     return {"size": float(top), "size_column": size, "n_points": int(keep.sum()),
-            "mean_rel_error": float(np.mean(rel)), "max_abs_rel_error": float(np.max(np.abs(rel)))}
+            "mean_rel_error": float(np.mean(rel)), "max_abs_rel_error": float(np.max(np.abs(rel))),
+            "region": region, "fitted_up_to": float(np.max(fc))}
 
 
 def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons: list, x: str = "compute/flops") -> dict:
@@ -280,7 +287,7 @@ def summary_md(results: dict, fits: dict, comparisons: list, figures: dict) -> s
         floor = f"{v['floor']:.4g}" if v["floor"] is not None else "-"
         h = v["heldout"]
         held = (f"{h['mean_rel_error']:+.2%} mean, {h['max_abs_rel_error']:.2%} max over {h['n_points']} points "
-                f"({h['size_column']} {h['size']:.3g})" if h else "-")
+                f"({h['size_column']} {h['size']:.3g}; {h['region']})" if h else "-")
         md.append(f"| {k} | {v['runs']} | {_ci(p['alpha'], iv['alpha'])} | E = {_ci(p['E'], iv['E'])} | {floor} | "
                   f"{held} | {v['fit']['delta']:.3g} |")
     md += ["", "## Huber delta sensitivity (frontier fit under delta = 1e-3, from the data, least squares)", "",
