@@ -63,3 +63,11 @@ def test_notebook_runs_top_to_bottom(tiny_report, name, monkeypatch):
     client.execute()  # raises CellExecutionError on the first failing cell
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+def test_report_json_is_the_results_alone(tiny_report, capsys):
+    capsys.readouterr()
+    assert main(["report", str(TINY), "--runs", str(tiny_report / "runs"), "--out", str(tiny_report / "r3"),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout, NaN as null
+    assert out["runs"] == 9 and out == json.loads((tiny_report / "r3" / "results.json").read_text())

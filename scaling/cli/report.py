@@ -20,6 +20,7 @@ def report_cmd(
     backend: str = typer.Option("local", "--backend", help="local | ray | slurm"),
     no_train: bool = typer.Option(False, "--no-train", help="Report on the runs already committed; train nothing."),
     bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Override report.bootstrap."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report's results (results.json) as JSON."),
 ) -> None:
     """Run the sweep (resumable; finished runs are skipped), then fit, compare and write the report."""
     from scaling import records
@@ -42,8 +43,13 @@ def report_cmd(
     timings = {}
     t0 = time.monotonic()
     if not no_train:
-        sweep_run(sweep_file, out=runs, workers=workers, backend=backend, retries=None, flops_per_s=None,
-                  overhead_s=None, trainer="scaling.train:train")
+        import contextlib
+        import sys
+
+        # with --json, stdout holds only the JSON: the sweep's progress goes to stderr
+        with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
+            sweep_run(sweep_file, out=runs, workers=workers, backend=backend, retries=None, flops_per_s=None,
+                      overhead_s=None, trainer="scaling.train:train")
         timings["sweep"] = time.monotonic() - t0
     df = records.load(runs)
     wanted = {r.run_id for r in sweep.runs}
@@ -53,6 +59,11 @@ def report_cmd(
 
         raise DataError(f"{runs}: no committed runs of {sweep_file}; run it first (without --no-train)")
     results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings)
+    if json_out:
+        from scaling.cli.sweep import _echo_json
+
+        _echo_json(results)
+        return
     for r in results.get("comparisons", []):
         v = r.get("verdict")
         if v:
