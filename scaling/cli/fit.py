@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from scaling.cli import app, bench_app
-from scaling.errors import FitError
+from scaling.errors import FitError, ScalingError
 
 def _filtered(df, filters):
     for item in filters or []:
@@ -100,13 +100,21 @@ def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", 
                            loglinear_data=(df[ccol].to_numpy(float), df[ycol].to_numpy(float)))
         return {**fit.to_dict(), "resampled": _resampled(point_units(groups, configs, len(df))[0], run_col)}
     else:  # approach2
-        ccol, ncol = col("compute", 0), col("params", 1)
+        # an isoFLOP sweep's runs land within 2% of their budget: group them by the budget itself
+        ccol = "budget" if not xs and "budget" in df.columns else col("compute", 0)
+        ncol = col("params", 1)
         ycol = resolve_column(df, "loss", y)
-        res = approach2(df[ccol], df[ncol], df[ycol])
-        return {"law": "approach2", "converged": True,
-                "params": {k: res[k] for k in ("a", "n0", "b", "d0")}, "derived": {},
-                "intervals": {}, "n_points": int(len(df)), "n_budgets": int(len(res["budgets"])),
-                "note": res["note"] + "; no bootstrap (a diagnostic)"}
+        dcol = next((c for c in ("tokens/total", "D", "tokens") if c in df.columns), None)
+        D = df[dcol] if dcol else None
+        res = approach2(df[ccol], df[ncol], df[ycol], D)
+        out = {"law": "approach2", "converged": True,
+               "params": {k: res[k] for k in ("a", "n0", "b", "d0")}, "derived": {},
+               "intervals": {}, "n_points": int(len(df)), "n_budgets": int(len(res["budgets"])),
+               "note": res["note"]}
+        if groups is None:
+            out["note"] += "; no bootstrap (no run column to resample)"
+            return out
+        return {**out, **_approach2_intervals(df, ccol, ncol, ycol, D, groups, configs, n_boot, seed, run_col)}
     fit = fits.fit_problem(problem, allow_unconverged=True)
     if fit.converged:
         fit, _ = bootstrap(problem, fit, groups, n_boot=n_boot, seed=seed, configs=configs)
@@ -249,3 +257,34 @@ def bench_fit_command(
     p = res["params"]
     typer.echo("estimate: " + ", ".join(f"{k}={v:.6g}" for k, v in p.items())
                + "; bootstrap se: " + ", ".join(f"{k}={v:.4f}" for k, v in res["se"].items()))
+
+
+def _approach2_intervals(df, ccol, ncol, ycol, D, groups, configs, n_boot, seed, run_col) -> dict:
+    """95% intervals of Approach 2's parameters from the hierarchical resample of runs
+    (`scaling.fit.resample`: seeds within each configuration when every one has >= 2)."""
+    import numpy as np
+
+    from scaling.fit import resample
+    from scaling.fit.approach2 import approach2
+
+    runs = np.asarray(groups).astype(str)
+    names, first = np.unique(runs, return_index=True)
+    labels = np.asarray(configs).astype(str)[first] if configs is not None else names
+    u = resample.units(labels)
+    counts = resample.draw(u, n_boot, np.random.default_rng(seed))
+    rows = [np.flatnonzero(runs == r) for r in names]
+    cols = [df[c].to_numpy(float) for c in (ccol, ncol, ycol)] + ([np.asarray(D, float)] if D is not None else [])
+    draws, ok = [], []
+    for c in counts:
+        idx = np.concatenate([np.repeat(rows[i], int(k)) for i, k in enumerate(c) if k] or [np.zeros(0, int)])
+        try:
+            r = approach2(*(v[idx] for v in cols))
+            draws.append([r["a"], r["n0"], r["b"], r["d0"]])
+            ok.append(True)
+        except ScalingError:
+            ok.append(False)
+    failed = resample.check_failures(np.array(ok), "Approach 2")
+    lo, hi = resample.interval(np.array(draws))
+    keys = ("a", "n0", "b", "d0")
+    return {"intervals": {k: [float(lo[i]), float(hi[i])] for i, k in enumerate(keys)},
+            "resampled": f"{u.describe()} (run column {run_col!r}); {n_boot} resamples, {failed} failed"}
