@@ -156,3 +156,20 @@ def test_cli_runs_and_reports(pretrained, tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "done:" in text and "pass@1/heldout=" in text
+
+
+def test_preemption_checkpoints_at_the_step_and_resumes_to_the_same_records(reference, pretrained, tmp_path):
+    from scaling.preemption import Preempted
+
+    out = tmp_path / "pre"
+
+    def notice(step, steps, rec):  # a scheduler's SIGUSR2 arrives during step 3's evaluation
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    with pytest.raises(Preempted) as err:
+        rl.run(rl.load(None, RL), out, pretrained, progress=notice)
+    assert err.value.step == 3 and not records.is_committed(out)  # checkpointed at the step it was on
+    assert signal.getsignal(signal.SIGUSR2) is not None  # the old handler is back
+    rl.run(rl.load(None, RL), out, pretrained)
+    assert _stable(records.read_metrics(out)) == _stable(records.read_metrics(reference[0]))

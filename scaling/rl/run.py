@@ -19,6 +19,7 @@ the contract of `scaling.train.train`, the pretrained run named by the run's spe
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from scaling import checkpoint, records
+from scaling import checkpoint, preemption, records
 from scaling import config as C
 from scaling import flops as F
 from scaling.errors import ConfigError, DataError
@@ -139,6 +140,15 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     last = kept[-1] if kept else record(0, {})
     summary = {"run_id": rid, "recipe": cfg.recipe, "stage": "rl", "pretrained/run_id": pre_id,
                "steps_planned": cfg.steps}
+    # SIGTERM / SIGUSR2 (a scheduler's notice): checkpoint at the step and exit to be requeued
+    guard = preemption.install() if threading.current_thread() is threading.main_thread() else preemption.Guard()
+    try:
+        return _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard)
+    finally:
+        guard.uninstall()
+
+
+def _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard) -> dict:
     for step in range(start, cfg.steps):
         out = learner.step(step)
         if not (math.isfinite(out["loss"]) and math.isfinite(out["grad_norm"])):
@@ -162,9 +172,11 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
             means = {f"train/{k}": meta[f"sum_{k}"] / meta["since"] for k in MEANS}
             last = record(done, {**means, "opt/lr": float(learner.lr(done - 1)), "opt/grad_norm": out["grad_norm"]})
             meta.update({f"sum_{k}": 0.0 for k in MEANS}, since=0.0)
-        if (done in schedule_at or done % cfg.checkpoint_every == 0) and done < cfg.steps:
+        if (done in schedule_at or done % cfg.checkpoint_every == 0 or guard.requested) and done < cfg.steps:
             meta["wall_s"] = time.perf_counter() - t0
             checkpoint.save(run_dir, done, learner.state, meta)
+            if guard.requested:
+                raise preemption.Preempted(done, guard.signal_name)
     checkpoint.save_final(run_dir, learner.state[0])
     summary.update(status="done", step=cfg.steps, final=last, wall_s=time.perf_counter() - t0)
     records.write_summary(run_dir, summary)
