@@ -126,6 +126,14 @@ class TrainLog:
         self._sum, self._n, self.t_window = 0.0, 0, now
         return rec
 
+    def window(self) -> dict[str, float]:
+        """The partial window since the last record (save it with a checkpoint: `meta`)."""
+        return {"log_sum": self._sum, "log_n": float(self._n)}
+
+    def resume(self, meta: dict) -> None:
+        """Continue the partial window a checkpoint saved (`window`), so a resumed run logs the same."""
+        self._sum, self._n = float(meta.get("log_sum", 0.0)), int(meta.get("log_n", 0))
+
     def evaluation(self, record: dict) -> None:
         """Pass an evaluation record (metrics.jsonl's) on to the sinks, so TensorBoard shows both."""
         for sink in self.sinks:

@@ -206,6 +206,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     state = {"gnorm": float("nan")}
     log = tracking.TrainLog(run_dir, cfg.train.log_every, start=start, wall_s=meta["wall_s"],
                             tokens_per_step=cost.tokens, tensorboard=cfg.train.tensorboard)
+    log.resume(meta)
     # SIGTERM / SIGUSR2 (a scheduler's notice): checkpoint at the step and exit to be requeued
     guard = preemption.install() if threading.current_thread() is threading.main_thread() else preemption.Guard()
 
@@ -244,7 +245,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     def save(done: int) -> None:
         meta["wall_s"] = time.perf_counter() - t0
         log.sync()
-        checkpoint.save(run_dir, done, trainer.state, meta)
+        checkpoint.save(run_dir, done, trainer.state, {**meta, **log.window()})
         line.restart()
 
     try:

@@ -173,3 +173,9 @@ def test_preemption_checkpoints_at_the_step_and_resumes_to_the_same_records(refe
     assert signal.getsignal(signal.SIGUSR2) is not None  # the old handler is back
     rl.run(rl.load(None, RL), out, pretrained)
     assert _stable(records.read_metrics(out)) == _stable(records.read_metrics(reference[0]))
+    # the train log (every 10 steps) was cut back to the checkpoint and made again the same way
+    from scaling import tracking
+
+    live = lambda d: [{k: v for k, v in r.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
+                      for r in tracking.read(d)]
+    assert [r["step"] for r in live(out)] == [10] and live(out) == live(reference[0])

@@ -120,6 +120,7 @@ class RLConfig:
     pretrained: str = ""  # the starting run's id; filled in from the pretrained run directory
     steps: int = 200
     checkpoint_every: int = 50
+    log_every: int = 10  # a train-log record every k steps (scaling.tracking; 0: off); not in the run id
     problems: ProblemConfig = field(default_factory=ProblemConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
@@ -222,6 +223,7 @@ def run_id(cfg: RLConfig) -> str:
     if not cfg.pretrained:
         raise ConfigError("pretrained: the RL config is not bound to a pretrained run yet")
     d = to_dict(cfg)
+    d.pop("log_every")  # what is logged between evaluations does not change what is trained
     for (section, key), default in _ADDED.items():
         if d[section].get(key) == default:
             del d[section][key]

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from scaling import checkpoint, preemption, records
+from scaling import checkpoint, preemption, records, tracking
 from scaling import config as C
 from scaling import flops as F
 from scaling.errors import ConfigError, DataError
@@ -125,6 +125,10 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     if ckpt is None:
         checkpoint.clear(run_dir)
     t0 = time.perf_counter() - meta["wall_s"]
+    if cfg.log_every < 0:
+        raise ConfigError(f"log_every: must be non-negative (0: off), got {cfg.log_every}")
+    log = tracking.TrainLog(run_dir, cfg.log_every, start=start, wall_s=meta["wall_s"])
+    log.resume(meta)
 
     def record(step: int, extra: dict) -> dict:
         rec = {**base, "step": step, **{f"rl/{k}": meta[k] for k in COUNTERS if k.startswith("flops")},
@@ -133,6 +137,7 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
                **learner.evaluate(eval_train, "train", 0), **learner.evaluate(heldout, "heldout", 1),
                "time/wall_s": time.perf_counter() - t0}
         records.append_metrics(run_dir, rec)
+        log.evaluation(rec)
         if progress is not None:
             progress(step, cfg.steps, rec)
         return rec
@@ -143,12 +148,13 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     # SIGTERM / SIGUSR2 (a scheduler's notice): checkpoint at the step and exit to be requeued
     guard = preemption.install() if threading.current_thread() is threading.main_thread() else preemption.Guard()
     try:
-        return _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard)
+        return _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard, log)
     finally:
         guard.uninstall()
+        log.close()
 
 
-def _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard) -> dict:
+def _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard, log) -> dict:
     for step in range(start, cfg.steps):
         out = learner.step(step)
         if not (math.isfinite(out["loss"]) and math.isfinite(out["grad_norm"])):
@@ -168,13 +174,16 @@ def _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary
             meta[f"sum_{k}"] += out[k]
         meta["since"] += 1
         done = step + 1
+        log.step(done, loss=out["loss"], lr=float(learner.lr(step)), grad_norm=out["grad_norm"],
+                 **{"train/reward": out["reward"], "train/accuracy": out["accuracy"]})
         if done in schedule_at:
             means = {f"train/{k}": meta[f"sum_{k}"] / meta["since"] for k in MEANS}
             last = record(done, {**means, "opt/lr": float(learner.lr(done - 1)), "opt/grad_norm": out["grad_norm"]})
             meta.update({f"sum_{k}": 0.0 for k in MEANS}, since=0.0)
         if (done in schedule_at or done % cfg.checkpoint_every == 0 or guard.requested) and done < cfg.steps:
             meta["wall_s"] = time.perf_counter() - t0
-            checkpoint.save(run_dir, done, learner.state, meta)
+            log.sync()
+            checkpoint.save(run_dir, done, learner.state, {**meta, **log.window()})
             if guard.requested:
                 raise preemption.Preempted(done, guard.signal_name)
     checkpoint.save_final(run_dir, learner.state[0])
