@@ -85,6 +85,7 @@ def test_same_seed_same_records_other_seed_other_records(reference, pretrained, 
     assert _stable(other)[1:] != [r for r in _stable(first) if r["step"] == 2]
 
 
+@pytest.mark.slow  # about 25 s; the preemption test covers resume in the fast set
 def test_resume_after_sigkill_gives_the_same_records(reference, pretrained, tmp_path):
     out, _ = reference
     run = tmp_path / "killed"

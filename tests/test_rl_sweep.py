@@ -35,6 +35,7 @@ def sweep_file(tmp_path, seeds=(0, 1), **extra) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # about 30 s
 def test_rl_sweep_runs_pretraining_then_rl_resumes_and_adds_only_new_runs(tmp_path, capsys):
     out = tmp_path / "out"
     sweep = load_sweep(sweep_file(tmp_path))
