@@ -223,6 +223,26 @@ def is_committed(run_dir: str | Path) -> bool:
     return (Path(run_dir) / SUMMARY).exists()
 
 
+def finished_config(run_dir: str | Path, prefix: str = "", noun: str = "run") -> dict:
+    """config.json of a run that finished (`done`, with its final parameters); DataError otherwise,
+    as one line starting with `prefix` + the folder and naming what is missing (`noun`: how the
+    caller calls the run, e.g. "pretrained run")."""
+    run_dir = Path(run_dir)
+    where = f"{prefix}{run_dir}"
+    if not run_dir.is_dir():
+        raise DataError(f"{where}: no such {noun} directory")
+    if not (run_dir / CONFIG).is_file():
+        raise DataError(f"{where}: not a run directory (no {CONFIG})")
+    summary = read_summary(run_dir)
+    if summary is None:
+        raise DataError(f"{where}: the {noun} is unfinished (no {SUMMARY})")
+    if summary.get("status") != "done":
+        raise DataError(f"{where}: the {noun} ended with status {summary.get('status')!r}, not done")
+    if not (run_dir / "final" / "_METADATA").exists():
+        raise DataError(f"{where}: no final parameters (final/ is missing)")
+    return read_json(run_dir / CONFIG)
+
+
 # ---------------------------------------------------------------- integrity
 
 

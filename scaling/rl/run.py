@@ -61,18 +61,7 @@ def load_pretrained(run_dir: str | Path):
     DataError for a missing or unfinished run; ConfigError when its config.json does not match
     its run id or its final checkpoint."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"--from {run_dir}: no such pretrained run directory")
-    if not (run_dir / records.CONFIG).is_file():
-        raise DataError(f"--from {run_dir}: not a run directory (no {records.CONFIG})")
-    summary = records.read_summary(run_dir)
-    if summary is None:
-        raise DataError(f"--from {run_dir}: the pretrained run is unfinished (no {records.SUMMARY})")
-    if summary.get("status") != "done":
-        raise DataError(f"--from {run_dir}: the pretrained run ended with status {summary.get('status')!r}, not done")
-    if not (run_dir / "final" / "_METADATA").exists():
-        raise DataError(f"--from {run_dir}: no final checkpoint (final/ is missing)")
-    raw = records.read_json(run_dir / records.CONFIG)
+    raw = records.finished_config(run_dir, prefix="--from ", noun="pretrained run")
     if raw.get("stage", "pretrain") != "pretrain" and "pretrained_config" in raw:
         raise DataError(f"--from {run_dir}: is an RL run, not a pretraining run")
     rid = raw.pop("run_id", None)

@@ -30,18 +30,7 @@ class Loaded:
 def load_run(run_dir: str | Path) -> Loaded:
     """DataError naming the folder when it is missing, not a run, unfinished or not done."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: no such run directory")
-    if not (run_dir / records.CONFIG).is_file():
-        raise DataError(f"{run_dir}: not a run directory (no {records.CONFIG})")
-    summary = records.read_summary(run_dir)
-    if summary is None:
-        raise DataError(f"{run_dir}: the run is unfinished (no {records.SUMMARY})")
-    if summary.get("status") != "done":
-        raise DataError(f"{run_dir}: the run ended with status {summary.get('status')!r}, not done")
-    if not (run_dir / "final" / "_METADATA").exists():
-        raise DataError(f"{run_dir}: no final parameters (final/ is missing)")
-    raw = records.read_json(run_dir / records.CONFIG)
+    raw = records.finished_config(run_dir)
     if raw.get("stage") != "rl":
         from scaling.rl.run import load_pretrained
 
