@@ -16,7 +16,7 @@ from scaling.errors import DataError
 
 DEFAULT_FLOPS_PER_S = 2.0e9  # effective training FLOP/s of the small models on one CPU worker
 DEFAULT_OVERHEAD_S = 15.0  # per run: interpreter, JAX import, compilation, evaluations
-# RL runs (`stage: rl`): FLOPs are `scaling.sweep.spec.rl_cost`'s compute/flops (RL training and
+# RL runs (`stage: rl`): FLOPs are `scaling.sweep.rl_spec.rl_cost`'s compute/flops (RL training and
 # evaluation sampling, every answer at max length); measured on sweeps/rl_demo.yaml (2 CPU workers:
 # 1.8e10 FLOP/s + 41 s), rounded towards caution
 RL_FLOPS_PER_S = 1.5e10

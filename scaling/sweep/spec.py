@@ -55,7 +55,7 @@ class RunSpec:
     cfg: C.RunConfig
     point: dict  # the axis values that made this run (dotted keys)
     budget: float | None = None  # isoFLOP budget, if any
-    cost: dict = field(default_factory=dict)  # scaling.flops.run_cost(cfg) (or rl_cost), when available
+    cost: dict = field(default_factory=dict)  # scaling.flops.run_cost(cfg) (or rl_spec.rl_cost), when available
     stage: str = "pretrain"  # pretrain | rl (then cfg is a scaling.rl.config.RLConfig)
     pretrained: RunSpec | None = None  # an RL run's starting pretraining run
 
@@ -248,7 +248,9 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
     if stage not in STAGES:
         raise ConfigError(f"{path}: stage: unknown stage {stage!r} (choose from {', '.join(STAGES)})")
     if stage == "rl":
-        return _expand_rl(raw, path, name)
+        from scaling.sweep.rl_spec import expand_rl  # RL sweeps live beside their stage's cost model
+
+        return expand_rl(raw, path, name)
     if "pretrained" in raw:
         raise ConfigError(f"{path}: pretrained: only with `stage: rl` (the models RL starts from)")
     recipes = _recipes(raw, path)
@@ -435,183 +437,3 @@ def run_cost(cfg: C.RunConfig) -> dict:
 
 def _matches(values: dict, ex: dict) -> bool:
     return all(k in values and _same(values[k], v) for k, v in ex.items())
-
-
-# ---------------------------------------------------------------- RL sweeps (stage: rl)
-
-
-def _rl():
-    from scaling.rl import config as R  # imported only for RL sweeps
-
-    return R
-
-
-def rl_config_keys() -> set[str]:
-    R = _rl()
-    return set(C.flatten(C.to_dict(R.RLConfig())))
-
-
-def _rl_build(data: dict, overrides: dict, source: str):
-    """`scaling.rl.config.build`, but a string given for a string-typed key (problems.tiers: "2",
-    eval.k: "1") stays a string instead of being parsed as YAML."""
-    R = _rl()
-    text_keys = {k for k, v in C.flatten(C.to_dict(R.RLConfig())).items() if isinstance(v, str)}
-    data = C.apply_overrides(data, {k: v for k, v in overrides.items() if k not in text_keys})
-    for key, value in overrides.items():
-        if key in text_keys:
-            node = data
-            for part in key.split(".")[:-1]:
-                node = node.setdefault(part, {})
-            node[key.split(".")[-1]] = value
-    return R.build(data, source=source)
-
-
-def _pretrained(raw: dict, path: str) -> list[tuple[str, RunSpec]]:
-    """The `pretrained:` list -> [(label, pretraining RunSpec)], validated."""
-    entries = raw.get("pretrained")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: pretrained: `stage: rl` needs a non-empty list of pretraining configs "
-                          f"({{config.key: value}} over the defaults)")
-    out: list[tuple[str, RunSpec]] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        where = f"{path}: pretrained[{i}]"
-        if entry is not None and not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping of pretraining config keys, got {entry!r}")
-        entry = dict(entry or {})
-        label = str(entry.pop("label", i))
-        if label != str(i) and not RECIPE_NAME.fullmatch(label):
-            raise ConfigError(f"{where}.label: a label is a word of letters, digits, '_', '-' or '.' "
-                              f"starting with a letter, got {label!r}")
-        if any(label == lab for lab, _ in out):
-            raise ConfigError(f"{where}.label: {label!r} is used twice")
-        patch = _dotted(entry, where)
-        allowed = config_keys()
-        for key in patch:
-            _check_key(key, where, allowed)
-        cfg = C.build({}, patch, source=where)
-        cost = run_cost(cfg)
-        if cost.get("steps", 1) < 1:
-            raise ConfigError(f"{where}: train.tokens: {cfg.train.tokens} is less than one training step "
-                              f"at train.batch_size={cfg.train.batch_size}")
-        rid = C.run_id(cfg)
-        if rid in seen:
-            raise ConfigError(f"{where}: the same pretraining config as pretrained[{seen[rid]}]")
-        seen[rid] = i
-        text = " ".join(f"{k}={_fmt(v)}" for k, v in patch.items())
-        spec = RunSpec(run_id=rid, label=f"pretrained={label}" + (f" {text}" if text else ""), cfg=cfg,
-                       point={"pretrained": i, **patch}, cost=cost)
-        out.append((label, spec))
-    return out
-
-
-def _pretrained_index(value: Any, labels: list[str], where: str) -> int:
-    """An axis/exclude value naming a pretrained entry (its index or its label) -> the index."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
-        return value
-    if isinstance(value, str):
-        if value in labels:
-            return labels.index(value)
-        if value.isdigit() and int(value) < len(labels):
-            return int(value)
-    known = ", ".join(f"{i}" + (f" ({lab})" if lab != str(i) else "") for i, lab in enumerate(labels))
-    raise ConfigError(f"{where}: no pretrained model {value!r} (pretrained: {known})")
-
-
-def _expand_rl(raw: dict, path: str, name: str) -> Sweep:
-    R = _rl()
-    if "isoflop" in raw:
-        raise ConfigError(f"{path}: isoflop: not available with `stage: rl` (RL runs are sized by steps)")
-    pretrained = _pretrained(raw, path)
-    labels = [label for label, _ in pretrained]
-    reserved = {"recipe": "`recipe` is the recipe's name; do not set it inside a recipe",
-                "pretrained": "`pretrained` is chosen by the `pretrained:` list (or a `pretrained` axis); "
-                              "do not set it inside a recipe"}
-    recipes = _recipes(raw, path, build=_rl_build, reserved=reserved)
-    allowed = rl_config_keys()
-    groups = _axes(raw, path, allowed)
-    for gi, (keys, rows) in enumerate(groups):
-        if "pretrained" in keys:
-            col = keys.index("pretrained")
-            where = f"{path}: axis pretrained"
-            groups[gi] = (keys, [row[:col] + (_pretrained_index(row[col], labels, where),) + row[col + 1:]
-                                 for row in rows])
-    axis_keys = [k for keys, _ in groups for k in keys]
-    _recipe_axis(groups, axis_keys, recipes, path)
-    if "pretrained" not in axis_keys:
-        groups.insert(1, (["pretrained"], [(i,) for i in range(len(pretrained))]))
-    excludes = _excludes(raw, path, allowed)
-    for i, ex in enumerate(excludes):
-        if "pretrained" in ex:
-            ex["pretrained"] = _pretrained_index(ex["pretrained"], labels, f"{path}: exclude[{i}].pretrained")
-    resources = _resources(raw, path)
-
-    runs: list[RunSpec] = []
-    seen: set[str] = set()
-    for combo in itertools.product(*(rows for _, rows in groups)):
-        point: dict[str, Any] = {}
-        for (keys, _), row in zip(groups, combo):
-            point.update(dict(zip(keys, row)))
-        recipe, index = str(point["recipe"]), point["pretrained"]
-        if any(_matches({**recipes[recipe], **point}, ex) for ex in excludes):
-            continue
-        pre_label, pre = pretrained[index]
-        shown = {**point, "pretrained": pre_label}
-        label = " ".join([recipe] + [f"{k}={_fmt(v)}" for k, v in shown.items() if k != "recipe"])
-        where = f"{path}: run {label}"
-        overrides = {**recipes[recipe], **{k: v for k, v in point.items() if k not in ("recipe", "pretrained")}}
-        cfg = R.with_pretrained(_rl_build({"recipe": recipe}, overrides, source=where), pre.run_id)
-        rid = R.run_id(cfg)
-        resolved = {**C.flatten(C.to_dict(cfg)), "pretrained": index}
-        if rid in seen or any(_matches(resolved, ex) for ex in excludes):
-            continue
-        seen.add(rid)
-        runs.append(RunSpec(run_id=rid, label=label, cfg=cfg, point=point, cost=rl_cost(cfg, pre.cfg),
-                            stage="rl", pretrained=pre))
-    if not runs:
-        raise ConfigError(f"{path}: the sweep holds no runs (every grid point is excluded)")
-    used = {r.pretrained.run_id for r in runs}
-    return Sweep(name=str(raw.get("name") or name), source=path, runs=runs, resources=resources, raw=raw,
-                 stage="rl", pretrained=[spec for _, spec in pretrained if spec.run_id in used])
-
-
-def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
-    """An RL run's estimated compute (`scaling.rl.flops`), with every answer at `sampling.max_len`
-    (an upper bound: sampling stops when every answer of a batch has ended).
-
-    rl/flops: the RL training compute the records count (sampling + update + reference);
-    rl/flops_eval: the evaluations' sampling; compute/flops: both, the work the time estimate uses."""
-    try:
-        from scaling import flops as F
-        from scaling.rl import flops as RF
-    except ImportError:  # pragma: no cover - the FLOP model ships with the package
-        return {}
-    s, g, e, p = cfg.sampling, cfg.grpo, cfg.eval, cfg.problems
-    step = RF.step_flops(model_cfg, g.problems, s.group, s.max_len, g.updates, g.kl > 0)
-    train = cfg.steps * step["rl/flops"]
-
-    def sampled(n_problems: int) -> float:  # one evaluation of a problem set, in fixed-shape chunks
-        rows = math.ceil(n_problems / e.chunk) * e.chunk
-        return rows * RF.prefill(model_cfg) + s.max_len * rows * e.samples * RF.decode_step(model_cfg)
-
-    evals = 1 + min(cfg.steps, _eval_points(cfg.steps, e.points))
-    per_eval = sampled(min(e.train_problems or p.train, p.train)) + sampled(p.heldout)
-    return {"rl/flops": train, "rl/flops_2n6n": cfg.steps * step["rl/flops_2n6n"], "rl/flops_eval": evals * per_eval,
-            "compute/flops": train + evals * per_eval, "params/total": F.params(model_cfg)["total"],
-            "steps": cfg.steps, "rl/rollouts": cfg.steps * g.problems * s.group}
-
-
-def _eval_points(steps: int, points: int) -> int:
-    """How many evaluations after step 0 `scaling.rl.run.eval_steps` schedules (without importing it)."""
-    import numpy as np
-
-    if steps <= points:
-        return steps
-    if points == 1:
-        return 1
-    m = points
-    while True:
-        n = len({int(round(x)) for x in np.geomspace(1, steps, m)})
-        if n >= points:
-            return n
-        m += 1
