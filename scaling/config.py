@@ -22,6 +22,7 @@ FAMILIES = ("early", "late", "blind")
 SPLITS = ("caption", "qa", "text", "interleaved")
 SCHEDULES = ("cosine", "wsd")
 WORLDS = ("shapes", "kinds")
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class ModelConfig:
 
     family: `early` (patches -> linear -> shared stream), `late` (ViT encoder -> MLP projector ->
     decoder), `blind` (no image: the control). depth/heads = 0 take the ladder's value for `width`.
+    dtype: the compute dtype of matmuls and activations (`float32` | `bfloat16`); parameters,
+    optimizer state, softmax/log-softmax and the loss stay float32. In the run id only when not
+    float32, so float32 runs keep their ids.
     """
 
     family: str = "early"
@@ -37,6 +41,7 @@ class ModelConfig:
     depth: int = 0
     heads: int = 0
     mlp_ratio: int = 4
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ class DataConfig:
     world: `shapes` (the small world: 4 shapes x 6 colours x 2 sizes on a 4 x 4 grid) or `kinds`
     (`scaling.data.kinds`: `kinds` object kinds with Zipf(`zipf`) frequencies, each name syllable
     replaced at random with probability `noise`; its exact entropy floor is known per split).
+    chains: the share of qa examples (shapes world) that are a text-only reasoning problem with its
+    worked chain, 'question <answer> <think> steps </think> answer' (`scaling.data.reasoning`), so a
+    pretrained model can write the chains RL rewards (`problems.kind: reasoning`). 0 (the default)
+    leaves the data, and the run id, as without it.
     """
 
     world: str = "shapes"
@@ -66,6 +75,7 @@ class DataConfig:
     image_size: int = 16
     max_objects: int = 4
     text_len: int = 24
+    chains: float = 0.0
     mix_caption: float = 0.4
     mix_qa: float = 0.3
     mix_text: float = 0.2
@@ -149,6 +159,8 @@ def validate(cfg: RunConfig) -> None:
     m, v, d, o, t = cfg.model, cfg.vision, cfg.data, cfg.optim, cfg.train
     if m.family not in FAMILIES:
         raise ConfigError(f"model.family: unknown family {m.family!r} (choose from {', '.join(FAMILIES)})")
+    if m.dtype not in DTYPES:
+        raise ConfigError(f"model.dtype: unknown compute dtype {m.dtype!r} (choose from {', '.join(DTYPES)})")
     positive = {
         "model.width": m.width, "model.depth": m.depth, "model.heads": m.heads, "model.mlp_ratio": m.mlp_ratio,
         "vision.patch_size": v.patch_size, "vision.width": v.width, "vision.depth": v.depth,
@@ -186,6 +198,8 @@ def validate(cfg: RunConfig) -> None:
                               f"got {d.text_len}")
     elif d.text_len < 12:
         raise ConfigError(f"data.text_len: at least 12 tokens are needed for a caption, got {d.text_len}")
+    if d.chains:
+        _check_chains(d)
     mix = [d.mix_caption, d.mix_qa, d.mix_text, d.mix_interleaved]
     if min(mix) < 0 or sum(mix) <= 0:
         raise ConfigError(f"data.mix_*: weights must be non-negative with a positive sum, got {mix}")
@@ -210,6 +224,21 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"train.branch_spacing: must exceed 1, got {t.branch_spacing}")
     if o.weight_decay < 0:
         raise ConfigError(f"optim.weight_decay: must be non-negative, got {o.weight_decay}")
+
+
+def _check_chains(d: DataConfig) -> None:
+    """ConfigError naming data.chains when worked chains cannot be put in the qa split."""
+    if not 0 <= d.chains <= 1:
+        raise ConfigError(f"data.chains: the share of qa examples with a worked chain must lie in [0, 1], got {d.chains}")
+    if d.world != "shapes":
+        raise ConfigError(f"data.chains: worked chains live in the shapes world's qa split, not the {d.world} world")
+    if d.mix_qa <= 0:
+        raise ConfigError(f"data.chains: the mixture has no qa split to hold the chains (data.mix_qa={d.mix_qa})")
+    from scaling.data.reasoning import FAMILIES, length
+
+    shortest = min(length(f, 1) for f in FAMILIES) + 2  # the split's start token and <eos>
+    if d.text_len < shortest:
+        raise ConfigError(f"data.chains: the shortest worked chain needs text_len >= {shortest}, got {d.text_len}")
 
 
 # ---------------------------------------------------------------- dict <-> dataclass
@@ -362,6 +391,8 @@ def config_id(cfg: RunConfig) -> str:
 
 
 WORLD_KEYS = {"shapes": (), "kinds": ("kinds", "zipf", "noise")}
+# keys added after runs were recorded: in the id only when not at this default, so old ids stand
+ADDED = {("model", "dtype"): "float32"}
 
 
 def _used(cfg: RunConfig) -> dict:
@@ -370,8 +401,13 @@ def _used(cfg: RunConfig) -> dict:
     if used is not None:
         data["vision"] = {k: v for k, v in data["vision"].items() if k in used}
     unused = {k for keys in WORLD_KEYS.values() for k in keys} - set(WORLD_KEYS.get(cfg.data.world, ()))
+    if not cfg.data.chains:
+        unused.add("chains")  # only a run that has worked chains names them in its id
     data["data"] = {k: v for k, v in data["data"].items() if k not in unused}
     data["train"] = {k: v for k, v in data["train"].items() if k not in ("log_every", "tensorboard")}
+    for (section, key), default in ADDED.items():
+        if data[section].get(key) == default:
+            del data[section][key]
     return data
 
 

@@ -8,7 +8,7 @@ Every other word keeps its id; the shared tokenizer is restored afterwards.
 import importlib
 from contextlib import contextmanager
 
-from scaling.rl.reasoning import END, THINK
+from scaling.data.reasoning import END, THINK
 
 
 @contextmanager

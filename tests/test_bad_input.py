@@ -88,6 +88,12 @@ CASES = {
     "train inf in file": ("train --config {w}/cfg_nan.yaml --out {w}/t", "optim.lr"),
     "train negative tokens": ("train --out {w}/t --set train.tokens=-5", "train.tokens"),
     "train huge width": ("train --out {w}/t --set model.width=1000000", "model.width"),
+    "train chains 1.5": ("train --out {w}/t --set data.chains=1.5", "data.chains"),
+    "train chains negative": ("train --out {w}/t --set data.chains=-0.1", "data.chains"),
+    "train chains text": ("train --out {w}/t --set data.chains=many", "data.chains"),
+    "train chains kinds world": ("train --out {w}/t --set data.chains=0.5 --set data.world=kinds", "data.chains"),
+    "train chains no qa": ("train --out {w}/t --set data.chains=0.5 --set data.mix_qa=0", "data.chains"),
+    "train chains short text": ("train --out {w}/t --set data.chains=0.5 --set data.text_len=12", "data.chains"),
     "train unwritable out": ("train --out {w}/blocker/run --set train.tokens=20000", "blocker"),
     "train other config's folder": ("train --out {w}/other_run", "other_run"),
     # rl

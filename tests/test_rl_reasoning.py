@@ -12,7 +12,7 @@ from scaling.errors import DataError
 from scaling.rl import config as R
 from scaling.rl import grpo
 from scaling.rl import problems as P
-from scaling.rl import reasoning as Z
+from scaling.data import reasoning as Z
 from scaling.rl.learner import think_stats
 
 

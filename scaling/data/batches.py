@@ -8,6 +8,12 @@ Determinism: a training batch depends only on (data_cfg, seed, step); a validati
 data_cfg. Validation scenes form a fixed ~10% pool of all possible scenes (`scenes.is_val_scene`,
 a stable hash of the scene's objects); training batches never contain one. The text-only split has
 no scenes: its validation set is a fixed sample of the same fact grammar.
+
+Worked reasoning chains (`data.chains`, shapes world): that share of qa examples is a text-only
+reasoning problem with its worked solution, 'question <answer> <think> steps </think> answer'
+(`scaling.data.reasoning`), on a blank image: the format of the RL stage's reasoning problems.
+Training batches draw them from the training side of the problems' split, validation sets from
+the held-out side. At the default 0 nothing is drawn, so batches are exactly as without the option.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from scaling.config import SPLITS, DataConfig
-from scaling.data import kinds
+from scaling.data import kinds, reasoning
 from scaling.data.kinds import sample_kinds
 from scaling.data.scenes import Draw, cell_pixels, render_into, sample_pool_scene
 from scaling.data.text import NUMBERS, QA_TIERS, caption, make_qa, text_passage
@@ -114,11 +120,15 @@ def build(data_cfg: DataConfig, split: str, n: int, rng: np.random.Generator, va
     start = tokenizer().start_id[split]
     draw = Draw(rng, block=1024)
     budget = L - 2  # start token and <eos>
+    chains = np.random.default_rng(rng.integers(2 ** 63)) if split == "qa" and data_cfg.chains > 0 else None
     for i in range(n):
         if split == "text":
             _write(text[i, 0], start, text_passage(draw, budget))
             continue
         for k in range(n_img):
+            if chains is not None and chains.random() < data_cfg.chains:  # a worked chain on a blank image
+                _write(text[i, k], start, reasoning.pretraining_words(chains, budget, which="heldout" if val else "train"))
+                continue
             scene = sample_pool_scene(draw, data_cfg.max_objects, val)
             render_into(images[i, k], scene)
             if split == "qa":

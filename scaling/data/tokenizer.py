@@ -13,7 +13,7 @@ from scaling.data.text import WORDS
 from scaling.errors import DataError
 
 PAD, EOS, ANSWER = "<pad>", "<eos>", "<answer>"
-CHAIN = ("<think>", "</think>")  # the reasoning chain's delimiters (`scaling.rl.reasoning`)
+CHAIN = ("<think>", "</think>")  # the reasoning chain's delimiters (`scaling.data.reasoning`)
 SPECIALS = (PAD, EOS, ANSWER) + tuple(f"<{s}>" for s in SPLITS)
 
 

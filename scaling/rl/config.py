@@ -30,7 +30,7 @@ class ProblemConfig:
     """Verifiable questions about procedural scenes (`scaling.data.make_qa`).
 
     kind: scene (questions about a scene, answered directly) | reasoning (text questions answered
-    with a chain '<think> steps </think> answer', `scaling.rl.reasoning`; needs a vocabulary with
+    with a chain '<think> steps </think> answer', `scaling.data.reasoning`; needs a vocabulary with
     <think> and </think>).
     tiers: comma-separated difficulty tiers (0 attributes, 1 counting, 2 relations), balanced (scene).
     families, difficulty: reasoning families (tally, sum, hops) and difficulties (steps), every
@@ -143,7 +143,7 @@ def validate(cfg: RLConfig) -> None:
     if p.kind not in KINDS:
         raise ConfigError(f"problems.kind: unknown kind {p.kind!r} (choose from {', '.join(KINDS)})")
     if p.kind == "reasoning":
-        from scaling.rl.reasoning import FAMILIES, MAX_DIFFICULTY
+        from scaling.data.reasoning import FAMILIES, MAX_DIFFICULTY
 
         fams = [f for f in p.families.replace(" ", "").split(",") if f]
         if not fams or any(f not in FAMILIES for f in fams):

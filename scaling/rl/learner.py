@@ -162,7 +162,7 @@ class Learner:
         out[f"eval/reward/{name}"] = float(reward.mean())
         out.update(think_stats(think, correct, np.concatenate([p["truncated"] for p in parsed]), name))
         if problems.kind == "reasoning":
-            from scaling.rl.reasoning import check
+            from scaling.data.reasoning import check
 
             steps = np.array([check(problems.questions[i // n], c)["steps"] for i, c in enumerate(completions)])
             out[f"eval/chain_valid/{name}"] = float(steps.mean())

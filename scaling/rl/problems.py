@@ -7,7 +7,7 @@ nor RL ever trains on, so the two sets are disjoint by construction. Both are fi
 
 A prompt is the qa split's text segment up to the answer: "<qa> question <answer>", padded.
 
-`problems.kind=reasoning` builds text-only reasoning problems instead (`scaling.rl.reasoning`:
+`problems.kind=reasoning` builds text-only reasoning problems instead (`scaling.data.reasoning`:
 tally, sum, hops; answered with a chain), disjoint between the sets by a hash of the question.
 """
 
@@ -63,7 +63,7 @@ def build(data: DataConfig, cfg: ProblemConfig, which: str) -> Problems:
 
 def require_chain_vocabulary() -> None:
     """DataError unless the vocabulary holds every word of the reasoning format."""
-    from scaling.rl import reasoning
+    from scaling.data import reasoning
 
     missing = [w for w in reasoning.WORDS if w not in tokenizer().ids]
     if missing:
@@ -73,9 +73,9 @@ def require_chain_vocabulary() -> None:
 
 @lru_cache(maxsize=16)
 def _build_reasoning(data: DataConfig, cfg: ProblemConfig, which: str) -> Problems:
-    """Text-only reasoning problems (`scaling.rl.reasoning`), every (family, difficulty) pair in
+    """Text-only reasoning problems (`scaling.data.reasoning`), every (family, difficulty) pair in
     turn; a blank image where the family sees one. tiers holds the difficulty."""
-    from scaling.rl import reasoning
+    from scaling.data import reasoning
 
     require_chain_vocabulary()
     levels = int_list(cfg.difficulty, "problems.difficulty")

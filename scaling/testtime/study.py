@@ -19,7 +19,7 @@ import numpy as np
 from scaling import records
 from scaling.errors import DataError
 from scaling.rl import problems as P
-from scaling.rl import reasoning
+from scaling.data import reasoning
 from scaling.rl.config import KINDS, ProblemConfig
 from scaling.testtime import engine
 from scaling.testtime.runs import load_run

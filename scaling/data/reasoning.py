@@ -20,7 +20,8 @@ the steps; `check` compares a completion with them). Only the final answer is re
 Training and held-out problems are disjoint by construction: a question is held-out iff a stable
 blake2b hash of its words falls in the lowest HELDOUT_FRACTION of buckets, and each set only draws
 questions on its own side. `pretraining_words` produces worked chains for pretraining examples from
-the training side only.
+the training side only (a validation set's from the held-out side); `data.chains` sets their share of
+the qa split (`scaling.data.batches`).
 """
 
 from __future__ import annotations
@@ -170,16 +171,18 @@ def draw(rng: np.random.Generator, family: str, difficulty: int, which: str, tri
     raise DataError(f"{family} difficulty {difficulty}: no {which} problem found in {tries} draws")
 
 
-def pretraining_words(rng: np.random.Generator, budget: int, families=FAMILIES, difficulties=(1, 2, 3, 4)) -> str:
-    """Words of one pretraining qa example with a worked chain, from the training side only:
-    'question <answer> <think> steps </think> answer', at most `budget` words (the split's start
-    token and <eos> not included). Family and difficulty are uniform over those that fit."""
+def pretraining_words(rng: np.random.Generator, budget: int, families=FAMILIES, difficulties=(1, 2, 3, 4),
+                      which: str = "train") -> str:
+    """Words of one pretraining qa example with a worked chain, from the training side (`which`:
+    "heldout" for a validation set): 'question <answer> <think> steps </think> answer', at most
+    `budget` words (the split's start token and <eos> not included). Family and difficulty are
+    uniform over those that fit (`data.chains` puts these in the qa split, `scaling.data.batches`)."""
     options = [(f, d) for f in families for d in difficulties if d <= MAX_DIFFICULTY[f] and length(f, d) <= budget]
     if not options:
         raise DataError(f"no reasoning chain fits in {budget} words")
     for _ in range(64):
         f, d = options[int(rng.integers(len(options)))]
-        text = draw(rng, f, d, "train").worked
+        text = draw(rng, f, d, which).worked
         if len(text.split()) <= budget:
             return text
     raise DataError(f"no reasoning chain fits in {budget} words")
