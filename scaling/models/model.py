@@ -6,6 +6,10 @@
 
 Every position gets a learned position embedding; `early`/`late` also add a modality embedding
 (0 = text, 1 = image). Logits are computed only at loss positions (text token k predicts k+1).
+
+`model.dtype` is the compute dtype: parameters stay float32, the stream and every matmul run in it
+(`scaling.models.layers`), and the head accumulates into float32 logits, so log-softmax and the
+loss are float32 whatever the compute dtype.
 """
 
 from __future__ import annotations
@@ -28,26 +32,36 @@ def patchify(images: jax.Array, patch: int) -> jax.Array:
     return x.reshape(*lead, g * g, patch * patch * c)
 
 
+def compute_dtype(cfg: RunConfig) -> jnp.dtype:
+    """The compute dtype `model.dtype` names (float32 | bfloat16)."""
+    return jnp.dtype(cfg.model.dtype)
+
+
+def at_least_f32(dtype) -> jnp.dtype:
+    """The dtype of logits, softmax and loss: float32, or wider if the compute dtype is."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
 class VisionEncoder(nnx.Module):
     """The `late` family's own ViT: patch embedding, positions, bidirectional blocks, projector."""
 
     def __init__(self, cfg: RunConfig, rngs: nnx.Rngs):
-        v, p = cfg.vision, cfg.vision.patch_size
-        self.patch_embed = linear(p * p * 3, v.width, rngs)
+        v, p, dt = cfg.vision, cfg.vision.patch_size, compute_dtype(cfg)
+        self.patch_embed = linear(p * p * 3, v.width, rngs, dtype=dt)
         self.pos = embedding(patches_per_image(cfg), v.width, rngs)
-        self.stack = Stack(v.width, v.depth, v.heads, v.mlp_ratio, rngs)
-        self.proj_in = linear(v.width, cfg.model.width, rngs)
-        self.proj_out = linear(cfg.model.width, cfg.model.width, rngs)
+        self.stack = Stack(v.width, v.depth, v.heads, v.mlp_ratio, rngs, dt)
+        self.proj_in = linear(v.width, cfg.model.width, rngs, dtype=dt)
+        self.proj_out = linear(cfg.model.width, cfg.model.width, rngs, dtype=dt)
 
     def __call__(self, patches: jax.Array) -> jax.Array:
-        x = self.patch_embed(patches) + self.pos[...]
+        x = (self.patch_embed(patches) + self.pos[...]).astype(self.patch_embed.dtype)
         x = self.stack(x, causal=False)
         return self.proj_out(jax.nn.gelu(self.proj_in(x)))
 
 
 class Model(nnx.Module):
     def __init__(self, cfg: RunConfig, rngs: nnx.Rngs):
-        m = cfg.model
+        m, dt = cfg.model, compute_dtype(cfg)
         self.cfg = cfg
         self.tok = embedding(vocab_size(), m.width, rngs)
         self.pos = embedding(max_length(cfg), m.width, rngs)
@@ -55,12 +69,13 @@ class Model(nnx.Module):
             self.modality = embedding(2, m.width, rngs)
         if m.family == "early":
             p = cfg.vision.patch_size
-            self.patch_embed = linear(p * p * 3, m.width, rngs)
+            self.patch_embed = linear(p * p * 3, m.width, rngs, dtype=dt)
         elif m.family == "late":
             self.vision = VisionEncoder(cfg, rngs)
-        self.decoder = Stack(m.width, m.depth, m.heads, m.mlp_ratio, rngs)
+        self.decoder = Stack(m.width, m.depth, m.heads, m.mlp_ratio, rngs, dt)
         self.head = nnx.Linear(m.width, vocab_size(), use_bias=False,
-                               kernel_init=nnx.initializers.normal(stddev=0.02), rngs=rngs)
+                               kernel_init=nnx.initializers.normal(stddev=0.02), dtype=dt,
+                               param_dtype=jnp.float32, preferred_element_type=at_least_f32(dt), rngs=rngs)
 
     def embed(self, split: str, images: jax.Array, text: jax.Array) -> jax.Array:
         """images [B, n_img, S, S, 3], text [B, n_txt, T] -> stream [B, L, width]."""
@@ -77,7 +92,7 @@ class Model(nnx.Module):
                 x = x + self.modality[...][1]
             parts.append(x)
         x = jnp.concatenate(parts, axis=1)
-        return x + self.pos[...][: x.shape[1]]
+        return (x + self.pos[...][: x.shape[1]]).astype(compute_dtype(self.cfg))
 
     def __call__(self, split: str, images: jax.Array, text: jax.Array) -> jax.Array:
         """Logits at the loss positions: [B, n_targets, vocab]."""
@@ -101,7 +116,7 @@ def example_loss_sums(logits: jax.Array, text: jax.Array, pad_id: int = 0, soft:
     noise, (1 - noise) * (-log p(token)) + noise * mean over noise_ids of (-log p(id)).
     """
     tgt = targets(text)
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    logp = jax.nn.log_softmax(logits.astype(at_least_f32(logits.dtype)), axis=-1)
     nll = -jnp.take_along_axis(logp, tgt[..., None], axis=-1)[..., 0]
     if soft is not None:
         uniform = -jnp.mean(logp[..., jnp.asarray(noise_ids)], axis=-1)

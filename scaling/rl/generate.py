@@ -13,7 +13,6 @@ is returned for the clipped ratio of the update.
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
@@ -23,6 +22,8 @@ from flax import nnx
 from scaling.config import RunConfig
 from scaling.data import tokenizer
 from scaling.models import stream
+from scaling.models.layers import attend as _attend
+from scaling.models.model import compute_dtype
 
 
 def text_start(cfg: RunConfig) -> int:
@@ -33,15 +34,6 @@ def text_start(cfg: RunConfig) -> int:
 def _heads(model) -> tuple[int, int]:
     h = model.cfg.model.heads
     return h, model.cfg.model.width // h
-
-
-def _attend(q, k, v, mask):
-    """q [b, q, h, dh], k/v [b, k, h, dh], mask broadcastable to [b, h, q, k] -> [b, q, h*dh]."""
-    b, s, h, dh = q.shape
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(dh)
-    scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
-    w = jax.nn.softmax(scores, axis=-1)
-    return jnp.einsum("bhqk,bkhd->bqhd", w, v).reshape(b, s, h * dh)
 
 
 def prefill(model, images, prompt, prompt_len):
@@ -75,7 +67,7 @@ def decode_step(model, cache, token, pos):
     x = model.tok[...][token] + model.pos[...][pos]
     if model.cfg.model.family != "blind":
         x = x + model.modality[...][0]
-    x = x[:, None]  # [B, 1, d]
+    x = x[:, None].astype(compute_dtype(model.cfg))  # [B, 1, d], in the compute dtype like `Model.embed`
     mask = (jnp.arange(keys.shape[2])[None, :] <= pos[:, None])[:, None, None, :]  # [B, 1, 1, L]
     for i, blk in enumerate(model.decoder.blocks):
         q, k, v = (t[:, :, 0] for t in jnp.split(blk.attn.qkv(blk.norm1(x)).reshape(b, 1, 3, h, dh), 3, axis=2))
