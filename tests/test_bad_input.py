@@ -88,6 +88,7 @@ CASES = {
     "train inf in file": ("train --config {w}/cfg_nan.yaml --out {w}/t", "optim.lr"),
     "train negative tokens": ("train --out {w}/t --set train.tokens=-5", "train.tokens"),
     "train huge width": ("train --out {w}/t --set model.width=1000000", "model.width"),
+    "train bad dtype": ("train --out {w}/t --set model.dtype=float16", "model.dtype"),
     "train chains 1.5": ("train --out {w}/t --set data.chains=1.5", "data.chains"),
     "train chains negative": ("train --out {w}/t --set data.chains=-0.1", "data.chains"),
     "train chains text": ("train --out {w}/t --set data.chains=many", "data.chains"),
