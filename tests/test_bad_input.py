@@ -51,6 +51,11 @@ def world(tmp_path_factory):
     (w / "empty_axis.yaml").write_text(yaml.safe_dump({**sweep, "grid": {"seed": []}}))
     (w / "nan_cpus.yaml").write_text(yaml.safe_dump(sweep) + "resources: {cpus: .nan}\n")
     (w / "cfg_nan.yaml").write_text("optim: {lr: .inf}\n")
+    rl_sweep = {"stage": "rl", "pretrained": [{"model.width": 16}], "recipes": {"baseline": {"steps": 2}},
+                "grid": {"seed": [0]}}
+    (w / "rl_report_key.yaml").write_text(yaml.safe_dump({**rl_sweep, "report": {"testtime": {"run": {"seed": 0},
+                                                                                              "colour": 1}}}))
+    (w / "rl_report_minseg.yaml").write_text(yaml.safe_dump({**rl_sweep, "report": {"min_seg": 1}}))
     (w / "good.csv").write_text(_csv(GOOD))
     (w / "empty.csv").write_text("run,recipe,flops,loss\n")
     (w / "blank.csv").write_text("")
@@ -200,6 +205,8 @@ CASES = {
     "report bootstrap -5": ("report {w}/good.yaml --runs {w}/runs_a --no-train --out {w}/rep --bootstrap -5",
                             "bootstrap"),
     "report workers 0": ("report {w}/good.yaml --runs {w}/runs_a --out {w}/rep --workers 0", "--workers"),
+    "report rl unknown testtime key": ("report {w}/rl_report_key.yaml --out {w}/rep", "report.testtime.colour"),
+    "report rl min_seg 1": ("report {w}/rl_report_minseg.yaml --out {w}/rep", "report.min_seg"),
     "report unwritable out": ("report {w}/good.yaml --runs {w}/runs_a --no-train --out {w}/blocker/rep", "blocker"),
     # bench, testtime
     "bench flops width 0": ("bench flops --width 0", "model.width"),

@@ -164,6 +164,48 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
     P._build_reasoning.cache_clear()
 
 
+def test_rl_report_trajectories_claims_and_study(world, tmp_path):
+    """`scaling report` on an RL sweep (scaling.report_rl): trajectories, claims, the study of the named run."""
+    import shutil
+
+    import pandas as pd
+
+    from scaling import report_rl
+    from scaling.errors import ConfigError
+
+    root, _ = world
+    rid = json.loads((root / "rl" / "config.json").read_text())["run_id"]
+    runs = tmp_path / "sweep"
+    shutil.copytree(root / "rl", runs / "runs" / rid)
+    rng, rows = np.random.default_rng(0), []
+    for lam in (0.0, 0.5):
+        for seed in range(3):
+            for j, step in enumerate([0, 1, 2, 3, 5, 8, 13, 20, 30, 40]):
+                rows.append({"run_id": rid if (lam, seed) == (0.5, 0) else f"r{lam}{seed}", "seed": seed,
+                             "grpo.length_coef": lam, "step": step, "rl/flops": step * 1e9,
+                             "eval/think/heldout/mean": 5 + j * (lam - 0.2) + rng.normal(0, 0.3),
+                             "eval/pass@1/heldout": 0.2 + 0.02 * j + rng.normal(0, 0.01),
+                             "eval/pass@16/heldout": 0.6 + 0.02 * j + rng.normal(0, 0.01)})
+    df = pd.DataFrame(rows)
+    cfg = report_rl.settings({"group": "grpo.length_coef", "length": "eval/think/heldout/mean", "min_seg": 2,
+                              "bootstrap": 50, "testtime": {"run": {"grpo.length_coef": 0.5, "seed": 0}, "m": "1,2",
+                                                            "problems": 4}}, "t.yaml")
+    with chain_vocabulary():
+        res = report_rl.write(df, runs, tmp_path / "rep", cfg, "t", {})
+    traj = {(t["group"], t["seed"]): t for t in res["trajectories"]}
+    assert len(traj) == 6 and traj[0.5, 0]["start"] == rows[30]["eval/think/heldout/mean"]
+    assert traj[0.0, 1]["min"] == min(r["eval/think/heldout/mean"] for r in rows[10:20])
+    assert set(res["phases"]["metrics"]) == {"0.0/eval/think/heldout/mean", "0.5/eval/think/heldout/mean"}
+    assert len(res["loglinear"]["metrics"]) == 4
+    assert (runs / "testtime" / rid / "summary.json").is_file() and res["testtime"]["run_id"] == rid
+    md = (tmp_path / "rep" / "summary.md").read_text()
+    assert "parallel claim" in md and "## Phase claim" in md and "log-linear claim" in md
+    with pytest.raises(ConfigError, match="matches 0 runs"):
+        report_rl.pick_run(df, {"seed": 7})
+    with pytest.raises(ConfigError, match="report.testtime.m"):
+        report_rl.settings({"testtime": {"run": {"seed": 0}, "m": "1,x"}}, "t.yaml")
+
+
 @pytest.mark.slow
 def test_notebook_runs_top_to_bottom(world, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")

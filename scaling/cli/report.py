@@ -30,7 +30,13 @@ def report_cmd(
 
     sweep = spec.load_sweep(sweep_file)  # validates the whole grid before anything runs
     recipes = sorted({r.recipe for r in sweep.runs})
-    cfg = rep.settings(sweep.raw.get("report"), str(sweep_file), recipes)
+    rl = sweep.stage == "rl"  # an RL sweep's report: length, pass@k, test-time scaling (scaling.report_rl)
+    if rl:
+        from scaling import report_rl
+
+        cfg = report_rl.settings(sweep.raw.get("report"), str(sweep_file))
+    else:
+        cfg = rep.settings(sweep.raw.get("report"), str(sweep_file), recipes)
     if bootstrap is not None:
         if bootstrap < 10:
             from scaling.errors import ConfigError
@@ -58,12 +64,22 @@ def report_cmd(
         from scaling.errors import DataError
 
         raise DataError(f"{runs}: no committed runs of {sweep_file}; run it first (without --no-train)")
-    results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings)
+    if rl:
+        results = report_rl.write(df, runs, out, cfg, sweep.name, timings)
+    else:
+        results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings)
     if json_out:
         from scaling.cli.sweep import _echo_json
 
         _echo_json(results)
         return
+    for name, m in ((results.get("phases") or {}).get("metrics") or {}).items():
+        typer.echo(f"phases {name}: {m['verdict'].upper()} (replicated in {m['replicated']} seeds)")
+    for name, m in ((results.get("loglinear") or {}).get("metrics") or {}).items():
+        typer.echo(f"log-linear {name}: {m['verdict'].upper()}")
+    for scheme, c in ((results.get("testtime") or {}).get("parallel") or {}).items():
+        typer.echo(f"parallel {scheme}: critical path {c['verdict_critical_path'].upper()}, "
+                   f"latency {c['verdict_latency'].upper()}")
     for r in results.get("comparisons", []):
         v = r.get("verdict")
         if v:

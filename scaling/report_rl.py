@@ -1,0 +1,193 @@
+"""An RL sweep's report (`scaling report` on a `stage: rl` sweep): length under pressure, pass@k
+against RL compute, and test-time scaling of one of its runs.
+
+The sweep file's optional `report:` section:
+
+    report:
+      group: grpo.length_coef            # analyse each value apart (default: the whole sweep at once)
+      length: eval/think/heldout/mean    # the length column (default eval/length/heldout)
+      min_seg: 2                         # distinct computes per segment of the phase fits (default 3)
+      bootstrap: 400                     # resamples of every claim
+      testtime:                          # optional: a test-time study of one RL run
+        run: {grpo.length_coef: 0.5, seed: 0}   # config values that pick exactly one run
+        m: "1,2,4,8,16,32,64"
+        problems: 32
+        seeds: "0,1"
+        set: heldout
+
+Written to the report folder: summary.md and results.json, with the length trajectories per group
+and seed (start, shortest, longest, end), the phase claim (`scaling claim phases`), the log-linear
+claim on held-out pass@1 and pass@16 (`scaling claim loglinear`), and, with `testtime`, the study's
+table and the parallel claim for each scheme (`scaling claim parallel`: coverage law, vote null,
+critical-path tokens and latency at M = 1 and M_max). The study's records go to
+<sweep folder>/testtime/<run id>/ (resumable: a finished study is read back, not rerun).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scaling.errors import ConfigError, DataError, FitError
+from scaling.records import atomic_write_json, atomic_write_text, jsonable
+
+REPORT_KEYS = ("group", "length", "min_seg", "bootstrap", "testtime")
+TESTTIME_KEYS = ("run", "m", "problems", "seeds", "set")
+PASS = ("eval/pass@1/heldout", "eval/pass@16/heldout")
+X = "rl/flops"
+
+
+def _ints(value, key: str) -> list[int]:
+    try:
+        out = [int(t) for t in str(value).replace(" ", "").split(",") if t]
+    except ValueError:
+        raise ConfigError(f"{key}: expected comma-separated integers, got {value!r}") from None
+    if not out:
+        raise ConfigError(f"{key}: empty list")
+    return out
+
+
+def settings(raw: dict | None, source: str) -> dict:
+    """Validate an RL sweep's `report:` section; errors name the file and key."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: report: expected a mapping")
+    for key in raw:
+        if key not in REPORT_KEYS:
+            raise ConfigError(f"{source}: report.{key}: unknown key for an RL sweep (known: {', '.join(REPORT_KEYS)})")
+    out = {"group": raw.get("group"), "length": str(raw.get("length", "eval/length/heldout")),
+           "min_seg": raw.get("min_seg", 3), "bootstrap": raw.get("bootstrap", 400), "testtime": None}
+    for key, low in (("min_seg", 2), ("bootstrap", 10)):
+        if isinstance(out[key], bool) or not isinstance(out[key], int) or out[key] < low:
+            raise ConfigError(f"{source}: report.{key}: expected an integer of at least {low}, got {out[key]!r}")
+    tt = raw.get("testtime")
+    if tt is not None:
+        where = f"{source}: report.testtime"
+        if not isinstance(tt, dict) or not isinstance(tt.get("run"), dict) or not tt["run"]:
+            raise ConfigError(f"{where}: expected {{run: {{KEY: VALUE, ...}}[, m, problems, seeds, set]}}")
+        for key in tt:
+            if key not in TESTTIME_KEYS:
+                raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(TESTTIME_KEYS)})")
+        ms = _ints(tt.get("m", "1,2,4,8,16,32,64"), f"{where}.m")
+        problems = tt.get("problems", 32)
+        if isinstance(problems, bool) or not isinstance(problems, int) or problems <= 0:
+            raise ConfigError(f"{where}.problems: expected a positive integer, got {problems!r}")
+        out["testtime"] = {"run": dict(tt["run"]), "m": ms, "problems": problems,
+                           "seeds": _ints(tt.get("seeds", "0"), f"{where}.seeds"), "set": str(tt.get("set", "heldout"))}
+    return out
+
+
+def trajectories(df: pd.DataFrame, y: str, group: str | None) -> list[dict]:
+    """Per group value and seed: the length at the start, its shortest and longest (with the RL
+    compute there) and at the end, and held-out pass@1 / pass@16 at the start and the end."""
+    out = []
+    for gname, g in (df.groupby(group, sort=True) if group else [("all", df)]):
+        for seed, s in g.groupby("seed", sort=True):
+            s = s.sort_values("step")
+            v, c = s[y].to_numpy(float), s[X].to_numpy(float)
+            lo, hi = int(np.nanargmin(v)), int(np.nanargmax(v))
+            row = {"group": gname, "seed": int(seed), "start": v[0], "min": v[lo], "min_at": c[lo],
+                   "max": v[hi], "max_at": c[hi], "end": v[-1], "end_at": c[-1]}
+            for p in PASS:
+                if p in s.columns:
+                    row[f"{p}@start"], row[f"{p}@end"] = float(s[p].iloc[0]), float(s[p].iloc[-1])
+            out.append(row)
+    return out
+
+
+def pick_run(df: pd.DataFrame, want: dict) -> str:
+    """The one run whose config matches every KEY: VALUE of `want` (ConfigError otherwise)."""
+    sel = df
+    for key, value in want.items():
+        if key not in df.columns:
+            raise ConfigError(f"report.testtime.run.{key}: not a column of the RL records")
+        col = sel[key]
+        match = (pd.to_numeric(col, errors="coerce") == float(value)) if isinstance(value, (int, float)) \
+            else (col.astype(str) == str(value))
+        sel = sel[match]
+    ids = sorted(sel["run_id"].unique())
+    if len(ids) != 1:
+        raise ConfigError(f"report.testtime.run: {want} matches {len(ids)} runs, not one")
+    return ids[0]
+
+
+def _claim(fn, *args, **kw):
+    """(result, None) or (None, the reason it could not be computed)."""
+    try:
+        return fn(*args, **kw), None
+    except (DataError, FitError, ValueError) as err:
+        return None, str(err)
+
+
+def write(df: pd.DataFrame, runs: Path, out: Path, cfg: dict, sweep_name: str, timings: dict) -> dict:
+    """The report's claims and study into `out` (summary.md, results.json); returns the results."""
+    import time
+
+    from scaling.claims import loglinear_claim
+    from scaling.claims.phases import phases_claim
+    from scaling.claims.text import loglinear_lines
+    from scaling.cli.claims_extra import parallel_lines, phases_lines
+
+    t0 = time.monotonic()
+    group, y, n_boot = cfg["group"], cfg["length"], cfg["bootstrap"]
+    for col in [X, y, "seed", *([group] if group else [])]:
+        if col not in df.columns:
+            raise DataError(f"{runs}: the RL records have no column {col!r}")
+    res = {"sweep": sweep_name, "runs": int(df["run_id"].nunique()), "length": y, "group": group,
+           "trajectories": trajectories(df, y, group)}
+    res["phases"], res["phases_refused"] = _claim(phases_claim, df, X, [y], seed_col="seed", group=group,
+                                                  n_boot=n_boot, min_seg=cfg["min_seg"])
+    res["loglinear"], res["loglinear_refused"] = _claim(loglinear_claim, df, X, [p for p in PASS if p in df.columns],
+                                                        group=group, run_col="run_id", n_boot=max(n_boot, 100))
+    timings["claims"] = time.monotonic() - t0
+    md = [f"# {sweep_name}: RL and test-time report", "",
+          f"{res['runs']} RL runs; length column `{y}`; compute = exact RL FLOPs (`{X}`)."]
+    md += ["", "## Length trajectories (start, shortest, longest, end)", "",
+           f"| {group or 'group'} | seed | start | shortest (at FLOPs) | longest (at FLOPs) | end (at FLOPs) | "
+           "pass@1 held-out start -> end | pass@16 held-out start -> end |", "| --- " * 8 + "|"]
+    for t in res["trajectories"]:
+        p1 = f"{t.get(PASS[0] + '@start', np.nan):.3f} -> {t.get(PASS[0] + '@end', np.nan):.3f}"
+        p16 = f"{t.get(PASS[1] + '@start', np.nan):.3f} -> {t.get(PASS[1] + '@end', np.nan):.3f}"
+        md.append(f"| {t['group']} | {t['seed']} | {t['start']:.3f} | {t['min']:.3f} ({t['min_at']:.3g}) | "
+                  f"{t['max']:.3f} ({t['max_at']:.3g}) | {t['end']:.3f} ({t['end_at']:.3g}) | {p1} | {p16} |")
+    md += ["", "## Phase claim", "", "```"] + (phases_lines(res["phases"]) if res["phases"] else
+                                               [f"not computed: {res['phases_refused']}"]) + ["```"]
+    md += ["", "## Log-linear claim (held-out pass@k against RL compute)", "", "```"] + \
+        (loglinear_lines(res["loglinear"]) if res["loglinear"] else [f"not computed: {res['loglinear_refused']}"]) + ["```"]
+    tt = cfg["testtime"]
+    if tt is not None:
+        md += _testtime(df, runs, tt, n_boot, res, timings, parallel_lines)
+    res["timings_s"] = timings
+    md.insert(3, "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ".")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "results.json", jsonable(res))
+    atomic_write_text(out / "summary.md", "\n".join(md) + "\n")
+    return res
+
+
+def _testtime(df, runs: Path, tt: dict, n_boot: int, res: dict, timings: dict, parallel_lines) -> list[str]:
+    import time
+
+    from scaling.claims.parallel import coverage_law, parallel_claim, vote_null
+    from scaling.cli.testtime import testtime_lines
+    from scaling.testtime import run as study
+    from scaling.testtime.study import read_rows
+
+    t0 = time.monotonic()
+    rid = pick_run(df, tt["run"])
+    folder = runs / "testtime" / rid
+    summary = study(runs / "runs" / rid, folder, ms=tt["m"], seeds=tt["seeds"], n_problems=tt["problems"],
+                    which=tt["set"])
+    timings["testtime"] = time.monotonic() - t0
+    rows = read_rows(folder)
+    cov, null = coverage_law(rows), vote_null(rows)
+    claims = {s: parallel_claim(rows, scheme=s, n_boot=max(n_boot, 200)) for s in ("vote", "best", "agents")}
+    res["testtime"] = {"run_id": rid, "folder": str(folder), "summary": summary, "coverage": cov, "vote_null": null,
+                       "parallel": claims}
+    md = ["", f"## Test-time scaling of run {rid} ({', '.join(f'{k}={v}' for k, v in tt['run'].items())})", "",
+          f"Records: `{folder}`.", "", "```"] + testtime_lines(summary) + ["```"]
+    for s, r in claims.items():
+        md += ["", "```"] + parallel_lines(r, cov, null) + ["```"]
+    return md
