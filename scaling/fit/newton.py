@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scaling.fit.device import cpu64
+
 #: possible decrease below which f is minimal to float64 noise (relative to |f|)
 NOISE = 1e-13
 #: absolute floor: an objective of squared log residuals below (1e-13)^2 is an exact fit
@@ -89,7 +91,7 @@ def polish(value_and_grad, x, data, dataset=None, *, n_iter: int = 12):
     x = np.atleast_2d(np.asarray(x, np.float64))
     P = x.shape[0]
     did = np.zeros(P, np.int64) if dataset is None else np.asarray(dataset, np.int64)
-    with jax.enable_x64(True):
+    with cpu64():
         rows = {key: (np.asarray(v, np.float64) if np.shape(v)[0] == 1 else np.asarray(v, np.float64)[did])
                 for key, v in data.items()}
         run = _compiled(value_and_grad, n_iter)

@@ -9,9 +9,9 @@ number of starts.
 
 Per problem the algorithm is L-BFGS (two-loop recursion, ``history`` pairs) with a weak-Wolfe
 line search (Lewis & Overton bracketing: halve on an Armijo failure, grow x4 on a curvature
-failure); pairs with s·y <= 0 are skipped. Arithmetic runs inside ``jax.enable_x64(True)`` (a
-context manager, so the global JAX configuration seen by other modules is unchanged) in the
-requested dtype: float64 for final answers, float32 for a fast screening pass.
+failure); pairs with s·y <= 0 are skipped. Arithmetic runs on the CPU with float64 enabled
+(:func:`scaling.fit.device.cpu64`, context managers, so the global JAX configuration seen by other
+modules is unchanged) in the requested dtype: float64 for final answers, float32 for screening.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from functools import lru_cache
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from scaling.fit.device import cpu64
 
 # status codes
 RUNNING, CONV_F, CONV_G, STALLED, NONFINITE, MAX_ITER, FRESH, EMPTY = 0, 1, 2, 3, 4, 5, 6, -1
@@ -284,7 +286,7 @@ def minimize(value_and_grad, x0, data, dataset=None, *, history=10, max_iter=200
     D0 = np.zeros(Pp, np.int32)
     if dataset is not None:
         D0[:P] = np.asarray(dataset, np.int32)
-    with jax.enable_x64(True):
+    with cpu64():
         run = _compiled(value_and_grad, history, c1, c2, ftol, gtol, xtol, max_iter, max_ls)
         data_dev = {key: jnp.asarray(np.asarray(v, dtype)) for key, v in data.items()}
         out = jax.device_get(run(jnp.asarray(X0), jnp.asarray(D0), jnp.int32(P),
