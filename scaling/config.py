@@ -199,7 +199,13 @@ def validate(cfg: RunConfig) -> None:
     elif d.text_len < 12:
         raise ConfigError(f"data.text_len: at least 12 tokens are needed for a caption, got {d.text_len}")
     if d.chains:
-        _check_chains(d)
+        from scaling.data.reasoning import check_share
+        from scaling.errors import DataError
+
+        try:
+            check_share(d.chains, d.world, d.mix_qa, d.text_len)
+        except DataError as err:
+            raise ConfigError(str(err)) from None
     mix = [d.mix_caption, d.mix_qa, d.mix_text, d.mix_interleaved]
     if min(mix) < 0 or sum(mix) <= 0:
         raise ConfigError(f"data.mix_*: weights must be non-negative with a positive sum, got {mix}")
@@ -224,21 +230,6 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"train.branch_spacing: must exceed 1, got {t.branch_spacing}")
     if o.weight_decay < 0:
         raise ConfigError(f"optim.weight_decay: must be non-negative, got {o.weight_decay}")
-
-
-def _check_chains(d: DataConfig) -> None:
-    """ConfigError naming data.chains when worked chains cannot be put in the qa split."""
-    if not 0 <= d.chains <= 1:
-        raise ConfigError(f"data.chains: the share of qa examples with a worked chain must lie in [0, 1], got {d.chains}")
-    if d.world != "shapes":
-        raise ConfigError(f"data.chains: worked chains live in the shapes world's qa split, not the {d.world} world")
-    if d.mix_qa <= 0:
-        raise ConfigError(f"data.chains: the mixture has no qa split to hold the chains (data.mix_qa={d.mix_qa})")
-    from scaling.data.reasoning import FAMILIES, length
-
-    shortest = min(length(f, 1) for f in FAMILIES) + 2  # the split's start token and <eos>
-    if d.text_len < shortest:
-        raise ConfigError(f"data.chains: the shortest worked chain needs text_len >= {shortest}, got {d.text_len}")
 
 
 # ---------------------------------------------------------------- dict <-> dataclass

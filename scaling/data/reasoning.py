@@ -188,6 +188,19 @@ def pretraining_words(rng: np.random.Generator, budget: int, families=FAMILIES, 
     raise DataError(f"no reasoning chain fits in {budget} words")
 
 
+def check_share(chains: float, world: str, mix_qa: float, text_len: int) -> None:
+    """DataError naming data.chains when worked chains cannot be put in the qa split."""
+    if not 0 <= chains <= 1:
+        raise DataError(f"data.chains: the share of qa examples with a worked chain must lie in [0, 1], got {chains}")
+    if chains and world != "shapes":
+        raise DataError(f"data.chains: worked chains live in the shapes world's qa split, not the {world} world")
+    if chains and mix_qa <= 0:
+        raise DataError(f"data.chains: the mixture has no qa split to hold the chains (data.mix_qa={mix_qa})")
+    shortest = min(length(f, 1) for f in FAMILIES) + 2  # the split's start token and <eos>
+    if chains and text_len < shortest:
+        raise DataError(f"data.chains: the shortest worked chain needs text_len >= {shortest}, got {text_len}")
+
+
 def length(family: str, difficulty: int) -> int:
     """Most words of a worked example of `family` at `difficulty` (question, <answer>, chain)."""
     _check_family(family, difficulty)
