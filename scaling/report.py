@@ -27,11 +27,10 @@ import pandas as pd
 from scaling import plots
 from scaling.claims import compare, parse_claim, powerfits
 from scaling.claims.multiplier import frontier, recipe_data
+from scaling.claims.seeds import units_of
 from scaling.claims.text import fmt, multiplier_curves, multiplier_lines
 from scaling.errors import ConfigError, DataError, FitError
-from scaling.fit import resample
-from scaling.fit.estimate import fit_problem
-from scaling.fit.fits import power_problem
+from scaling.fit import registry, resample
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
 
 REPORT_KEYS = ("metric", "bootstrap", "compare", "trim")
@@ -65,12 +64,10 @@ def settings(raw: dict | None, source: str, recipes: list[str]) -> dict:
 
 
 def _band(fit: dict, grid: np.ndarray):
-    """Central curve and 95% band of a power law from its fit and bootstrap draws."""
-    p = fit["params"]
-    d = fit["draws"]
-    curve = p["E"] + p["A"] * grid ** (-p["alpha"])
-    draws = d["E"][:, None] + d["A"][:, None] * grid[None, :] ** (-d["alpha"][:, None])
-    lo, hi = resample.interval(draws, 0.95)
+    """Central curve and 95% band of a fitted law (``fit["law"]``) from its fit and bootstrap draws."""
+    law = registry.get(fit["law"])
+    curve = law.predict(fit["params"], grid)
+    lo, hi = resample.interval(law.predict_draws(fit["draws"], grid), 0.95)
     return curve, lo, hi
 
 
@@ -93,7 +90,8 @@ def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
     except (DataError, FitError):
         return None
     fc, fl = frontier(rd)
-    fit = fit_problem(power_problem(fc, fl))
+    law = registry.get("power")
+    fit = registry.fit(law.name, fc, y=fl)
     held = d[d[size] == top]
     if "point" in held.columns:
         held = held[held["point"].astype(str) != "mid"]
@@ -104,7 +102,7 @@ def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
     region = "beyond the fitted runs' compute"
     if not keep.any():
         keep, region = C >= trim * C.max(), "all finished points"
-    pred = fit.params["E"] + fit.params["A"] * C[keep] ** (-fit.params["alpha"])
+    pred = law.predict(fit.params, C[keep])
     rel = (pred - L[keep]) / L[keep]
     return {"size": float(top), "size_column": size, "n_points": int(keep.sum()),
             "mean_rel_error": float(np.mean(rel)), "max_abs_rel_error": float(np.max(np.abs(rel))),
@@ -128,7 +126,7 @@ def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons:
             rd = recipe_data(df, name, x, y, trim=trim)
         except DataError:
             continue
-        u = resample.units(np.repeat(rd.keys, [L.shape[0] for L in rd.loss]))
+        u = units_of(rd)
         f = powerfits.recipe_fit(rd, resample.draw(u, n_boot, np.random.default_rng(0)))
         fd = {**f["fit"].to_dict(), "delta": f["delta"], "n_failed": f["n_failed"],
               "draws": {p: f[p][f["ok"]] for p in ("E", "A", "alpha")}}

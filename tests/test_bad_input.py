@@ -62,6 +62,8 @@ def world(tmp_path_factory):
     (w / "string.csv").write_text(_csv(GOOD[:-1] + [("B2", "B", "lots", "2.1")]))
     (w / "nan.csv").write_text(_csv([(r, c, "nan" if i % 5 == 0 else f, v) for i, (r, c, f, v) in enumerate(GOOD)]))
     (w / "negative.csv").write_text(_csv([(r, c, f"-{f}" if i % 5 == 0 else f, v) for i, (r, c, f, v) in enumerate(GOOD)]))
+    (w / "one_seed.csv").write_text("".join(f"{s},{line}\n" for s, line in
+                                            zip(["seed"] + ["0"] * len(GOOD), _csv(GOOD).splitlines())))
     (w / "apart.csv").write_text(_csv(_curve("A", 1.0, offset=5.0) + _curve("B", 1.0)))
     (w / "binary.csv").write_bytes(os.urandom(512))
     shutil.copytree(w / "runs_a", w / "runs_bytes")
@@ -171,6 +173,10 @@ CASES = {
                                "--plot {w}/m.csv --bootstrap 20", "m.csv"),
     "compare random-bytes records": ("compare {w}/runs_bytes --baseline baseline --candidate wide "
                                      "--y eval/loss/text", "metrics.jsonl"),
+    "compare seed column one value": ("compare {w}/one_seed.csv --baseline A --candidate B --x flops --y loss "
+                                      "--run-col run --seed-col seed --bootstrap 20", "--seed-col 'seed'"),
+    "compare seed column missing": ("compare {w}/good.csv --baseline A --candidate B --x flops --y loss "
+                                    "--run-col run --seed-col seed --bootstrap 20", "--seed-col 'seed'"),
     "compare damaged run": ("compare {w}/runs_bogus --baseline baseline --candidate wide --y eval/loss/text",
                             "bogus"),
     # claim
@@ -194,6 +200,8 @@ CASES = {
     "fit bootstrap 1": ("fit {w}/good.csv --law power --x flops --y loss --group run --bootstrap 1", "--bootstrap"),
     "fit chinchilla one column": ("fit {w}/good.csv --law chinchilla --x flops --y loss", "--x"),
     "fit where without =": ("fit {w}/good.csv --law power --x flops --y loss --where recipe", "--where"),
+    "fit seed column one value": ("fit {w}/one_seed.csv --law power --x flops --y loss --group run --seed-col seed "
+                                  "--bootstrap 20", "--seed-col 'seed'"),
     "fit random-bytes records": ("fit {w}/runs_bytes --law power --x compute/flops --y eval/loss/text",
                                  "metrics.jsonl"),
     # report

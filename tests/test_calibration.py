@@ -1,9 +1,11 @@
 """Calibration on synthetic sweeps with a known truth (issue 10, item 9).
 
-Sweeps have 5 seeds per configuration, run-level noise shared by a run's points, two finished
-points per run, and a planted multiplier k that is exact at every loss. Coverage is counted
-over 100 independent sweeps; a 95% interval should cover in ~95 of them, and >= 90 is
-required (the 1-in-1000 lower tail of Binomial(100, 0.95) is 87).
+Sweeps have 3 or 5 seeds per configuration, run-level noise shared by a run's points, two
+finished points per run, and a planted multiplier k that is exact at every loss. Coverage is
+counted over 100 independent sweeps; a 95% interval should cover in ~95 of them, and >= 90 is
+required (the 1-in-1000 lower tail of Binomial(100, 0.95) is 87). With 3 seeds the interval
+rests on a seed spread with few degrees of freedom (Welch-Satterthwaite over the configurations
+near the target, :func:`scaling.claims.seeds.seed_dof`), which the t/z widening accounts for.
 """
 
 import numpy as np
@@ -14,32 +16,35 @@ from calibration_synthetic import pair, sweep
 from scaling.claims import compare, loglinear_claim
 
 DRAWS = 100
-SEEDS = 5  # seeds per configuration
+SEEDS = (3, 5)  # seeds per configuration
 
 
-def _coverage(k: float, seed0: int):
+def _coverage(k: float, seed0: int, seeds: int):
     hits = {"nonparametric": 0, "parametric": 0}
     mid = {"nonparametric": 0, "parametric": 0}
     for i in range(DRAWS):
-        r = compare(pair(k, seed0 + i, seeds=SEEDS), "base", "cand", n_boot=100, seed=i)
+        r = compare(pair(k, seed0 + i, seeds=seeds), "base", "cand", n_boot=100, seed=i)
         h, t = r["headline"][0], r["targets"][4]  # pre-specified: the headline and the 5th of 8 losses
         for name in hits:
             hits[name] += h[name]["lo"] <= k <= h[name]["hi"]
             mid[name] += t[name]["lo"] <= k <= t[name]["hi"]
-    print(f"\ncoverage of k={k} over {DRAWS} sweeps: headline {hits}, mid-range target {mid}")
+    print(f"\ncoverage of k={k} over {DRAWS} sweeps, {seeds} seeds per configuration: headline {hits}, "
+          f"mid-range target {mid}")
     return hits, mid
 
 
 @pytest.mark.slow
-def test_planted_multiplier_is_covered():
-    hits, mid = _coverage(3.0, 1000)
+@pytest.mark.parametrize("seeds", SEEDS)
+def test_planted_multiplier_is_covered(seeds):
+    hits, mid = _coverage(3.0, 1000, seeds)
     for name in hits:
         assert hits[name] >= 90 and mid[name] >= 90, (name, hits, mid)
 
 
 @pytest.mark.slow
-def test_same_recipe_control_covers_one():
-    hits, mid = _coverage(1.0, 5000)
+@pytest.mark.parametrize("seeds", SEEDS)
+def test_same_recipe_control_covers_one(seeds):
+    hits, mid = _coverage(1.0, 5000, seeds)
     for name in hits:
         assert hits[name] >= 90 and mid[name] >= 90, (name, hits, mid)
 

@@ -51,6 +51,26 @@ def test_censored_draws_count_and_failures_are_capped():
     assert resample.small_sample_factor(8) == pytest.approx(2.306 / 1.960, rel=1e-3)
 
 
+def test_seed_dof_is_welch_satterthwaite_over_the_configurations_that_move_the_statistic():
+    rng = np.random.default_rng(5)
+    u = resample.units(np.repeat(["a", "b", "c"], [3, 3, 5]))
+    rows, cfg = resample.jackknife(u)
+    assert rows.shape == (11, 11) and np.all(rows.sum(1) == 10) and cfg.tolist() == [0] * 3 + [1] * 3 + [2] * 5
+    x = rng.normal(size=11)
+    # a linear statistic: the mean of config a plus twice the mean of config c (b does not move it)
+    stat = lambda r: sum(w * (r[m] @ x[m]) / r[m].sum() for w, m in zip((1.0, 0.0, 2.0), u.members))  # noqa: E731
+    var, dof = resample.seed_variances(np.array([[stat(r)] for r in rows]), cfg, u.seeds, rescaled=False)
+    exact = [np.var(x[m], ddof=1) / len(m) * w**2 for w, m in zip((1.0, 0.0, 2.0), u.members)]
+    assert var[:, 0] == pytest.approx(exact) and dof.tolist() == [2, 2, 4]  # the jackknife is exact here
+    nu = resample.satterthwaite(var, dof)[0]
+    assert nu == pytest.approx(sum(exact) ** 2 / (exact[0] ** 2 / 2 + exact[2] ** 2 / 4))
+    assert 2 <= nu <= 6  # between the fewest and the sum of the moving configurations' dof
+    # one configuration carries it all: its own s - 1; a statistic no seed moves: no widening
+    assert resample.satterthwaite(np.array([[1.0], [0.0]]), np.array([2, 4]))[0] == pytest.approx(2)
+    assert resample.satterthwaite(np.zeros((2, 1)), np.array([2, 4]))[0] == np.inf
+    assert resample.small_sample_factor(np.array([2.0, np.inf]))[1] == 1.0
+
+
 def test_power_planner_closed_form_matches_simulation():
     sigma, sb, sc, m, k = 0.01, 0.05, 0.04, 2.0, 1.5
     n = power.seeds_needed(sigma, sb, sc, m, k, power=0.8)

@@ -70,7 +70,9 @@ def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, 
             n_boot: int = 1000, seed: int = 0) -> dict:
     """One metric against compute. `heldout`: boolean mask of held-out points (default: the
     points in the last `holdout` fraction of the log-compute range)."""
-    from scaling.fit import fit_loglinear, fit_sigmoid, loglinear, scalerl_sigmoid
+    from scaling.fit import registry
+
+    line, sigmoid = registry.get("loglinear"), registry.get("sigmoid")
 
     C, P = np.asarray(C, float), np.asarray(P, float)
     if len(C) < MIN_POINTS:
@@ -88,20 +90,20 @@ def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, 
     xc = x - x.mean()
     lin = _poly_draws(xc, P, np.vstack([np.ones(len(C)), W]), 1)
     quad = _poly_draws(xc, P, np.vstack([np.ones(len(C)), W]), 2)
-    full = fit_loglinear(C, P)
-    sig_all = fit_sigmoid(C, P, allow_unconverged=True)
-    ll_fit = fit_loglinear(C[fitpart], P[fitpart])
-    sig_fit = fit_sigmoid(C[fitpart], P[fitpart], allow_unconverged=True)
-    rmse_ll = _rmse(loglinear(C[heldout], ll_fit.params["a"], ll_fit.params["b"]), P[heldout])
+    full = registry.fit(line.name, C, y=P)
+    sig_all = registry.fit(sigmoid.name, C, y=P, allow_unconverged=True)
+    ll_fit = registry.fit(line.name, C[fitpart], y=P[fitpart])
+    sig_fit = registry.fit(sigmoid.name, C[fitpart], y=P[fitpart], allow_unconverged=True)
+    rmse_ll = _rmse(line.predict(ll_fit.params, C[heldout]), P[heldout])
     sp = sig_fit.params
-    rmse_sig = _rmse(scalerl_sigmoid(C[heldout], sp["R0"], sp["A"], sp["C_mid"], sp["B"]), P[heldout])
+    rmse_sig = _rmse(sigmoid.predict(sp, C[heldout]), P[heldout])
     curv = _interval(quad[1:, 0])
     s = sig_all.params
     with np.errstate(over="ignore"):
         c90 = float(np.float64(s["C_mid"]) * np.power(9.0, 1.0 / s["B"])) if s["B"] > 0 else float("nan")
     # In-sample scatter of the log-linear fit: the held-out error it would have if the line held.
-    scatter = _rmse(loglinear(C[fitpart], ll_fit.params["a"], ll_fit.params["b"]), P[fitpart])
-    resid = P[heldout] - loglinear(C[heldout], ll_fit.params["a"], ll_fit.params["b"])
+    scatter = _rmse(line.predict(ll_fit.params, C[fitpart]), P[fitpart])
+    resid = P[heldout] - line.predict(ll_fit.params, C[heldout])
     # Held-out points leave the line when their mean residual is beyond 3 standard errors of the
     # in-sample scatter (3, not 2: residuals along a smooth curve are correlated).
     z = float(resid.mean() / (scatter / np.sqrt(heldout.sum()))) if scatter > 0 else float("nan")

@@ -25,6 +25,8 @@ from scaling.claims import rules
 from scaling.claims.rules import parse_claim, verdict  # noqa: F401  (public API)
 from scaling.errors import DataError, FitError
 from scaling.fit import resample
+from scaling.claims.seeds import jackknife_rows, seed_dof
+from scaling.claims.seeds import units_of as _units
 from scaling.fit.frontier import envelope_index, lr_edge_warnings
 
 #: fewest configurations per recipe: n units give C(2n-1, n) distinct resamples; 5 give 126, the
@@ -87,8 +89,11 @@ def _check_rows(d: pd.DataFrame, cols) -> None:
 
 def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "run_id",
                 recipe_col: str = "recipe", trim: float = 0.0, include_mid: bool = False,
-                pair_on=None) -> RecipeData:
+                pair_on=None, seed_col: str | None = None) -> RecipeData:
     """Points of ``recipe`` grouped by configuration (``config_id``; else each run) and seed.
+
+    ``seed_col`` (``--seed-col``): the seeds are that column's values, within configurations
+    given by ``config_id`` (else the run column); it must hold at least two values in the recipe.
 
     Rows with ``point == "mid"`` are left out unless ``include_mid``; ``trim`` drops each run's
     points below trim x its largest compute. NaN, infinite, zero or negative compute or loss is an
@@ -115,9 +120,13 @@ def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "r
     if not include_mid:
         sub = sub[~mid]
     cfg_col = "config_id" if "config_id" in sub.columns else run_col
+    if seed_col is not None:
+        from scaling.fit.io import seed_labels
+
+        seed_labels(sub, seed_col, f"the finished rows of recipe {recipe!r}")
     pair_cols = [c for c in (PAIR_ON if pair_on is None else pair_on) if c in sub.columns]
     by_cfg: dict = {}
-    for (cfg, run), g in sub.groupby([cfg_col, run_col], sort=True):
+    for (cfg, run), g in sub.groupby([cfg_col, seed_col or run_col], sort=True):
         c, l = g[x].to_numpy(float), g[y].to_numpy(float)
         keep = c >= trim * c.max()
         key = "|".join(str(g[p].iloc[0]) for p in pair_cols) if pair_cols else str(cfg)
@@ -174,19 +183,6 @@ def resample_counts(base: RecipeData, cand: RecipeData, n_boot: int, rng) -> tup
         D = resample.draw_configs(ub.n_configs, n_boot, rng)
         return resample.draw(ub, n_boot, rng, D), resample.draw(uc, n_boot, rng, D), True
     return resample.draw(ub, n_boot, rng), resample.draw(uc, n_boot, rng), False
-
-
-def _units(rd: RecipeData):
-    return resample.units(np.repeat(rd.keys, [L.shape[0] for L in rd.loss]))
-
-
-def _dof(base: RecipeData, cand: RecipeData) -> float | None:
-    """Degrees of freedom of the seed spread behind a multiplier when seeds are resampled: the
-    two configurations bracketing a target on each recipe's frontier, s - 1 each (s: the fewest
-    seeds of a configuration); None when configurations are resampled."""
-    if not (resample.stratified(_units(base)) and resample.stratified(_units(cand))):
-        return None
-    return float(4 * (min(L.shape[0] for rd in (base, cand) for L in rd.loss) - 1))
 
 
 def compute_at_loss(front_c, front_l, target) -> np.ndarray:
@@ -258,7 +254,7 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
             y: str = "eval/loss/caption", targets=None, at_compute=None, claim: float | None = None,
             margin: float | None = None, n_boot: int = 1000, extrapolate: bool = False, trim: float = 0.1,
             seed: int = 0, run_col: str = "run_id", recipe_col: str = "recipe", include_mid: bool = False,
-            delta="auto", pair_on=None) -> dict:
+            delta="auto", pair_on=None, seed_col: str | None = None) -> dict:
     """Compute multiplier of ``candidate`` over ``baseline`` at target losses, with intervals.
 
     targets / at_compute: the pre-specified headline (losses, or baseline computes in FLOPs whose
@@ -272,8 +268,8 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
         raise DataError(f"--baseline and --candidate are the same recipe ({baseline!r})")
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
         raise DataError(f"--bootstrap {n_boot}: at least 10 resamples are needed")
-    base = recipe_data(df, baseline, x, y, run_col, recipe_col, trim, include_mid, pair_on)
-    cand = recipe_data(df, candidate, x, y, run_col, recipe_col, trim, include_mid, pair_on)
+    base = recipe_data(df, baseline, x, y, run_col, recipe_col, trim, include_mid, pair_on, seed_col)
+    cand = recipe_data(df, candidate, x, y, run_col, recipe_col, trim, include_mid, pair_on, seed_col)
     lo, hi = reached_range(base, cand)
     targets = [] if targets is None else list(targets)
     at_compute = [] if at_compute is None else list(at_compute)
@@ -306,7 +302,9 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
     rng = np.random.default_rng(seed)
     cb_w, cc_w, paired = resample_counts(base, cand, n_boot, rng)
     np_point, np_draws = nonparametric(base, cand, T, cb_w, cc_w)
-    fits = {base.name: powerfits.recipe_fit(base, cb_w, delta), cand.name: powerfits.recipe_fit(cand, cc_w, delta)}
+    jk = jackknife_rows(base, cand)
+    fits = {rd.name: powerfits.recipe_fit(rd, w, delta, None if jk is None else jk[rd.name][1])
+            for rd, w in ((base, cb_w), (cand, cc_w))}
     fb, fc = fits[baseline], fits[candidate]
 
     def par(f, key):
@@ -320,11 +318,17 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
     extrap = (T < lo) | (T > hi)
     # outside the common range the frontier gap is censored (0 or inf) or undefined, never a guess
     level_h = rules.level_per_target(nh)
-    dof = _dof(base, cand)
+    recipes = {base.name: base, cand.name: cand}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dofs = {"nonparametric": seed_dof(jk, lambda n, rows: np.log(np.stack(
+                    [compute_at_loss(*frontier(recipes[n], seed_weights(recipes[n], r)), T) for r in rows]))),
+                "parametric": seed_dof(jk, lambda n, rows: np.log(powerfits.compute_for_loss(
+                    *(fits[n]["jackknife"][k] for k in ("E", "A", "alpha")), T)))}
     ests = {}
     for name, pt, dr in (("nonparametric", np_point, np_draws), ("parametric", p_point, p_draws)):
-        ests[name] = (resample.summarize(pt[:nh], dr[:, :nh], level_h, dof=dof),
-                      resample.summarize(pt[nh:], dr[:, nh:], dof=dof))
+        dof = dofs[name]
+        ests[name] = (resample.summarize(pt[:nh], dr[:, :nh], level_h, dof=None if dof is None else dof[:nh]),
+                      resample.summarize(pt[nh:], dr[:, nh:], dof=None if dof is None else dof[nh:]))
 
     def rows_of(which, sel, losses, kind):
         rows = []
@@ -333,7 +337,7 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
             for name in ests:
                 s = ests[name][which]
                 j = i if which == 0 else i + (0 if kind == "table" else nt)
-                row[name] = {k: float(s[k][j]) for k in ("value", "lo", "hi", "bias", "frac_inf", "frac_zero")}
+                row[name] = {k: float(s[k][j]) for k in ("value", "lo", "hi", "bias", "frac_inf", "frac_zero", "dof")}
                 row[name]["defined_frac"] = float(1 - s["frac_undefined"][j])
                 row[name]["outside90"] = bool(s["outside90"][j])
                 if claim is not None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.errors import FitError
-from scaling.fit import resample
+from scaling.fit import registry, resample
 from scaling.fit.estimate import fit_problem, solve
-from scaling.fit.fits import power_problem, robust_delta
+from scaling.fit.fits import robust_delta
 from scaling.fit.frontier import envelope_index
 
 
-def _resample_rows(rd, counts):
-    """(W, Y): per resample, frontier weights and log seed-averaged losses over all points."""
+def _resample_rows(rd, counts, once: bool = False):
+    """(W, Y): per resample, frontier weights and log seed-averaged losses over all points
+    (``once``: a drawn configuration weighs 1 whatever its count, as in a leave-one-seed-out row)."""
     from scaling.claims.multiplier import seed_weights
 
     sizes = [L.shape[1] for L in rd.loss]
@@ -37,7 +38,7 @@ def _resample_rows(rd, counts):
                 sl = slice(start[j], start[j] + sizes[j])
                 lb[sl] = np.log(rd.mean(j, w))
                 drawn[sl] = True
-                mult[sl] = w.sum() / rd.loss[j].shape[0]  # times the configuration was drawn
+                mult[sl] = 1.0 if once else w.sum() / rd.loss[j].shape[0]  # times the configuration was drawn
         idx = np.flatnonzero(drawn)
         on = idx[envelope_index(c_all[idx], np.exp(lb[idx]))]
         W[b, on] = mult[on]
@@ -45,36 +46,43 @@ def _resample_rows(rd, counts):
     return W, Y
 
 
-def recipe_fit(rd, counts, delta="auto") -> dict:
+def recipe_fit(rd, counts, delta="auto", jackknife=None) -> dict:
     """Power law on the full-data frontier and on each resample's frontier (batched).
 
     Returns {"fit": Fit, "E"/"A"/"alpha": (B,) draws (NaN where failed), "ok": (B,) converged,
     "n_failed", "delta"}. More than 5% failed fits is a FitError naming the recipe.
+    ``jackknife``: leave-one-seed-out count rows (:func:`scaling.fit.resample.jackknife`) fitted in
+    the same batch; their parameters come back as "jackknife" {"E"/"A"/"alpha": (J,)}.
     """
     from scaling.claims.multiplier import frontier
 
     fc, fl = frontier(rd)
     if fc.size < 4:
         raise FitError(f"recipe {rd.name!r}: {fc.size} frontier points; a power law (3 parameters) needs >= 4")
-    fit = fit_problem(power_problem(fc, fl, delta=delta))
+    fit = fit_problem(registry.problem("power", fc, y=fl, delta=delta))
     d = fit.meta["delta"]
     c_all, l_all = rd.points()
-    problem = power_problem(c_all, l_all, delta=d)
+    problem = registry.problem("power", c_all, y=l_all, delta=d)
     W, Y = _resample_rows(rd, counts)
+    B = W.shape[0]
+    if jackknife is not None and len(jackknife):
+        Wj, Yj = _resample_rows(rd, jackknife, once=True)
+        W, Y = np.vstack([W, Wj]), np.vstack([Y, Yj])
     sol = solve(problem, W, starts=fit.candidates[:4], rows={"y": Y})
-    ok = sol.converged & np.isfinite(sol.fun)
+    ok_all = sol.converged & np.isfinite(sol.fun)
+    ok = ok_all[:B]
     failed = resample.check_failures(ok, f"recipe {rd.name!r}: power-law fit")
-    nat = problem.to_params(sol.theta)
-    draws = {k: np.where(ok, np.asarray(v, float), np.nan) for k, v in nat.items()}
-    return {"fit": fit, **draws, "ok": ok, "n_failed": failed, "delta": d}
+    nat = {k: np.where(ok_all, np.asarray(v, float), np.nan) for k, v in problem.to_params(sol.theta).items()}
+    draws = {k: v[:B] for k, v in nat.items()}
+    return {"fit": fit, **draws, "ok": ok, "n_failed": failed, "delta": d,
+            "jackknife": {k: v[B:] for k, v in nat.items()}}
 
 
 def compute_for_loss(E, A, alpha, target) -> np.ndarray:
-    """Inverse of the power law, C = (A / (L - E))^(1/alpha); +inf where L <= E (never reached)."""
-    E, A, alpha = (np.asarray(v, float)[..., None] for v in (E, A, alpha))
-    gap = np.asarray(target, float) - E
-    with np.errstate(all="ignore"):
-        return np.where(gap > 0, (A / gap) ** (1.0 / alpha), np.where(np.isnan(gap), np.nan, np.inf))
+    """Inverse of the power law (the registry's), C = (A / (L - E))^(1/alpha), for parameters of
+    shape (...,) and targets (T,): shape (..., T); +inf where L <= E (never reached)."""
+    p = {k: np.asarray(v, float)[..., None] for k, v in (("E", E), ("A", A), ("alpha", alpha))}
+    return registry.get("power").inverse(p, np.asarray(target, float))
 
 
 def _lsq(resid, x0s):
@@ -137,7 +145,7 @@ def delta_sensitivity(rd, deltas=(1e-3, "auto", np.inf)) -> list[dict]:
     fc, fl = frontier(rd)
     out = []
     for d in deltas:
-        f = fit_problem(power_problem(fc, fl, delta=d), allow_unconverged=True)
+        f = registry.fit("power", fc, y=fl, delta=d, allow_unconverged=True)
         out.append({"delta": ("auto" if isinstance(d, str) else float(d)), "delta_value": f.meta["delta"],
                     **{k: f.params[k] for k in ("E", "A", "alpha")}, "converged": bool(f.converged)})
     return out

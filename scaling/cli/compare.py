@@ -45,6 +45,7 @@ def compare_cmd(
     y: str = typer.Option("eval/loss/caption", "--y", help="Loss column."),
     run_col: str = typer.Option("run_id", "--run-col", help="Run column (whole runs are resampled)."),
     recipe_col: str = typer.Option("recipe", "--recipe-col", help="Recipe column."),
+    seed_col: Optional[str] = typer.Option(None, "--seed-col", help="Seed column: seeds within configurations (config_id, else the run column) are the replicates; needs >= 2 values per recipe."),
     n_boot: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (>= 10)."),
     trim: float = typer.Option(0.1, "--trim", help="Drop each run's points below this fraction of its final compute, in [0, 1)."),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Allow targets outside the common loss range."),
@@ -73,7 +74,7 @@ def compare_cmd(
     df = read_table(source)
     r = compare(df, baseline, candidate, x=x, y=y, targets=at_loss, at_compute=at_compute, claim=claim_value,
                 margin=margin_value, n_boot=n_boot, extrapolate=extrapolate, trim=trim, run_col=run_col,
-                recipe_col=recipe_col, include_mid=include_mid)
+                recipe_col=recipe_col, include_mid=include_mid, seed_col=seed_col)
     if power:
         from scaling.fit.power import plan_from_compare
 

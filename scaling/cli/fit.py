@@ -11,6 +11,7 @@ import typer
 from scaling.cli import app, bench_app
 from scaling.errors import FitError, ScalingError
 
+
 def _filtered(df, filters):
     for item in filters or []:
         if "=" not in item:
@@ -37,17 +38,18 @@ def _delta(text):
 
 
 def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", seed=0, at=None,
-            where=None, include_mid=False, check_above=None):
+            where=None, include_mid=False, check_above=None, seed_col=None):
     """Fit ``law`` to a CSV/sweep dir; returns a JSON-ready dict (no printing).
 
     Defaults: bootstrap intervals (hierarchical: configurations, then seeds; whole runs when a
     run column exists, else single points, and the output says which); only finished points when
-    a ``point`` column exists; the power law on the frontier (lower envelope) of those points.
+    a ``point`` column exists; what the law is fitted to (every point, the frontier of finished
+    points, an isoFLOP sweep's budgets) and its columns come from the law registry
+    (:mod:`scaling.fit.registry`). ``seed_col``: seeds within configurations (``config_id``, else
+    the run column) are the replicates; the column must hold at least two values.
     """
-    from scaling.fit import fits, registry
-    from scaling.fit.approach2 import approach2
-    from scaling.fit.bootstrap import bootstrap, point_units
-    from scaling.fit.io import read_table, resolve_column
+    from scaling.fit import registry
+    from scaling.fit.io import read_table
 
     spec = registry.get(law)
     if not isinstance(n_boot, int) or n_boot < 10:
@@ -59,67 +61,68 @@ def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", 
         mid = df["point"].astype(str) == "mid"
         n_mid = int(mid.sum())
         df = df[~mid]
-    xs = x.split(",") if x else []
-    if xs and len(xs) != len(spec.inputs):
-        raise FitError(f"--x {x!r}: law {law} takes {len(spec.inputs)} column(s) ({', '.join(spec.inputs)}), "
-                       f"got {len(xs)}")
+    cols = registry.columns(spec, df, x.split(",") if x else [], y)
     run_col = group if group is not None else next(
         (c for c in ("run_id", "run") if c in df.columns), None)
     if run_col is not None and run_col not in df.columns:
         raise FitError(f"--group {run_col!r}: no such column")
-    col = lambda role, i=0: resolve_column(df, role, xs[i] if len(xs) > i else None)  # noqa: E731
-    groups = df[run_col].to_numpy() if run_col else None
-    configs = df["config_id"].to_numpy() if "config_id" in df.columns and run_col else None
-    unit_note = {}
-    if law == "power":
-        return _power_frontier(df, col("compute"), resolve_column(df, "loss", y), run_col, n_boot, delta, seed,
-                               include_mid, n_mid, check_above)
-    if law == "chinchilla":
-        ncol = col("params", 0)
-        ycol = resolve_column(df, "loss", y)
-        N = df[ncol].to_numpy(float)
-        if len(xs) == 2 or any(c in df.columns for c in ("tokens/total", "D", "tokens")):
-            dcol = col("tokens", 1)
-            D = df[dcol].to_numpy(float)
-        else:
-            ccol = resolve_column(df, "compute")
-            D = df[ccol].to_numpy(float) / (6 * N)
-            dcol = f"{ccol}/(6·{ncol})"
-        problem = fits.chinchilla_problem(N, D, df[ycol], delta=delta, at=at,
-                                          names={"N": ncol, "D": dcol, "L": ycol})
-    elif law == "sigmoid":
-        ccol, ycol = col("compute"), resolve_column(df, "metric", y)
-        problem = fits.sigmoid_problem(df[ccol], df[ycol], names={"C": ccol, "P": ycol})
-    elif law == "coverage":
-        kcol, ycol = col("k"), resolve_column(df, "coverage", y)
-        problem = fits.coverage_problem(df[kcol], df[ycol], names={"k": kcol, "c": ycol})
-    elif law == "loglinear":
-        ccol, ycol = col("compute"), resolve_column(df, "metric", y)
-        fit = fits.fit_loglinear(df[ccol], df[ycol], names={"C": ccol, "P": ycol})
-        fit, _ = bootstrap(None, fit, groups, n_boot=n_boot, seed=seed, configs=configs,
-                           loglinear_data=(df[ccol].to_numpy(float), df[ycol].to_numpy(float)))
-        return {**fit.to_dict(), "resampled": _resampled(point_units(groups, configs, len(df))[0], run_col)}
-    else:  # approach2
-        # an isoFLOP sweep's runs land within 2% of their budget: group them by the budget itself
-        ccol = "budget" if not xs and "budget" in df.columns else col("compute", 0)
-        ncol = col("params", 1)
-        ycol = resolve_column(df, "loss", y)
-        dcol = next((c for c in ("tokens/total", "D", "tokens") if c in df.columns), None)
-        D = df[dcol] if dcol else None
-        res = approach2(df[ccol], df[ncol], df[ycol], D)
-        out = {"law": "approach2", "converged": True,
-               "params": {k: res[k] for k in ("a", "n0", "b", "d0")}, "derived": {},
-               "intervals": {}, "n_points": int(len(df)), "n_budgets": int(len(res["budgets"])),
-               "note": res["note"]}
-        if groups is None:
-            out["note"] += "; no bootstrap (no run column to resample)"
-            return out
-        return {**out, **_approach2_intervals(df, ccol, ncol, ycol, D, groups, configs, n_boot, seed, run_col)}
-    fit = fits.fit_problem(problem, allow_unconverged=True)
-    if fit.converged:
-        fit, _ = bootstrap(problem, fit, groups, n_boot=n_boot, seed=seed, configs=configs)
-    unit_note["resampled"] = _resampled(point_units(groups, configs, len(df))[0], run_col)
-    return {**fit.to_dict(), **unit_note}
+    groups, configs = _units_of_rows(df, run_col, seed_col)
+    ctx = dict(n_boot=n_boot, delta=delta, seed=seed, at=at, run_col=run_col, seed_col=seed_col,
+               groups=groups, configs=configs, include_mid=include_mid, n_mid=n_mid, check_above=check_above)
+    return _ESTIMATORS[spec.sample](spec, df, cols, **ctx)
+
+
+def _units_of_rows(df, run_col, seed_col):
+    """(run label per row or None, configuration label per row or None) for the bootstrap.
+
+    Without ``seed_col``: runs from the run column, configurations from ``config_id`` when both
+    exist. With it: configurations are ``config_id`` (else the run column) and a run is a
+    (configuration, seed) pair."""
+    from scaling.fit.io import seed_labels
+
+    if seed_col is None:
+        groups = df[run_col].to_numpy() if run_col else None
+        configs = df["config_id"].to_numpy() if "config_id" in df.columns and run_col else None
+        return groups, configs
+    seeds = seed_labels(df, seed_col)
+    cfg_col = "config_id" if "config_id" in df.columns else run_col
+    if cfg_col is None:
+        raise FitError(f"--seed-col {seed_col!r}: no config_id or run column says which rows are one configuration")
+    configs = df[cfg_col].astype(str).to_numpy()
+    return np.char.add(np.char.add(configs.astype(str), "|seed="), seeds.astype(str)), configs
+
+
+def _fit_points(spec, df, cols, *, n_boot, delta, seed, at, run_col, groups, configs, **_):
+    """A law fitted to every (finished) point, with a bootstrap of runs (or points)."""
+    from scaling.fit import registry
+    from scaling.fit.bootstrap import bootstrap, point_units
+    from scaling.fit.estimate import fit_problem
+
+    *xs, yv = registry.values(spec, df, cols)
+    if spec.closed_fit is not None:
+        fit = registry.fit(spec.name, *xs, y=yv, names=cols)
+        fit, _ = bootstrap(None, fit, groups, n_boot=n_boot, seed=seed, configs=configs, data=(*xs, yv))
+    else:
+        problem = registry.problem(spec.name, *xs, y=yv, names=cols, delta=delta, at=at)
+        fit = fit_problem(problem, allow_unconverged=True)
+        if fit.converged:
+            fit, _ = bootstrap(problem, fit, groups, n_boot=n_boot, seed=seed, configs=configs)
+    return {**fit.to_dict(), "resampled": _resampled(point_units(groups, configs, len(df))[0], run_col)}
+
+
+def _fit_budgets(spec, df, cols, *, n_boot, seed, run_col, groups, configs, **_):
+    """Approach 2 (isoFLOP minima per budget), intervals from the hierarchical resample of runs."""
+    from scaling.fit.approach2 import approach2
+
+    ccol, ncol, ycol = cols["compute"], cols["params"], cols[spec.output]
+    D = df[cols["tokens"]] if "tokens" in cols else None
+    res = approach2(df[ccol], df[ncol], df[ycol], D)
+    out = {"law": spec.name, "converged": True, "params": {k: res[k] for k in spec.params}, "derived": {},
+           "intervals": {}, "n_points": int(len(df)), "n_budgets": int(len(res["budgets"])), "note": res["note"]}
+    if groups is None:
+        out["note"] += "; no bootstrap (no run column to resample)"
+        return out
+    return {**out, **_approach2_intervals(df, ccol, ncol, ycol, D, groups, configs, n_boot, seed, run_col)}
 
 
 def _resampled(units, run_col) -> str:
@@ -129,40 +132,45 @@ def _resampled(units, run_col) -> str:
     return f"{units.describe()} (run column {run_col!r})"
 
 
-def _power_frontier(df, ccol, ycol, run_col, n_boot, delta, seed, include_mid, n_mid, check_above):
-    """The power law on the frontier of (finished) points: the estimator of `compare`, one recipe."""
-    import numpy as np
-
+def _fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, include_mid, n_mid, check_above, **_):
+    """The law on the frontier of (finished) points: the estimator of `compare`, one recipe."""
     from scaling.claims.multiplier import MIN_UNITS, frontier, recipe_data
     from scaling.claims.powerfits import recipe_fit
+    from scaling.claims.seeds import units_of
     from scaling.fit import resample
     from scaling.fit.bootstrap import summarize
     from scaling.fit.extrapolate import extrapolation_check
 
+    ccol, ycol = cols["compute"], cols[spec.output]
     d = df.assign(_recipe="all")
     rc = run_col or "_row"
     if run_col is None:
         d = d.assign(_row=np.arange(len(d)))
-    rd = recipe_data(d, "all", ccol, ycol, rc, "_recipe", 0.0, include_mid)
-    u = resample.units(np.repeat(rd.keys, [L.shape[0] for L in rd.loss]))
+    rd = recipe_data(d, "all", ccol, ycol, rc, "_recipe", 0.0, include_mid, seed_col=seed_col)
+    u = units_of(rd)
     counts = resample.draw(u, n_boot, np.random.default_rng(seed))
     f = recipe_fit(rd, counts, delta)
     fit = f["fit"]
-    samples = {k: f[k][f["ok"]] for k in ("E", "A", "alpha")}
+    samples = {k: f[k][f["ok"]] for k in spec.params}
     intervals, se = summarize(samples)
     fc, fl = frontier(rd)
+    kind = "finished" if "point" in df.columns and not include_mid else "all"
     out = {**fit.to_dict(), "intervals": {k: list(v) for k, v in intervals.items()}, "se": se,
            "n_bootstrap": n_boot, "n_bootstrap_failed": f["n_failed"], "delta": f["delta"],
-           "n_points": int(fc.size), "fitted_to": f"the frontier (lower envelope) of {'finished' if 'point' in df.columns and not include_mid else 'all'} "
+           "n_points": int(fc.size), "fitted_to": f"the frontier (lower envelope) of {kind} "
            f"points: {fc.size} of {sum(c.size for c in rd.compute)}" + (f"; {n_mid} mid-run points left out" if n_mid else ""),
            "resampled": _resampled(u, run_col) + f"; each resample's frontier re-taken (minimum {MIN_UNITS} configurations)"}
     if check_above is not None:
         runs = d[rc].to_numpy()
-        chk = extrapolation_check("power", d[ccol].to_numpy(float), d[ycol].to_numpy(float), check_above,
+        chk = extrapolation_check(spec.name, d[ccol].to_numpy(float), d[ycol].to_numpy(float), check_above,
                                   runs=runs, delta=delta)
         out["extrapolation"] = {k: chk[k] for k in ("n_train", "n_test", "mean_abs_rel_error", "max_abs_rel_error")}
         out["extrapolation"]["split"] = f"runs with final compute <= {check_above:g} vs the rest (split by run)"
     return out
+
+
+#: how ``scaling fit`` estimates a law, by what the registry says it is fitted to
+_ESTIMATORS = {"points": _fit_points, "frontier": _fit_frontier, "budgets": _fit_budgets}
 
 
 def _print_table(res):
@@ -204,10 +212,11 @@ def _print_table(res):
 @app.command("fit")
 def fit_command(
     source: str = typer.Argument(..., help="CSV file or sweep directory"),
-    law: str = typer.Option("chinchilla", "--law", help="chinchilla|power|approach2|loglinear|sigmoid|coverage"),
+    law: str = typer.Option("chinchilla", "--law", help="a law of scaling.fit.registry: chinchilla|power|approach2|loglinear|sigmoid|coverage"),
     x: Optional[str] = typer.Option(None, "--x", help="x column(s); chinchilla: N,D; approach2: C,N"),
     y: Optional[str] = typer.Option(None, "--y", help="loss or metric column"),
     group: Optional[str] = typer.Option(None, "--group", help="run column (default: run_id or run if present)"),
+    seed_col: Optional[str] = typer.Option(None, "--seed-col", help="seed column: resample seeds within configurations (config_id, else the run column); needs >= 2 values"),
     n_boot: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples (>= 10)"),
     delta: str = typer.Option("auto", "--delta", help="Huber delta on log residuals: auto (1.345 x MAD scale), a number, or inf"),
     at: Optional[float] = typer.Option(None, "--at", help="compute for derived quantities"),
@@ -220,7 +229,7 @@ def fit_command(
     """Fit a scaling law and print estimates with bootstrap intervals, saying what was resampled."""
     from scaling.records import jsonable
 
-    res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above)
+    res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above, seed_col)
     if as_json:
         typer.echo(json.dumps(jsonable(res)))
     else:
@@ -262,8 +271,6 @@ def bench_fit_command(
 def _approach2_intervals(df, ccol, ncol, ycol, D, groups, configs, n_boot, seed, run_col) -> dict:
     """95% intervals of Approach 2's parameters from the hierarchical resample of runs
     (`scaling.fit.resample`: seeds within each configuration when every one has >= 2)."""
-    import numpy as np
-
     from scaling.fit import resample
     from scaling.fit.approach2 import approach2
 

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from scaling.errors import FitError
-from scaling.fit import resample
+from scaling.fit import registry, resample
 from scaling.fit.estimate import Fit, Problem, solve
 
 
@@ -65,24 +65,25 @@ def summarize(samples: dict, level: float = 0.95):
 
 
 def bootstrap(problem: Problem | None, fit: Fit, groups=None, *, n_boot: int = 1000, seed: int = 0,
-              level: float = 0.95, n_starts: int = 4, weights=None, loglinear_data=None,
+              level: float = 0.95, n_starts: int = 4, weights=None, data=None,
               configs=None):
     """Return (fit with intervals/se filled, samples {name: (n_boot,)}).
 
     Each resample is fitted from the ``n_starts`` best distinct optima of the full-data fit.
     Resamples whose best optimum did not converge are dropped and counted in
-    ``n_bootstrap_failed``; if more than 5% fail, FitError is raised. ``loglinear_data``
-    = (C, P) for the closed-form log-linear law (``problem`` is then None).
+    ``n_bootstrap_failed``; if more than 5% fail, FitError is raised. ``data`` = the inputs and
+    output, e.g. (C, P), for a closed-form law of :mod:`scaling.fit.registry` (``problem`` is
+    then None).
     """
     n = fit.n_points
     W = resample_weights(groups, n_boot, seed, n, configs) if weights is None else np.asarray(weights, float)
     if W.shape[1] != n:
         raise FitError(f"bootstrap groups have {W.shape[1]} entries for {n} points")
-    if fit.law == "loglinear":
-        from scaling.fit.fits import loglinear_solve
-
-        a, b = loglinear_solve(*loglinear_data, W)
-        samples = {"a": a, "b": b}
+    law = registry.LAWS.get(fit.law)
+    if law is not None and law.closed_draws is not None:
+        if data is None:
+            raise FitError(f"{fit.law}: a closed-form bootstrap needs its data (inputs and output)")
+        samples = dict(zip(law.params, law.closed_draws(*data, W)))
         failed = 0
     else:
         starts = fit.candidates[:n_starts] if fit.candidates is not None and len(fit.candidates) \

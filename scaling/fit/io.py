@@ -99,3 +99,17 @@ def check_spread(name: str, values) -> None:
     """The independent variable must take at least two distinct values."""
     if np.unique(np.asarray(values)).size < 2:
         raise FitError(f"column {name!r} has a single value; a fit needs at least two")
+
+
+def seed_labels(df: pd.DataFrame, seed_col: str, what: str = "the rows used") -> np.ndarray:
+    """Seed labels from ``seed_col`` (the ``--seed-col`` option): the column must exist and hold
+    at least two values, since resampling seeds within configurations needs replicates."""
+    if seed_col not in df.columns:
+        raise DataError(f"--seed-col {seed_col!r}: no such column (columns: {', '.join(map(str, df.columns))})")
+    vals = df[seed_col].dropna().astype(str).unique()
+    if len(vals) < 2:
+        one = f"a single value ({vals[0]})" if len(vals) else "no values"
+        raise DataError(f"--seed-col {seed_col!r}: {one} in {what}; resampling seeds within configurations needs "
+                        f"at least 2 seeds (leave out --seed-col to resample whole runs, which measures the grid's "
+                        f"fragility, not seed noise)")
+    return df[seed_col].astype(str).to_numpy()

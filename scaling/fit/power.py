@@ -60,18 +60,26 @@ def seed_spread(df, recipe, y, recipe_col="recipe", run_col="run_id") -> tuple[f
     return math.nan, "no seeds"
 
 
+def _log_slope(law, params, C: float, h: float = 1e-4) -> float:
+    """|d ln L / d ln C| of a fitted law at compute C (central difference in log compute)."""
+    lo, hi = (float(law.predict(params, np.array([C * math.exp(s)]))[0]) for s in (-h, h))
+    return abs(math.log(hi) - math.log(lo)) / (2 * h)
+
+
 def plan_from_compare(r: dict, df, claim: float | None, power: float = 0.8, run_col="run_id",
                       recipe_col="recipe") -> dict:
     """Planner figures from a :func:`scaling.claims.compare` result and its pilot table."""
     b, c = r["baseline"], r["candidate"]
     target = r["headline"][0]["loss"]
+    from scaling.fit import registry
+
     slopes, comp = [], []
     for name in (b, c):
+        law = registry.get(r["fits"][name]["law"])
         p = r["fits"][name]["params"]
-        with np.errstate(all="ignore"):
-            C = (p["A"] / (target - p["E"])) ** (1 / p["alpha"]) if target > p["E"] else math.inf
+        C = float(law.inverse(p, target))
         comp.append(C)
-        slopes.append(p["alpha"] * (target - p["E"]) / target if math.isfinite(C) else math.nan)
+        slopes.append(_log_slope(law, p, C) if math.isfinite(C) else math.nan)
     sig, src = [], []
     for name in (b, c):
         s, how = seed_spread(df, name, r["y"], recipe_col, run_col)
@@ -89,6 +97,8 @@ def plan_from_compare(r: dict, df, claim: float | None, power: float = 0.8, run_
     if all(math.isfinite(s) and s > 0 for s in slopes) and math.isfinite(sigma):
         se = se_log_multiplier(sigma, *slopes, n_now)
         out["predicted_ci_factor"] = math.exp(2 * Z * se)
+        out["predicted_ci_factor_by_seeds"] = {n: math.exp(2 * Z * se_log_multiplier(sigma, *slopes, n))
+                                               for n in (2, 3, 5, 10, 20)}
         e = r["headline"][0]["parametric"]
         out["actual_ci_factor"] = e["hi"] / e["lo"] if e["lo"] > 0 else math.inf
         if claim is not None and math.isfinite(m) and m > 0:
@@ -109,6 +119,8 @@ def plan_lines(p: dict) -> list[str]:
         lines.append(f"  with {p['seeds_now']:g} seed(s) per configuration: predicted 95% interval spans a factor "
                      f"{p['predicted_ci_factor']:.3g} (this comparison's power-law interval spans "
                      f"{p['actual_ci_factor']:.3g})")
+        lines.append("  predicted 95% interval factor by seeds per configuration: " + ", ".join(
+            f"{n}: {f:.3g}" for n, f in p["predicted_ci_factor_by_seeds"].items()))
     if "seeds_needed" in p:
         n = p["seeds_needed"]
         lines.append(f"  to resolve the {p['claim']:g}x claim (assuming m = {p['multiplier_assumed']:.3g}) with "

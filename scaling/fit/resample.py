@@ -150,21 +150,73 @@ def interval(draws, level: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def small_sample_factor(dof: float | None, level: float = 0.95) -> float:
+def small_sample_factor(dof, level: float = 0.95):
     """t over z quantile: how much wider an interval resting on ``dof`` degrees of freedom of
-    replicate spread must be than a normal-theory one (1 when dof is None or large)."""
-    if dof is None or not np.isfinite(dof):
+    replicate spread must be than a normal-theory one (1 where dof is None, NaN or infinite).
+    ``dof`` may be an array (one per statistic)."""
+    if dof is None:
         return 1.0
     from scipy import stats
 
+    d = np.asarray(dof, float)
     q = 1 - (1 - level) / 2
-    return float(stats.t.ppf(q, max(dof, 1)) / stats.norm.ppf(q))
+    with np.errstate(invalid="ignore"):
+        f = stats.t.ppf(q, np.maximum(np.where(np.isfinite(d), d, 1.0), 1.0)) / stats.norm.ppf(q)
+    f = np.where(np.isfinite(d), f, 1.0)
+    return float(f) if f.ndim == 0 else f
 
 
-def widen(lo, hi, centre, factor: float):
-    """Stretch a positive interval about ``centre`` by ``factor`` in log space (0 and inf stay)."""
-    lo, hi, centre = (np.asarray(v, float) for v in (lo, hi, centre))
-    if factor == 1.0:
+def jackknife(u: Units) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-seed-out counts for every configuration with >= 2 seeds: (rows (J, n_items),
+    all ones but one item at 0; the configuration index of each row (J,))."""
+    left = [(j, i) for j, m in enumerate(u.members) if len(m) >= 2 for i in m]
+    rows = np.ones((len(left), u.n_items))
+    rows[np.arange(len(left)), [i for _, i in left]] = 0.0
+    return rows, np.array([j for j, _ in left], dtype=np.int64)
+
+
+def seed_variances(values, config, seeds, rescaled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per-configuration jackknife variance of a statistic from its leave-one-seed-out values.
+
+    values: (J, T), the statistic on each :func:`jackknife` row (others at their full data);
+    config: (J,) the row's configuration; seeds: seeds per configuration. The jackknife variance
+    of configuration j is (s-1)/s sum_i (v_-i - mean)^2; ``rescaled``: the leave-one-out means
+    were stretched by sqrt(s/(s-1)) as in a bootstrap draw (:meth:`RecipeData.mean`), so one
+    more (s-1)/s undoes it. Returns (var (K, T), dof (K,) = s - 1) over configurations present."""
+    v = np.asarray(values, float)
+    config = np.asarray(config)
+    ks = np.unique(config)
+    var = np.zeros((ks.size, v.shape[1]))
+    dof = np.zeros(ks.size)
+    for n, k in enumerate(ks):
+        rows = v[config == k]
+        s = rows.shape[0]
+        with np.errstate(invalid="ignore"):
+            dev = rows - rows.mean(axis=0)
+        var[n] = (s - 1) / s * np.sum(dev**2, axis=0) * ((s - 1) / s if rescaled else 1.0)
+        dof[n] = int(seeds[k]) - 1
+    return var, dof
+
+
+def satterthwaite(var, dof) -> np.ndarray:
+    """Welch-Satterthwaite degrees of freedom of a sum of independent variance estimates
+    ``var`` (K, T), each with ``dof`` (K,): (sum v)^2 / sum(v^2 / dof), per column. A column with
+    a non-finite contribution (a left-out seed moved the statistic out of reach) gets the fewest
+    degrees of freedom of any configuration (conservative); an all-zero column gets inf."""
+    var = np.asarray(var, float)
+    dof = np.asarray(dof, float)[:, None]
+    with np.errstate(all="ignore"):
+        total = var.sum(axis=0)
+        out = total**2 / np.sum(np.where(var > 0, var**2 / dof, 0.0), axis=0)
+    out = np.where(np.isfinite(var).all(axis=0), out, dof.min() if dof.size else np.nan)
+    return np.where(np.isfinite(var).all(axis=0) & (total == 0), np.inf, out)
+
+
+def widen(lo, hi, centre, factor):
+    """Stretch a positive interval about ``centre`` by ``factor`` (a number or one per column) in
+    log space (0 and inf stay)."""
+    lo, hi, centre, factor = (np.asarray(v, float) for v in (lo, hi, centre, factor))
+    if np.all(factor == 1.0):
         return lo, hi
     ok = np.isfinite(centre) & (centre > 0)
     with np.errstate(all="ignore"):
@@ -173,14 +225,15 @@ def widen(lo, hi, centre, factor: float):
     return lo2, hi2
 
 
-def summarize(point, draws, level: float = 0.95, n_failed: int = 0, dof: float | None = None) -> dict:
+def summarize(point, draws, level: float = 0.95, n_failed: int = 0, dof=None) -> dict:
     """Point, interval and diagnostics of a positive statistic (e.g. a multiplier), per column.
 
     draws: (n_boot, T); +inf and 0 are censored draws, NaN undefined ones (counted as 0 for
-    ``lo`` and inf for ``hi``). dof: degrees of freedom of the replicate spread (seeds minus
-    configurations); the interval is widened by t_dof / z about the median draw (a small-sample
-    correction; None: none). Returns value, lo, hi (``level``),
-    lo90/hi90 (central 90%), frac_inf, frac_zero, frac_undefined (NaN), bias (median of log draws
+    ``lo`` and inf for ``hi``). dof: degrees of freedom of the replicate spread behind each
+    column (a number or (T,); Welch-Satterthwaite over the configurations that move the statistic,
+    :func:`satterthwaite`); the interval is widened by t_dof / z about the median draw in log space
+    (the percentile interval rests on a variance estimated from few seeds; None: no widening).
+    Returns value, lo, hi (``level``), lo90/hi90 (central 90%), frac_inf, frac_zero, frac_undefined (NaN), bias (median of log draws
     minus log point; NaN where undefined) and outside90 (point outside the central 90% of draws).
     """
     d = np.atleast_2d(np.asarray(draws, float))
@@ -201,7 +254,8 @@ def summarize(point, draws, level: float = 0.95, n_failed: int = 0, dof: float |
             "hi90": np.asarray(hi90), "frac_inf": np.mean(d == np.inf, axis=0),
             "frac_zero": np.mean(d == 0, axis=0), "frac_undefined": np.mean(np.isnan(d), axis=0),
             "bias": bias, "outside90": (point < lo90) | (point > hi90), "n_failed": int(n_failed),
-            "level": level, "draws": d}
+            "level": level, "draws": d,
+            "dof": np.full(d.shape[1], np.inf) if dof is None else np.broadcast_to(np.asarray(dof, float), d.shape[1:])}
 
 
 def check_failures(ok, what: str) -> int:
