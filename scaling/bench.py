@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from scaling import config as cfgmod
 from scaling import flops
-from scaling.train import Trainer
+from scaling.trainer import Trainer
 
 DEFAULT_WIDTHS = (128, 192, 256)  # 0.83M, 2.7M and 6.4M parameters (early family)
 DEFAULT_BATCH = 128
@@ -65,12 +65,12 @@ def bench_train(widths=DEFAULT_WIDTHS, family: str = "early", batch_size: int = 
         trainer = Trainer(cfg)
         cost = flops.step_cost(cfg)
         for s in range(warmup):  # compile and warm up
-            float(trainer.step(s)[0])
+            float(trainer.step(s)[1][0])
         times = []
         for s in range(warmup, warmup + steps):
             refs_all.append(ref.rate())
             t = time.perf_counter()
-            float(trainer.step(s)[0])  # waits for the step to finish
+            float(trainer.step(s)[1][0])  # waits for the step to finish
             times.append(time.perf_counter() - t)
         rows.append({"width": width, "depth": cfg.model.depth, "params": flops.params(cfg)["total"],
                      "batch_size": batch_size, "tokens_per_step": cost.tokens, "flops_per_step": cost.flops,

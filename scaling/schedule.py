@@ -96,11 +96,22 @@ def branches(optim_cfg, train_cfg, steps: int) -> list[Branch]:
     return out
 
 
-def eval_steps(steps: int, points: int) -> list[int]:
-    """`points` log-spaced step counts ending at `steps` (fewer when the run is too short)."""
-    first = max(1.0, steps / 2 ** (points - 1)) if points > 1 else steps
-    grid = np.geomspace(first, steps, points) if points > 1 else np.array([steps])
-    return sorted({int(round(s)) for s in grid} | {steps})
+def eval_steps(steps: int, points: int, first: float | None = None) -> list[int]:
+    """The one evaluation schedule (pretraining, RL and the sweep planner): at least `points`
+    distinct log-spaced step counts from `first` to `steps`, ending at `steps` (every step when the
+    run has no more than `points`). `first` defaults to steps / 2^(points-1), so a pretraining run's
+    evaluations fall one doubling apart before its end; RL evaluates from step 1 (`first=1`)."""
+    if steps <= points:
+        return list(range(1, steps + 1))
+    if points <= 1:
+        return [steps]
+    first = max(1.0, steps / 2 ** (points - 1)) if first is None else max(1.0, float(first))
+    m = points
+    while True:
+        grid = sorted({int(round(s)) for s in np.geomspace(first, steps, m)} | {steps})
+        if len(grid) >= points or m > 4 * points + steps:
+            return grid
+        m += 1
 
 
 def spent_steps(optim_cfg, train_cfg, steps: int) -> int:

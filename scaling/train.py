@@ -1,135 +1,33 @@
-"""Train one run into its run directory: jitted steps, log-spaced evaluations, NaN guard, resume.
+"""Train runs into their run directories: one run, or a pack of runs that share every shape.
 
 Every training step sees the same mixture (a fixed number of examples per split), so tokens and
 FLOPs per step are constants and the compute at any step is exact. Randomness: parameters from
 `seed`, batches from (seed, step), validation sets from `data.seed`.
+
+A pack (`train_pack`) trains its members in one jitted step (`scaling.trainer`); packing is an
+execution detail: every member keeps its own run folder, records, checkpoint, resume and summary
+(`scaling.lifecycle`), and a lone run (`train`) is a pack of one. A member that diverges is
+committed `diverged` at its step and stops updating; the others go on.
 """
 
 from __future__ import annotations
 
-import math
+import threading
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
-import threading
-
-from scaling import checkpoint, flops, preemption, records, tracking
+from scaling import flops, lifecycle, preemption, tracking
+from scaling import records
 from scaling.config import RunConfig, config_id, run_id, to_dict
-from scaling.data import SPLITS, entropy_floor, layout, split_counts, train_batch, val_batch
-from scaling.data.kinds import syllable_ids
+from scaling.data import SPLITS, entropy_floor
 from scaling.errors import ConfigError
-from scaling.models import build, loss_sums
-from scaling.models.model import example_loss_sums
-from scaling.optim import apply, moments
-from scaling.schedule import Branch, branch_lr, branches, eval_steps, lr_schedule
+from scaling.schedule import Branch, branch_lr, branches, eval_steps
+from scaling.trainer import Trainer, check_pack
 
-
-# Splits with the same stream layout (caption and qa) share one compiled graph.
-LAYOUT_KEY = {s: next(t for t in SPLITS if layout(t) == layout(s)) for s in SPLITS}
-
-
-def layout_groups(splits: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Training splits grouped by layout: ((representative, (splits...)), ...), in SPLITS order."""
-    groups: dict[str, list[str]] = {}
-    for s in splits:
-        groups.setdefault(LAYOUT_KEY[s], []).append(s)
-    return tuple((k, tuple(v)) for k, v in groups.items())
-
-
-def init_params(cfg: RunConfig):
-    """(graphdef, parameters) of a fresh model, initialised in one compiled call."""
-    abstract = nnx.eval_shape(lambda: build(cfg, cfg.seed))
-    graphdef, _ = nnx.split(abstract, nnx.Param)
-    params = jax.jit(lambda: nnx.split(build(cfg, cfg.seed), nnx.Param)[1])()
-    return graphdef, params
-
-
-def enable_compilation_cache() -> None:
-    """Reuse compiled steps across processes (the runs of a sweep share shapes).
-
-    $SCALING_JAX_CACHE names the folder (default ~/.cache/scaling/jax); "off" disables it. A cache
-    the user configured already is left alone.
-    """
-    import os
-
-    where = os.environ.get("SCALING_JAX_CACHE", os.path.expanduser("~/.cache/scaling/jax"))
-    if where == "off" or jax.config.jax_compilation_cache_dir:
-        return
-    jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
-class Trainer:
-    """The jitted pieces of one run: init, train step, evaluation."""
-
-    def __init__(self, cfg: RunConfig):
-        enable_compilation_cache()
-        self.cfg = cfg
-        self.steps = flops.num_steps(cfg)
-        self.groups = layout_groups(tuple(split_counts(cfg.data, cfg.train.batch_size)))
-        self.graphdef, params = init_params(cfg)
-        self.tx = moments(cfg.optim)
-        self.lr = lr_schedule(cfg.optim, max(self.steps, 1))
-        self.state = (params, self.tx.init(params))
-        self._step = jax.jit(self._train_step)
-        self._eval = jax.jit(self._eval_sums, static_argnums=2)
-        self._val = {}
-
-    def _loss(self, params, batch):
-        model = nnx.merge(self.graphdef, params)
-        total = count = 0.0
-        for split, b in batch.items():
-            s, c = loss_sums(model(split, b["images"], b["text"]), b["text"])
-            total, count = total + s, count + c
-        return total / count
-
-    def _train_step(self, state, batch, lr, weight_decay):
-        params, opt_state = state
-        loss, grads = jax.value_and_grad(self._loss)(params, batch)
-        direction, opt_state = self.tx.update(grads, opt_state)
-        return (apply(params, direction, lr, weight_decay), opt_state), loss, optax.tree.norm(grads)
-
-    def _eval_sums(self, params, batch, split: str):
-        model = nnx.merge(self.graphdef, params)
-        logits = model(split, batch["images"], batch["text"])
-        if "soft" not in batch:
-            return example_loss_sums(logits, batch["text"])
-        return example_loss_sums(logits, batch["text"], soft=batch["soft"], noise=self.cfg.data.noise,
-                                 noise_ids=syllable_ids())
-
-    def step(self, step: int, lr: float | None = None):
-        """Train on batch `step` (0-based) at rate `lr` (default: the main line's schedule);
-        returns (loss, grad norm) as device scalars (no host sync: `float()` them to wait)."""
-        raw = train_batch(self.cfg.data, self.cfg.seed, step, self.cfg.train.batch_size)
-        batch = {first: {k: jnp.asarray(np.concatenate([raw[s][k] for s in group])) for k in ("images", "text")}
-                 for first, group in self.groups}
-        rate = jnp.float32(self.lr(step) if lr is None else lr)
-        self.state, loss, gnorm = self._step(self.state, batch, rate, jnp.float32(self.cfg.optim.weight_decay))
-        return loss, gnorm
-
-    def evaluate(self) -> dict[str, float]:
-        """Mean next-token loss (nats per loss token) on every validation split; a weighted mean
-        where the validation set carries weights (the kinds world's stratified sample)."""
-        out, size = {}, self.cfg.train.eval_batch_size
-        for split in SPLITS:
-            if split not in self._val:
-                self._val[split] = val_batch(self.cfg.data, split)
-            val = self._val[split]
-            weight = val.get("weight")
-            total = count = 0.0
-            for i in range(0, len(val["text"]), size):
-                chunk = {k: jnp.asarray(val[k][i:i + size]) for k in ("images", "text", "soft") if k in val}
-                s, c = (np.asarray(a, np.float64) for a in self._eval(self.state[0], chunk, LAYOUT_KEY[split]))
-                w = 1.0 if weight is None else weight[i:i + size]
-                total, count = total + float((w * s).sum()), count + float((w * c).sum())
-            out[f"eval/loss/{split}"] = total / count
-        return out
+__all__ = ["train", "train_pack", "eval_steps"]
 
 
 def _line_step(rec: dict) -> int:
@@ -159,9 +57,13 @@ def _record(cfg: RunConfig, rid: str, step: int, point: str, spent: int, cost: f
     return rec
 
 
-class _Diverged(Exception):
-    def __init__(self, step: int):
-        self.step = step
+def _check(cfg: RunConfig) -> None:
+    """Refuse, before anything is written, a budget under one step or branches that do not fit."""
+    cost = flops.step_cost(cfg)
+    if cfg.train.tokens < cost.tokens:
+        raise ConfigError(f"train.tokens: {cfg.train.tokens} is less than one step "
+                          f"({cost.tokens} tokens at train.batch_size={cfg.train.batch_size})")
+    branches(cfg.optim, cfg.train, flops.num_steps(cfg))
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
@@ -172,96 +74,161 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
     record)` is called after every evaluation, if given. Raises ConfigError, touching nothing, if
     `run_dir` holds a run of another config or the branches do not fit the run.
     """
-    run_dir = Path(run_dir)
-    rid = run_id(cfg)
-    cost, p = flops.step_cost(cfg), flops.params(cfg)
-    if cfg.train.tokens < cost.tokens:
-        raise ConfigError(f"train.tokens: {cfg.train.tokens} is less than one step "
-                          f"({cost.tokens} tokens at train.batch_size={cfg.train.batch_size})")
-    steps = flops.num_steps(cfg)
-    plan = {b.start: b for b in branches(cfg.optim, cfg.train, steps)}
-    state = records.prepare_run_dir(run_dir, to_dict(cfg), rid)
-    if state == "done":
-        return records.read_summary(run_dir)
-    trainer = Trainer(cfg)
-    mids = set(eval_steps(steps, cfg.train.eval_points)) - {steps}
-    start = 0
-    meta = {"loss_sum": 0.0, "loss_count": 0.0, "wall_s": 0.0, "train_s": 0.0, "timed_steps": 0.0,
-            "branch_steps": 0.0}
-    ckpt = checkpoint.latest(run_dir) if state == "resume" else None
-    if ckpt is not None:
-        trainer.state, restored = checkpoint.restore(run_dir, ckpt, trainer.state)
-        meta.update(restored)
-        start = ckpt
-    # Records past the checkpoint are re-made by the resumed run, so (run_id, step, point) stays unique.
-    kept = [r for r in records.read_metrics(run_dir) if _line_step(r) <= start]
-    records.rewrite_metrics(run_dir, kept)
-    if ckpt is None:
-        checkpoint.clear(run_dir)
+    return train_pack([cfg], [run_dir], progress=progress)[0]
 
-    t0 = time.perf_counter() - meta["wall_s"]
-    summary = {"run_id": rid, "recipe": cfg.recipe, "steps_planned": steps}
-    last = next((r for r in reversed(kept) if r["point"] == "finished"), kept[-1] if kept else None)
-    line = _Losses(meta, start)  # the main line's losses since its last record
-    state = {"gnorm": float("nan")}
-    log = tracking.TrainLog(run_dir, cfg.train.log_every, start=start, wall_s=meta["wall_s"],
-                            tokens_per_step=cost.tokens, tensorboard=cfg.train.tensorboard)
-    log.resume(meta)
+
+def train_pack(cfgs, run_dirs, *, progress=None) -> list[dict]:
+    """Train the runs `cfgs` (equal in every shape: `scaling.trainer.check_pack`) into `run_dirs`
+    together; returns their summaries in order. Members already committed are skipped; members
+    resumed from checkpoints at different steps train in sub-packs, one per starting step."""
+    cfgs, run_dirs = list(cfgs), [Path(d) for d in run_dirs]
+    if len(cfgs) != len(run_dirs) or len({d.resolve() for d in run_dirs}) != len(run_dirs):
+        raise ConfigError("pack: needs one distinct run folder per run")
+    check_pack(cfgs)
+    for cfg in cfgs:
+        _check(cfg)
+    folders = [lifecycle.open_run(d, to_dict(c), run_id(c), _line_step) for c, d in zip(cfgs, run_dirs)]
+    out: list = [f.summary() if f.done else None for f in folders]
+    starts = sorted({f.start for f in folders if not f.done})
+    for start in starts:
+        idx = [i for i, f in enumerate(folders) if not f.done and f.start == start]
+        for i, summary in zip(idx, _train_group([cfgs[i] for i in idx], [folders[i] for i in idx], progress)):
+            out[i] = summary
+    return out
+
+
+train.pack = train_pack  # the worker trains a pack of run folders with this (`scaling.sweep.worker`)
+
+
+class _Member:
+    """One run of a pack: its folder, counters, train log and latest finished record."""
+
+    def __init__(self, cfg: RunConfig, folder: lifecycle.RunFolder, steps: int, pack: int):
+        self.cfg, self.folder, self.rid = cfg, folder, folder.run_id
+        self.cost, self.p = flops.step_cost(cfg), flops.params(cfg)
+        self.meta = {"loss_sum": 0.0, "loss_count": 0.0, "wall_s": 0.0, "train_s": 0.0, "timed_steps": 0.0,
+                     "branch_steps": 0.0}
+        self.alive, self.gnorm = True, float("nan")
+        kept = folder.kept
+        self.last = next((r for r in reversed(kept) if r["point"] == "finished"), kept[-1] if kept else None)
+        self.summary = {"run_id": self.rid, "recipe": cfg.recipe, "steps_planned": steps}
+        if pack > 1:
+            self.summary["pack"] = pack  # how it ran, not what it is: no record carries it
+        self.log = None
+        self.t0 = time.perf_counter()
+
+    def start(self, restored_meta: dict) -> None:
+        self.meta.update(restored_meta)
+        self.t0 = time.perf_counter() - self.meta["wall_s"]
+        self.log = tracking.TrainLog(self.folder.path, self.cfg.train.log_every, start=self.folder.start,
+                                     wall_s=self.meta["wall_s"], tokens_per_step=self.cost.tokens,
+                                     tensorboard=self.cfg.train.tensorboard)
+        self.log.resume(self.meta)
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def _train_group(cfgs, folders, progress) -> list[dict]:
+    """Train members that all start at the same step; returns their summaries."""
+    trainer = Trainer(cfgs)
+    steps, cfg = trainer.steps, cfgs[0]
+    start = folders[0].start
+    plan = {b.start: b for b in branches(cfg.optim, cfg.train, steps)}
+    mids = set(eval_steps(steps, cfg.train.eval_points)) - {steps}
+    members = [_Member(c, f, steps, len(cfgs)) for c, f in zip(cfgs, folders)]
+    restored = [f.restore(trainer.member_state(k)) for k, f in enumerate(folders)]
+    if start:
+        trainer.set_member_states([s for s, _ in restored])
+    for m, (_, meta) in zip(members, restored):
+        m.start(meta)
+    line = _Losses([m.meta for m in members], start)  # the main line's losses since its last record
+    every = sorted({c.train.log_every for c in cfgs if c.train.log_every})
     # SIGTERM / SIGUSR2 (a scheduler's notice): checkpoint at the step and exit to be requeued
     guard = preemption.install() if threading.current_thread() is threading.main_thread() else preemption.Guard()
 
-    def emit(step: int, point: str, train_loss: float, lr: float, spent: int, **more) -> dict:
-        rate = meta["timed_steps"] / meta["train_s"] if meta["train_s"] > 0 else float("nan")
-        extra = {"train/loss": train_loss, **trainer.evaluate(), "opt/lr": lr, "opt/grad_norm": state["gnorm"],
-                 "time/wall_s": time.perf_counter() - t0,
-                 "throughput/tokens_per_s": rate * cost.tokens, "throughput/flops_per_s": rate * cost.flops, **more}
-        rec = _record(cfg, rid, step, point, spent, cost, p, extra)
-        records.append_metrics(run_dir, rec)
-        log.evaluation(rec)
-        if progress is not None:
-            progress(step, steps, rec)
-        line.restart()  # evaluation time is not training time
-        return rec
+    def alive() -> list[tuple[int, _Member]]:
+        return [(k, m) for k, m in enumerate(members) if m.alive]
 
-    def branch(b: Branch) -> dict:
+    def diverge(k: int, step: int) -> None:
+        m = members[k]
+        m.alive = False
+        m.summary.update(status="diverged", diverged_step=step + 1, step=step, final=m.last, wall_s=m.wall())
+        m.summary = m.folder.commit(m.summary)
+        m.log.close()
+
+    def emit(step: int, point: str, train_loss, rates, spent: list, **more) -> None:
+        evals = trainer.evaluate()
+        for k, m in alive():
+            rate = m.meta["timed_steps"] / m.meta["train_s"] if m.meta["train_s"] > 0 else float("nan")
+            extra = {"train/loss": train_loss[k], **evals[k], "opt/lr": rates[k], "opt/grad_norm": m.gnorm,
+                     "time/wall_s": m.wall(), "throughput/tokens_per_s": rate * m.cost.tokens,
+                     "throughput/flops_per_s": rate * m.cost.flops, **more}
+            rec = _record(m.cfg, m.rid, step, point, spent[k], m.cost, m.p, extra)
+            records.append_metrics(m.folder.path, rec)
+            m.log.evaluation(rec)
+            m.last = rec
+            if progress is not None:
+                progress(step, steps, rec)
+        line.restart()  # evaluation time is not training time
+
+    def branch(b: Branch) -> None:
         """Cool down from the stable line at b.start, evaluate at b.end, return to the stable line."""
-        stable, rate, losses = trainer.state, branch_lr(cfg.optim, b.length), _Losses(meta)
+        stable, stable_alive = trainer.state, trainer.alive
+        rate = [branch_lr(c.optim, b.length) for c in cfgs]
+        losses = _Losses([m.meta for m in members])
         for i in range(b.length):
-            losses.add(b.start + i, *trainer.step(b.start + i, rate(i)))
-        total, count, state["gnorm"] = losses.sync()
-        meta["branch_steps"] += b.length
-        rec = emit(b.end, "finished", total / count, rate(b.length - 1), b.start + int(meta["branch_steps"]),
-                   **{"branch/start_step": b.start})
+            then = b.start + i + 1 if i + 1 < b.length else b.start
+            losses.add(b.start + i, *trainer.step(b.start + i, [r(i) for r in rate], then=then))
+        total, count, gnorm, bad = losses.sync()
+        for k, step in bad.items():
+            if members[k].alive:
+                diverge(k, step)
+        for k, m in alive():
+            m.gnorm = float(gnorm[k])
+            m.meta["branch_steps"] += b.length
+        emit(b.end, "finished", total / max(count, 1), [r(b.length - 1) for r in rate],
+             [b.start + int(m.meta["branch_steps"]) for m in members], **{"branch/start_step": b.start})
         trainer.state = stable
-        return rec
+        trainer.alive = stable_alive & np.array([m.alive for m in members])
 
     def settle(done: int) -> None:
-        total, count, gnorm = line.sync()
-        meta["loss_sum"] += total
-        meta["loss_count"] += count
-        state["gnorm"] = gnorm if count else state["gnorm"]
-        log.add(done, total, count, lr=trainer.lr(done - 1), grad_norm=state["gnorm"])
+        total, count, gnorm, bad = line.sync()
+        for k, step in bad.items():
+            if members[k].alive:
+                diverge(k, step)
+        for k, m in alive():
+            m.meta["loss_sum"] += float(total[k])
+            m.meta["loss_count"] += count
+            m.gnorm = float(gnorm[k]) if count else m.gnorm
+            m.log.add(done, float(total[k]), count, lr=trainer.lrs[k](done - 1), grad_norm=m.gnorm)
 
     def save(done: int) -> None:
-        meta["wall_s"] = time.perf_counter() - t0
-        log.sync()
-        checkpoint.save(run_dir, done, trainer.state, {**meta, **log.window()})
+        for k, m in alive():
+            m.meta["wall_s"] = m.wall()
+            m.log.sync()
+            m.folder.save(done, trainer.member_state(k), {**m.meta, **m.log.window()})
         line.restart()
 
     try:
         for step in range(start, steps):
-            line.add(step, *trainer.step(step))
             done = step + 1
-            if cfg.train.log_every and done % cfg.train.log_every == 0:
+            line.add(step, *trainer.step(step, then=done if done < steps else None))
+            if any(done % e == 0 for e in every):
                 settle(done)
             if done in mids or done == steps:
                 settle(done)
-                last = emit(done, "finished" if done == steps else "mid", meta["loss_sum"] / meta["loss_count"],
-                            trainer.lr(done - 1), done + int(meta["branch_steps"]))
-                meta["loss_sum"] = meta["loss_count"] = 0.0
+                emit(done, "finished" if done == steps else "mid",
+                     [m.meta["loss_sum"] / m.meta["loss_count"] if m.meta["loss_count"] else float("nan")
+                      for m in members], trainer.rates(done - 1),
+                     [done + int(m.meta["branch_steps"]) for m in members])
+                for m in members:
+                    m.meta["loss_sum"] = m.meta["loss_count"] = 0.0
             if done in plan:
                 settle(done)
-                last = branch(plan[done])
+                branch(plan[done])
+            if not any(m.alive for m in members):
+                break
             # A branch is costly to redo, an evaluation is not: checkpoint after every branch.
             if (done in plan or done % cfg.train.checkpoint_every == 0) and done < steps:
                 settle(done)
@@ -270,55 +237,55 @@ def train(cfg: RunConfig, run_dir: str | Path, *, progress=None) -> dict:
                 settle(done)
                 save(done)
                 raise preemption.Preempted(done, guard.signal_name)
-    except _Diverged as err:
-        summary.update(status="diverged", diverged_step=err.step + 1, step=err.step, final=last,
-                       wall_s=time.perf_counter() - t0)
-        return _commit(run_dir, summary)
+        for k, m in alive():
+            m.summary.update(status="done", step=steps, final=m.last, wall_s=m.wall(),
+                             steps_spent=steps + int(m.meta["branch_steps"]))
+            m.log.close()
+            m.summary = m.folder.commit(m.summary, final_params=trainer.member_state(k)[0])
+            m.alive = False
     finally:
         guard.uninstall()
-        log.close()
-    checkpoint.save_final(run_dir, trainer.state[0])
-    summary.update(status="done", step=steps, final=last, wall_s=time.perf_counter() - t0,
-                   steps_spent=steps + int(meta["branch_steps"]))
-    return _commit(run_dir, summary)
+        trainer.close()
+        for m in members:
+            if m.alive:
+                m.log.close()
+    return [m.summary for m in members]
 
 
 class _Losses:
-    """Per-step losses and gradient norms left on the device until a sync point, so the host never
-    waits on a step (the next batch is built while the device computes). `sync` raises _Diverged
-    at the first non-finite step and adds the interval's steps and seconds to meta's throughput
-    counters (except the interval holding a process's first step, which includes compilation)."""
+    """Per-step (ok, loss, grad norm) of every member, left on the device until a sync point, so
+    the host never waits on a step. `sync` finds each member's first non-finite step (the NaN
+    guard) and adds the interval's steps and seconds to every meta's throughput counters (except
+    the interval holding a process's first step, which includes compilation)."""
 
-    def __init__(self, meta: dict, first: int | None = None):
-        self.meta, self.first, self.items = meta, first, []
+    def __init__(self, metas: list, first: int | None = None):
+        self.metas, self.first, self.items = metas, first, []
         self.restart()
 
     def restart(self) -> None:
         self.t = time.perf_counter()
 
-    def add(self, step: int, loss, gnorm) -> None:
-        self.items.append((step, loss, gnorm))
+    def add(self, step: int, ok, loss, gnorm) -> None:
+        self.items.append((step, ok, loss, gnorm))
 
-    def sync(self) -> tuple[float, float, float]:
-        """(sum of the losses, their count, the last gradient norm) since the last sync."""
+    def sync(self):
+        """(loss sums per member, steps, last grad norm per member, {member: first bad step})."""
+        n = len(self.metas)
         if not self.items:
-            return 0.0, 0.0, float("nan")
-        steps = [s for s, _, _ in self.items]
-        loss, gnorm = (np.asarray(v, np.float64) for v in jax.device_get(
-            ([x for _, x, _ in self.items], [g for _, _, g in self.items])))
-        bad = ~(np.isfinite(loss) & np.isfinite(gnorm))
-        if bad.any():
-            raise _Diverged(steps[int(np.argmax(bad))])
+            return np.zeros(n), 0.0, np.full(n, np.nan), {}
+        steps = [s for s, _, _, _ in self.items]
+        ok, loss, gnorm = (np.asarray(v) for v in jax.device_get(
+            ([o for _, o, _, _ in self.items], [x for _, _, x, _ in self.items], [g for _, _, _, g in self.items])))
+        loss, gnorm = loss.astype(np.float64), gnorm.astype(np.float64)
+        bad = {}
+        for k in range(n):
+            first = lifecycle.first_bad(np.where(ok[:, k], 0.0, np.nan))
+            if first is not None:
+                bad[k] = steps[first]
         if self.first not in steps:
-            self.meta["train_s"] += time.perf_counter() - self.t
-            self.meta["timed_steps"] += len(steps)
+            for meta in self.metas:
+                meta["train_s"] += time.perf_counter() - self.t
+                meta["timed_steps"] += len(steps)
         self.items = []
         self.restart()
-        return float(loss.sum()), float(len(loss)), float(gnorm[-1])
-
-
-def _commit(run_dir: Path, summary: dict) -> dict:
-    """Write the summary (the commit marker), drop the checkpoint, return the summary as written."""
-    records.write_summary(run_dir, summary)
-    checkpoint.clear(run_dir)
-    return records.read_summary(run_dir)
+        return loss.sum(axis=0), float(len(steps)), gnorm[-1], bad

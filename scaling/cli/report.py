@@ -21,6 +21,8 @@ def report_cmd(
     no_train: bool = typer.Option(False, "--no-train", help="Report on the runs already committed; train nothing."),
     bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Override report.bootstrap."),
     json_out: bool = typer.Option(False, "--json", help="Print the report's results (results.json) as JSON."),
+    pack: Optional[int] = typer.Option(None, "--pack", help="Runs of equal shape trained together per worker "
+                                       "(default resources.pack or 8; 1: every run alone)."),
 ) -> None:
     """Run the sweep (resumable; finished runs are skipped), then fit, compare and write the report."""
     from scaling import records
@@ -29,6 +31,10 @@ def report_cmd(
     from scaling.sweep import runner, spec
 
     sweep = spec.load_sweep(sweep_file)  # validates the whole grid before anything runs
+    if pack is not None:
+        from scaling.pack import check_pack_size
+
+        check_pack_size(pack)
     recipes = sorted({r.recipe for r in sweep.runs})
     rl = sweep.stage == "rl"  # an RL sweep's report: length, pass@k, test-time scaling (scaling.report_rl)
     if rl:
@@ -55,7 +61,7 @@ def report_cmd(
         # with --json, stdout holds only the JSON: the sweep's progress goes to stderr
         with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
             sweep_run(sweep_file, out=runs, workers=workers, backend=backend, retries=None, flops_per_s=None,
-                      overhead_s=None, trainer="scaling.train:train")
+                      overhead_s=None, trainer="scaling.train:train", pack=pack)
         timings["sweep"] = time.monotonic() - t0
     df = records.load(runs)
     wanted = {r.run_id for r in sweep.runs}

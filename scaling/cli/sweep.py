@@ -63,6 +63,10 @@ def _echo_json(data) -> None:
     typer.echo(json.dumps(jsonable(data), indent=2, allow_nan=False))
 
 
+PACK_HELP = ("Train up to N runs of equal shape (differing in seed, learning rate or weight decay) together "
+             "in one worker; default resources.pack or 8; 1: every run alone.")
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
@@ -80,6 +84,7 @@ def plan(
     workers: int = typer.Option(1, "--workers", help="Parallel runs assumed for the total time."),
     flops_per_s: Optional[float] = typer.Option(None, "--flops-per-s", help="Training FLOP/s per worker."),
     overhead_s: Optional[float] = typer.Option(None, "--overhead-s", help="Fixed seconds per run."),
+    pack: Optional[int] = typer.Option(None, "--pack", help=PACK_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (runs, totals, rates)."),
 ) -> None:
     """Dry run: every run with its parameters, tokens and FLOPs, and the estimated total time."""
@@ -88,13 +93,17 @@ def plan(
     _positive("--workers", workers, allow_none=False)
     _positive("--flops-per-s", flops_per_s)
     _nonnegative("--overhead-s", overhead_s)
+    if pack is not None:
+        from scaling.pack import check_pack_size
+
+        check_pack_size(pack)
     sweep = spec.load_sweep(sweep_file)
     out = out or runner.default_out(sweep_file)
     sweep_dir = out if out.is_dir() else None
     rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
     rows = runner.plan_rows(sweep, sweep_dir, rates)
     todo = [r for r in rows if r["status"] in ("pending", "damaged")]
-    eta = sum(estimate.makespan([r["seconds"] for r in todo if r["stage"] == stage], workers) for stage in rates)
+    eta = runner.plan_seconds(sweep, out, {r["run_id"] for r in todo}, rates, workers, pack)
     if json_out:
         _echo_json({"sweep": sweep.name, "out": str(out), "workers": workers, "runs": rows, "to_run": len(todo),
                     "estimated_s": eta, "flops": sum(r["flops"] or 0 for r in rows),
@@ -206,6 +215,7 @@ def run(
                                 "holds another sweep (otherwise refused)."),
     accept_code: bool = typer.Option(False, "--accept-code", help="Reuse committed runs trained by another "
                                      "code version (otherwise refused; see `scaling.provenance`)."),
+    pack: Optional[int] = typer.Option(None, "--pack", help=PACK_HELP),
 ) -> None:
     """Run every run of the sweep not yet committed in --out; safe to interrupt and run again."""
     from scaling.sweep import runner, spec
@@ -216,6 +226,10 @@ def run(
     _positive("--workers", workers, allow_none=False)
     _positive("--flops-per-s", flops_per_s)
     _nonnegative("--overhead-s", overhead_s)
+    if isinstance(pack, int):
+        from scaling.pack import check_pack_size
+
+        check_pack_size(pack)
     sweep = spec.load_sweep(sweep_file)  # the whole grid is validated before anything runs
     out = out or runner.default_out(sweep_file)
     rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
@@ -224,7 +238,8 @@ def run(
     try:
         result = runner.run_sweep(sweep, out, backend=backend, workers=workers, retries=retries,
                                   trainer=trainer, rl_trainer=rl_trainer, rate=rates, extend=extend,
-                                  accept_code=accept_code, on_event=display.event,
+                                  accept_code=accept_code, pack=pack if isinstance(pack, int) else None,
+                                  on_event=display.event,
                                   on_start=lambda res: display.start(res, workers, planned))
     finally:
         display.stop()

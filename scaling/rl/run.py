@@ -18,7 +18,6 @@ the contract of `scaling.train.train`, the pretrained run named by the run's spe
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from scaling import checkpoint, preemption, records, tracking
+from scaling import checkpoint, lifecycle, preemption, records, tracking
 from scaling import config as C
 from scaling import flops as F
 from scaling.errors import ConfigError, DataError
@@ -35,24 +34,11 @@ from scaling.models import build
 from scaling.rl import config as R
 from scaling.rl import problems as P
 from scaling.rl.learner import Learner
+from scaling.schedule import eval_steps
 
 COUNTERS = ("flops_sampling", "flops_update", "flops_reference", "flops", "flops_2n6n",
             "rollouts", "filtered", "tokens_sampled")
 MEANS = ("reward", "accuracy", "length", "loss", "kl", "clip_frac")
-
-
-def eval_steps(steps: int, points: int) -> list[int]:
-    """At least `points` distinct log-spaced steps ending at `steps` (all steps if fewer exist)."""
-    if steps <= points:
-        return list(range(1, steps + 1))
-    if points == 1:
-        return [steps]
-    m = points
-    while True:
-        grid = sorted({int(round(s)) for s in np.geomspace(1, steps, m)})
-        if len(grid) >= points:
-            return grid
-        m += 1
 
 
 def load_pretrained(run_dir: str | Path):
@@ -91,28 +77,21 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     rid = R.run_id(cfg)
     train_set = P.build(model_cfg.data, cfg.problems, "train")
     heldout = P.build(model_cfg.data, cfg.problems, "heldout")
-    state = records.prepare_run_dir(run_dir, {"stage": "rl", **C.to_dict(cfg),
-                                              "pretrained_config": C.to_dict(model_cfg)}, rid)
-    if state == "done":
-        return records.read_summary(run_dir)
+    folder = lifecycle.open_run(run_dir, {"stage": "rl", **C.to_dict(cfg),
+                                          "pretrained_config": C.to_dict(model_cfg)}, rid)
+    if folder.done:
+        return folder.summary()
     learner = Learner(model_cfg, cfg, graphdef, params0, train_set)
     n_eval = cfg.eval.train_problems or len(train_set)
     eval_train = train_set.take(np.arange(min(n_eval, len(train_set))))
-    schedule_at = set(eval_steps(cfg.steps, cfg.eval.points))
+    schedule_at = set(eval_steps(cfg.steps, cfg.eval.points, first=1))
     p = F.params(model_cfg)
     base = {"run_id": rid, "recipe": cfg.recipe, "stage": "rl", "pretrained/run_id": pre_id,
             "params/total": p["total"], "params/nonembed": p["total"] - p["embed"]}
     meta = {**dict.fromkeys(COUNTERS, 0.0), **{f"sum_{k}": 0.0 for k in MEANS}, "since": 0.0, "wall_s": 0.0}
-    start = 0
-    ckpt = checkpoint.latest(run_dir) if state == "resume" else None
-    if ckpt is not None:
-        learner.state, meta = checkpoint.restore(run_dir, ckpt, learner.state)
-        start = ckpt
-    # Records past the checkpoint are made again by the resumed run: (run_id, step) stays unique.
-    kept = [r for r in records.read_metrics(run_dir) if r["step"] <= start] if ckpt is not None else []
-    records.rewrite_metrics(run_dir, kept)
-    if ckpt is None:
-        checkpoint.clear(run_dir)
+    start, kept = folder.start, folder.kept
+    learner.state, restored = folder.restore(learner.state)
+    meta.update(restored)
     t0 = time.perf_counter() - meta["wall_s"]
     if cfg.log_every < 0:
         raise ConfigError(f"log_every: must be non-negative (0: off), got {cfg.log_every}")
@@ -137,21 +116,19 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     # SIGTERM / SIGUSR2 (a scheduler's notice): checkpoint at the step and exit to be requeued
     guard = preemption.install() if threading.current_thread() is threading.main_thread() else preemption.Guard()
     try:
-        return _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard, log)
+        return _loop(learner, cfg, folder, start, meta, schedule_at, record, last, summary, t0, guard, log)
     finally:
         guard.uninstall()
         log.close()
 
 
-def _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary, t0, guard, log) -> dict:
+def _loop(learner, cfg, folder, start, meta, schedule_at, record, last, summary, t0, guard, log) -> dict:
     for step in range(start, cfg.steps):
         out = learner.step(step)
-        if not (math.isfinite(out["loss"]) and math.isfinite(out["grad_norm"])):
+        if lifecycle.first_bad([out["loss"]], [out["grad_norm"]]) is not None:
             summary.update(status="diverged", diverged_step=step + 1, step=step, final=last,
                            wall_s=time.perf_counter() - t0)
-            records.write_summary(run_dir, summary)
-            checkpoint.clear(run_dir)
-            return records.read_summary(run_dir)  # as committed (with its provenance)
+            return folder.commit(summary)
         meta["flops_sampling"] += out["rl/flops_sampling"]
         meta["flops_update"] += out["rl/flops_update"]
         meta["flops_reference"] += out["rl/flops_reference"]
@@ -172,14 +149,11 @@ def _loop(learner, cfg, run_dir, start, meta, schedule_at, record, last, summary
         if (done in schedule_at or done % cfg.checkpoint_every == 0 or guard.requested) and done < cfg.steps:
             meta["wall_s"] = time.perf_counter() - t0
             log.sync()
-            checkpoint.save(run_dir, done, learner.state, {**meta, **log.window()})
+            folder.save(done, learner.state, {**meta, **log.window()})
             if guard.requested:
                 raise preemption.Preempted(done, guard.signal_name)
-    checkpoint.save_final(run_dir, learner.state[0])
     summary.update(status="done", step=cfg.steps, final=last, wall_s=time.perf_counter() - t0)
-    records.write_summary(run_dir, summary)
-    checkpoint.clear(run_dir)
-    return records.read_summary(run_dir)  # as committed (with its provenance)
+    return folder.commit(summary, final_params=learner.state[0])
 
 
 def pretrained_dir_of(run_dir: str | Path, cfg: R.RLConfig) -> Path:

@@ -1,4 +1,5 @@
-"""Time estimates: a run costs `overhead_s + flops / flops_per_s`; a sweep is scheduled on N workers.
+"""Time estimates: a run costs `overhead_s + flops / flops_per_s`, a pack of runs one overhead plus
+its members' FLOPs over the rate; a sweep is scheduled on N workers.
 
 The rate and the overhead (process start, imports, compilation, evaluations) default to values
 measured on a laptop-class CPU, and are re-measured from finished runs whenever a sweep folder
@@ -48,9 +49,10 @@ def makespan(durations: list[float], workers: int) -> float:
 
 
 def measured_runs(sweep_dir: str | Path, stage: str = "pretrain") -> list[tuple[float, float]]:
-    """(flops, seconds) of every run of `stage` (pretrain | rl) the launcher saw go from nothing to
-    committed in one attempt (retried, preempted or resumed runs say nothing about a run's cost)."""
-    out = []
+    """(flops, seconds) of every run (or pack of runs: their FLOPs together, once per pack) of
+    `stage` (pretrain | rl) the launcher saw go from nothing to committed in one attempt (retried,
+    preempted or resumed runs say nothing about a run's cost)."""
+    out, packs = [], {}
     state_dir = Path(sweep_dir) / "state"
     if not state_dir.is_dir():
         return out
@@ -63,9 +65,13 @@ def measured_runs(sweep_dir: str | Path, stage: str = "pretrain") -> list[tuple[
             continue
         if state.get("status") == "committed" and state.get("whole") and state.get("flops"):
             seconds = state.get("ended", 0) - state.get("started", 0)
-            if seconds > 0:
+            if seconds <= 0:
+                continue
+            if state.get("pack") and state.get("pack_flops"):
+                packs[state["pack"]] = (float(state["pack_flops"]), float(seconds))
+            else:
                 out.append((float(state["flops"]), float(seconds)))
-    return out
+    return out + list(packs.values())
 
 
 def calibrate(samples: list[tuple[float, float]], fallback: Rate = Rate()) -> Rate:

@@ -1,4 +1,4 @@
-"""The local engine: one worker process per run, at most `workers` at a time.
+"""The local engine: one worker process per pack of runs, at most `workers` at a time.
 
 A crash in one run cannot take down the others (each is its own process, its output in its own
 log). Infrastructure failures (a worker killed by a signal, out of memory) are retried up to
@@ -14,30 +14,36 @@ from collections import deque
 from typing import Callable
 
 from scaling.sweep import worker
-from scaling.sweep.engine import Event, settle
+from scaling.sweep.devices import device_env, visible_gpus
+from scaling.sweep.engine import Event, settle_pack
 
 POLL_S = 0.05
 
 
-def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
+def execute(packs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
             on_event: Callable) -> None:
-    queue = deque(jobs)
-    running: dict[str, tuple] = {}  # run_id -> (Popen, job, monotonic start)
+    """Each worker gets its own GPU (or share of one) from `resources.gpus` (`scaling.sweep.devices`)."""
+    queue = deque(packs)
+    running: dict[int, tuple] = {}  # worker slot -> (Popen, pack, monotonic start)
+    gpus = visible_gpus()
     try:
         while queue or running:
             while queue and len(running) < workers:
-                job = queue.popleft()
-                job.attempt += 1
-                proc = worker.spawn(job.run_dir, trainer, job.attempt, cpus=resources.get("cpus"))
-                job.job_id = f"pid {proc.pid}"
-                running[job.spec.run_id] = (proc, job, time.monotonic())
-                on_event(Event("start", job))
-            finished = [(rid, entry) for rid, entry in running.items() if entry[0].poll() is not None]
-            for rid, (proc, job, t0) in finished:
-                del running[rid]
-                kind, detail = worker.outcome(proc.returncode, job.run_dir)
-                seconds = time.monotonic() - t0
-                settle(job, kind, detail, seconds, retries, queue, on_event)
+                pack = queue.popleft()
+                slot = min(set(range(workers)) - set(running))
+                for job in pack:
+                    job.attempt += 1
+                proc = worker.spawn([j.run_dir for j in pack], trainer, pack[0].attempt, cpus=resources.get("cpus"),
+                                    env=device_env(resources.get("gpus", 0), slot, gpus))
+                running[slot] = (proc, pack, time.monotonic())
+                for job in pack:
+                    job.job_id = f"pid {proc.pid}"
+                    on_event(Event("start", job))
+            finished = [(slot, entry) for slot, entry in running.items() if entry[0].poll() is not None]
+            for slot, (proc, pack, t0) in finished:
+                del running[slot]
+                outcomes = {j.run_dir.name: worker.outcome(proc.returncode, j.run_dir) for j in pack}
+                settle_pack(pack, outcomes, time.monotonic() - t0, retries, queue, on_event)
             if not finished:
                 time.sleep(POLL_S)
     finally:  # interrupted (Ctrl-C): stop our workers; their runs resume next time

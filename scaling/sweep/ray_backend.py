@@ -1,4 +1,4 @@
-"""The Ray engine (`pip install 'scaling[ray]'`): one Ray core task per attempt of a run.
+"""The Ray engine (`pip install 'scaling[ray]'`): one Ray core task per attempt of a pack of runs.
 
 Each task asks for `resources.cpus` CPUs and `resources.gpus` GPUs, plus any task option in
 `resources.ray.task` (`memory`, `accelerator_type`, `runtime_env`, `resources`, ...: passed to
@@ -22,13 +22,13 @@ from typing import Callable
 
 from scaling.errors import ConfigError
 from scaling.sweep import worker
-from scaling.sweep.engine import Event, settle
+from scaling.sweep.engine import Event, settle_pack
 
 TASK_KEY = "task"
 
 
-def _run(run_dir: str, trainer: str, attempt: int) -> tuple[str, str]:
-    return worker.run_subprocess(run_dir, trainer, attempt)
+def _run(run_dirs: list[str], trainer: str, attempt: int, cpus) -> dict[str, tuple[str, str]]:
+    return worker.run_subprocess(run_dirs, trainer, attempt, cpus=cpus)
 
 
 def split_options(resources: dict) -> tuple[dict, dict]:
@@ -52,7 +52,7 @@ def _system_error(ray, err: Exception) -> bool:
     return isinstance(err, kinds)
 
 
-def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
+def execute(packs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
             on_event: Callable) -> None:
     try:
         import ray
@@ -66,26 +66,29 @@ def execute(jobs: list, *, workers: int, retries: int, trainer: str, resources: 
         task = ray.remote(_run).options(max_retries=0, **options)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"resources.ray.{TASK_KEY}: {err}") from None
-    queue = deque(jobs)
+    queue = deque(packs)
     refs: dict = {}
     try:
         while queue or refs:
             while queue and len(refs) < workers:
-                job = queue.popleft()
-                job.attempt += 1
-                ref = task.remote(str(Path(job.run_dir).resolve()), trainer, job.attempt)
-                job.job_id = f"ray task {ref.task_id().hex()}"
-                refs[ref] = (job, time.monotonic())
-                on_event(Event("start", job))
+                pack = queue.popleft()
+                for job in pack:
+                    job.attempt += 1
+                ref = task.remote([str(Path(j.run_dir).resolve()) for j in pack], trainer, pack[0].attempt,
+                                  resources.get("cpus"))
+                for job in pack:
+                    job.job_id = f"ray task {ref.task_id().hex()}"
+                    on_event(Event("start", job))
+                refs[ref] = (pack, time.monotonic())
             done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
             for ref in done:
-                job, t0 = refs.pop(ref)
+                pack, t0 = refs.pop(ref)
                 try:
-                    kind, detail = ray.get(ref)
+                    outcomes = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - Ray wraps the task's failure
                     kind = "infra" if _system_error(ray, err) else "error"
-                    detail = f"{type(err).__name__}: {_last_line(err)}"
-                settle(job, kind, detail, time.monotonic() - t0, retries, queue, on_event)
+                    outcomes = {j.run_dir.name: (kind, f"{type(err).__name__}: {_last_line(err)}") for j in pack}
+                settle_pack(pack, outcomes, time.monotonic() - t0, retries, queue, on_event)
     finally:
         for ref in refs:
             ray.cancel(ref, force=True)

@@ -177,16 +177,7 @@ def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
 
 
 def _eval_points(steps: int, points: int) -> int:
-    """How many evaluations after step 0 `scaling.rl.run.eval_steps` schedules (without importing it)."""
-    import numpy as np
+    """How many evaluations after step 0 an RL run makes (the one schedule, `scaling.schedule`)."""
+    from scaling.schedule import eval_steps
 
-    if steps <= points:
-        return steps
-    if points == 1:
-        return 1
-    m = points
-    while True:
-        n = len({int(round(x)) for x in np.geomspace(1, steps, m)})
-        if n >= points:
-            return n
-        m += 1
+    return len(eval_steps(steps, points, first=1))

@@ -32,7 +32,8 @@ from typing import Callable
 from scaling import records
 from scaling.errors import ConfigError
 from scaling.sweep import books, estimate
-from scaling.sweep.engine import Event, Job
+from scaling.pack import check_pack_size, pack_key
+from scaling.sweep.engine import Event, Job, pack_jobs, pack_planned_s
 from scaling.sweep.spec import RunSpec, Sweep
 from scaling.sweep.worker import DEFAULT_TRAINER
 
@@ -221,18 +222,21 @@ def planned_seconds(sweep: Sweep, rate) -> dict[str, float]:
 
 def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", workers: int = 1,
               retries: int | None = None, trainer: str = DEFAULT_TRAINER, rl_trainer: str = RL_TRAINER,
-              rate=None, extend: bool = False, accept_code: bool = False,
+              rate=None, extend: bool = False, accept_code: bool = False, pack: int | None = None,
               on_event: Callable[[Event], None] | None = None,
               on_start: Callable[[Result], None] | None = None) -> Result:
     """Run every run of `sweep` that is not committed under `sweep_dir`; see the module doc.
     `trainer` trains the pretraining runs, `rl_trainer` the RL runs of an RL sweep; `rate` is a
-    Rate or {stage: Rate} (default: `rates_for`). Refused, before anything is written: a folder
+    Rate or {stage: Rate} (default: `rates_for`). `pack`: at most this many pretraining runs of
+    equal shape train together in one worker (default `resources.pack`; 1: every run alone; RL
+    runs are never packed). Refused, before anything is written: a folder
     of another sweep (unless `extend`), a damaged run folder or book, committed runs of another
     code version (unless `accept_code`)."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend: unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if workers < 1:
         raise ConfigError(f"--workers: must be at least 1, got {workers}")
+    size = check_pack_size(sweep.resources.get("pack", 1) if pack is None else pack)
     retries = int(sweep.resources["retries"] if retries is None else retries)
     if retries < 0:
         raise ConfigError(f"--retries: must be non-negative, got {retries}")
@@ -267,8 +271,8 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
         for job in jobs:  # runs committed as failed earlier stay failed (final), and are listed
             if job.spec.run_id not in pending and (records.read_summary(job.run_dir) or {}).get("status") == "failed":
                 result.failed.append((job, "failed (committed earlier)"))
-        result.planned_s = sum(estimate.makespan([j.planned_s for j in todo if j.stage == stage], workers)
-                               for stage in folders)
+        packs = make_packs(todo, size, list(folders))
+        result.planned_s = makespan_s(packs, rate, workers)
         history = list(info.get("launches", []))
         launch = books.launch_entry(backend, workers, len(todo), result.planned_s,
                                     {s: _rate(rate, s).__dict__ for s in folders} if sweep.stage == "rl"
@@ -287,7 +291,8 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
             if event.kind == "start":
                 book.update(rid, status="running", attempts=job.attempt, started=now, log=str(job.log),
                             label=job.spec.label, whole=job.fresh and job.attempt == 1, job_id=job.job_id,
-                            flops=_spent(job.spec.cost), stage=job.stage)
+                            flops=_spent(job.spec.cost), stage=job.stage, pack=job.pack_id,
+                            pack_flops=job.pack_flops)
                 book.attempt(rid, launch=number, number=job.attempt, job_id=job.job_id, started=now)
                 return _forward(event)
             book.attempt(rid, launch=number, number=job.attempt, ended=now, outcome=event.kind, detail=event.detail)
@@ -310,9 +315,9 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
                 on_event(event)
 
         for stage, folder in folders.items():  # pretraining first: RL runs start from its models
-            batch = [j for j in todo if j.stage == stage]
+            batch = packs[stage]
             if stage == "rl":
-                batch = [j for j in batch if _pretrained_ready(j, record)]
+                batch = [p for p in batch if _pretrained_ready(p[0], record)]
             if batch:
                 execute = _backend(backend)
                 execute(batch, workers=workers, retries=retries, trainer=trainers[stage],
@@ -324,6 +329,40 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
         return result
     finally:
         lock.close()
+
+
+def make_packs(jobs: list[Job], size: int, stages: list[str]) -> dict[str, list[list[Job]]]:
+    """{stage: packs of at most `size` jobs of equal shape}, in launch order; sets each job's
+    pack_id and pack_flops (for the books and the time calibration)."""
+    packs = {stage: pack_jobs([j for j in jobs if j.stage == stage], size, _packable) for stage in stages}
+    for stage_packs in packs.values():
+        for p in stage_packs:
+            flops = sum(_spent(j.spec.cost) or 0.0 for j in p)
+            for j in p:
+                j.pack_id, j.pack_flops = p[0].spec.run_id, flops
+    return packs
+
+
+def makespan_s(packs: dict, rate, workers: int) -> float:
+    """Planned wall seconds of running `packs` (`make_packs`) on `workers`, stage after stage."""
+    for stage, stage_packs in packs.items():
+        for p in stage_packs:
+            for j in p:
+                j.planned_s = j.planned_s or _rate(rate, stage).seconds(_spent(j.spec.cost))
+    return sum(estimate.makespan([pack_planned_s(p, _rate(rate, stage).overhead_s) for p in stage_packs], workers)
+               for stage, stage_packs in packs.items())
+
+
+def plan_seconds(sweep: Sweep, sweep_dir: str | Path, run_ids: set, rate, workers: int, pack: int | None) -> float:
+    """Planned wall seconds of the runs `run_ids` of `sweep`, packed as `run_sweep` would pack them."""
+    size = check_pack_size(sweep.resources.get("pack", 1) if pack is None else pack)
+    jobs = [j for j in _jobs(sweep, Path(sweep_dir)) if j.spec.run_id in run_ids]
+    return makespan_s(make_packs(jobs, size, list(stage_dirs(sweep, Path(sweep_dir)))), rate, workers)
+
+
+def _packable(job: Job):
+    """What a pretraining run must share with others to train in their pack; RL runs: None (alone)."""
+    return pack_key(job.spec.cfg) if job.stage == "pretrain" else None
 
 
 def _absolute(trainer: str) -> str:

@@ -35,13 +35,14 @@ from typing import Any
 
 from scaling import config as C
 from scaling.errors import ConfigError
+from scaling.pack import DEFAULT_PACK, check_pack_size
 
 TOP_KEYS = ("name", "description", "stage", "pretrained", "recipes", "grid", "zip", "exclude", "isoflop",
             "resources", "report")
 STAGES = ("pretrain", "rl")
 # `report` (what `scaling report` compares) is read by scaling.report, not here; never part of a run id.
 ISOFLOP_KEYS = ("budgets", "sizes")
-RESOURCE_KEYS = ("cpus", "gpus", "retries", "ray", "slurm")
+RESOURCE_KEYS = ("cpus", "gpus", "retries", "pack", "ray", "slurm")
 RECIPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 ISOFLOP_TOLERANCE = 0.02  # each isoFLOP run lands within 2% of its budget
 
@@ -344,11 +345,14 @@ def _resources(raw: dict, path: str) -> dict:
     for key in res:
         if key not in RESOURCE_KEYS:
             raise ConfigError(f"{path}: resources.{key}: unknown key (known: {', '.join(RESOURCE_KEYS)})")
-    out = {"cpus": 1, "gpus": 0, "retries": 2, "ray": {}, "slurm": {}, **res}
+    out = {"cpus": 1, "gpus": 0, "retries": 2, "pack": DEFAULT_PACK, "ray": {}, "slurm": {}, **res}
     for key in ("cpus", "gpus", "retries"):
         value = out[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ConfigError(f"{path}: resources.{key}: expected a non-negative number, got {value!r}")
+    if out["gpus"] > 1 and out["gpus"] != int(out["gpus"]):
+        raise ConfigError(f"{path}: resources.gpus: more than one GPU must be a whole number, got {out['gpus']!r}")
+    out["pack"] = check_pack_size(out["pack"], f"{path}: resources.pack")
     for key in ("ray", "slurm"):
         if not isinstance(out[key], dict):
             raise ConfigError(f"{path}: resources.{key}: expected a mapping, got {out[key]!r}")

@@ -1,10 +1,14 @@
-"""One run in its own process: `python -m scaling.sweep.worker RUN_DIR [--trainer module:function]`.
+"""One run, or a pack of runs, in its own process:
+`python -m scaling.sweep.worker RUN_DIR [RUN_DIR ...] [--trainer module:function]`.
 
 The worker reads the resolved config from `RUN_DIR/config.json`, takes an exclusive lock on the run
 directory (so two workers can never write the same run, e.g. a leftover worker of a killed launcher
 and its replacement), removes temporary files a kill left behind, and calls the trainer
 (`scaling.train:train` unless told otherwise; RL runs of an RL sweep: `scaling.rl.run:train`) as
-`trainer(cfg, run_dir)`. Every backend runs runs this way.
+`trainer(cfg, run_dir)`; several run folders are a pack, trained together by `trainer.pack(cfgs,
+run_dirs)` when the trainer has one (`scaling.train:train` does), else one after another. Every
+backend runs runs this way. A pack's exit code is the process's; each member's outcome is read from
+its own folder (`outcome`).
 
 Exit codes: 0 the trainer returned (the run is committed: done, diverged or failed);
 EXIT_INFRA (75) out of memory or a lost resource: worth retrying; EXIT_REQUEUE (76,
@@ -93,26 +97,43 @@ def _is_infra(err: BaseException) -> bool:
     return xla and str(err).startswith("RESOURCE_EXHAUSTED")
 
 
-def run_one(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> int:
-    """Train the run in `run_dir` in this process; return an exit code (see the module doc)."""
-    run_dir = Path(run_dir)
+def _train(trainer: str, cfgs: list, run_dirs: list[Path]) -> None:
+    """Train the runs: together when the trainer trains packs (`fn.pack(cfgs, run_dirs)`, e.g.
+    `scaling.train:train`), else one after another in this process."""
+    fn = load_trainer(trainer)
+    pack = getattr(fn, "pack", None)
+    if len(cfgs) > 1 and callable(pack):
+        summaries = pack(cfgs, run_dirs)
+    else:
+        summaries = [fn(cfg, run_dir) for cfg, run_dir in zip(cfgs, run_dirs)]
+    for run_dir, summary in zip(run_dirs, summaries):
+        print(f"worker: {run_dir.name} finished: {(summary or {}).get('status', '?')}", flush=True)
+
+
+def run_one(run_dirs, trainer: str = DEFAULT_TRAINER) -> int:
+    """Train the run in `run_dirs` (a folder, or several: a pack, trained together) in this process;
+    return an exit code (see the module doc). Every run's lock is held throughout; if one cannot
+    be taken, none is trained (EXIT_INFRA: the pack is tried again)."""
+    run_dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+    handles = []
     try:
-        handle = acquire(run_dir)
-    except (OSError, LockBusy) as err:
-        print(f"worker: cannot lock {run_dir}: {err}", file=sys.stderr, flush=True)
-        return EXIT_INFRA
-    try:
-        clean_temporaries(run_dir)
-        if records.is_committed(run_dir):
-            print(f"worker: {run_dir.name} is already committed", flush=True)
-            return EXIT_OK
-        cfg = read_config(run_dir)
-        summary = load_trainer(trainer)(cfg, run_dir)
-        status = (summary or {}).get("status", "?")
-        print(f"worker: {run_dir.name} finished: {status}", flush=True)
+        for run_dir in run_dirs:
+            try:
+                handles.append(acquire(run_dir))
+            except (OSError, LockBusy) as err:
+                print(f"worker: cannot lock {run_dir}: {err}", file=sys.stderr, flush=True)
+                return EXIT_INFRA
+        for run_dir in run_dirs:
+            clean_temporaries(run_dir)
+        todo = [d for d in run_dirs if not records.is_committed(d)]
+        for run_dir in run_dirs:
+            if run_dir not in todo:
+                print(f"worker: {run_dir.name} is already committed", flush=True)
+        if todo:
+            _train(trainer, [read_config(d) for d in todo], todo)
         return EXIT_OK
     except Preempted as err:
-        print(f"worker: {run_dir.name} {err}; exit {EXIT_REQUEUE} to be requeued", flush=True)
+        print(f"worker: {', '.join(d.name for d in run_dirs)} {err}; exit {EXIT_REQUEUE} to be requeued", flush=True)
         return EXIT_REQUEUE
     except KeyboardInterrupt:
         return EXIT_INFRA
@@ -120,7 +141,8 @@ def run_one(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> int:
         traceback.print_exc()
         return EXIT_INFRA if _is_infra(err) else EXIT_ERROR
     finally:
-        handle.release()
+        for handle in handles:
+            handle.release()
 
 
 # ---------------------------------------------------------------- spawning (used by every backend)
@@ -138,8 +160,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass  # elsewhere the run lock still keeps a leftover worker from writing concurrently
 
 
-def command(run_dir: str | Path, trainer: str = DEFAULT_TRAINER) -> list[str]:
-    return [sys.executable, "-m", "scaling.sweep.worker", str(run_dir), "--trainer", trainer]
+def _dirs(run_dirs) -> list[Path]:
+    return [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+
+
+def command(run_dirs, trainer: str = DEFAULT_TRAINER) -> list[str]:
+    return [sys.executable, "-m", "scaling.sweep.worker", *map(str, _dirs(run_dirs)), "--trainer", trainer]
 
 
 def thread_env(cpus: int | None) -> dict[str, str]:
@@ -155,27 +181,35 @@ def thread_env(cpus: int | None) -> dict[str, str]:
     return {"XLA_FLAGS": flags}
 
 
-def spawn(run_dir: str | Path, trainer: str = DEFAULT_TRAINER, attempt: int | None = None,
-          cpus: int | None = None) -> subprocess.Popen:
-    """Start a worker for `run_dir`, appending its output to `run_dir/log.txt`; `cpus`: the
-    threads XLA may use (`thread_env`)."""
-    run_dir = Path(run_dir)
-    log = open(run_dir / LOG, "ab")
+def spawn(run_dirs, trainer: str = DEFAULT_TRAINER, attempt: int | None = None,
+          cpus: int | None = None, env: dict | None = None) -> subprocess.Popen:
+    """Start a worker for a run (or a pack: several run folders), appending its output to the first
+    run's `log.txt` (the others' logs say where it is); `cpus`: the threads XLA may use
+    (`thread_env`); `env`: more environment (a GPU assignment, `scaling.sweep.devices`)."""
+    run_dirs = _dirs(run_dirs)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     what = f"attempt {attempt}" if attempt else "worker"
-    log.write(f"\n=== {what} on {os.uname().nodename} at {stamp} ===\n".encode())
+    for other in run_dirs[1:]:
+        with open(other / LOG, "ab") as log:
+            log.write(f"\n=== {what} on {os.uname().nodename} at {stamp}, packed with {len(run_dirs) - 1} "
+                      f"other runs: output in ../{run_dirs[0].name}/{LOG} ===\n".encode())
+    log = open(run_dirs[0] / LOG, "ab")
+    packed = f", a pack of {len(run_dirs)}: {' '.join(d.name for d in run_dirs)}" if len(run_dirs) > 1 else ""
+    log.write(f"\n=== {what} on {os.uname().nodename} at {stamp}{packed} ===\n".encode())
     log.flush()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **thread_env(cpus)}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **thread_env(cpus), **(env or {})}
     try:
-        return subprocess.Popen(command(run_dir, trainer), stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(command(run_dirs, trainer), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
     finally:
         log.close()
 
 
 def outcome(returncode: int, run_dir: str | Path) -> tuple[str, str]:
-    """(kind, detail) of a finished worker: kind is committed | infra | preempted | error."""
-    if returncode == EXIT_OK and records.is_committed(run_dir):
+    """(kind, detail) of a run after its worker ended: kind is committed | infra | preempted | error.
+    A committed run is committed whatever the exit code (in a pack, a member may commit before
+    another fails)."""
+    if records.is_committed(run_dir):
         summary = records.read_summary(run_dir) or {}
         return "committed", str(summary.get("status", "?"))
     signum = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 160 else None
@@ -194,22 +228,24 @@ def outcome(returncode: int, run_dir: str | Path) -> tuple[str, str]:
     return "error", f"exit code {returncode}"
 
 
-def run_subprocess(run_dir: str | Path, trainer: str = DEFAULT_TRAINER,
-                   attempt: int | None = None) -> tuple[str, str]:
-    """Run one worker to completion (the body of a Ray task or a Slurm job)."""
-    proc = spawn(run_dir, trainer, attempt)
+def run_subprocess(run_dirs, trainer: str = DEFAULT_TRAINER, attempt: int | None = None,
+                   cpus: int | None = None) -> dict[str, tuple[str, str]]:
+    """Run one worker (a run or a pack) to completion (the body of a Ray task or a Slurm job);
+    returns {run folder name: (kind, detail)} (`outcome`)."""
+    run_dirs = _dirs(run_dirs)
+    proc = spawn(run_dirs, trainer, attempt, cpus=cpus)
     try:
         code = proc.wait()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    return outcome(code, run_dir)
+    return {d.name: outcome(code, d) for d in run_dirs}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scaling.sweep.worker")
-    parser.add_argument("run_dir")
+    parser.add_argument("run_dir", nargs="+", help="a run folder, or several: a pack trained together")
     parser.add_argument("--trainer", default=DEFAULT_TRAINER)
     args = parser.parse_args(argv)
     return run_one(args.run_dir, args.trainer)
