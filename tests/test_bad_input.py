@@ -177,6 +177,8 @@ CASES = {
                                       "--run-col run --seed-col seed --bootstrap 20", "--seed-col 'seed'"),
     "compare seed column missing": ("compare {w}/good.csv --baseline A --candidate B --x flops --y loss "
                                     "--run-col run --seed-col seed --bootstrap 20", "--seed-col 'seed'"),
+    "plan power unknown recipe": ("plan power {w}/good.csv --baseline A --candidate Z --x flops --y loss --run-col run",
+                                  "'Z'"),
     "compare damaged run": ("compare {w}/runs_bogus --baseline baseline --candidate wide --y eval/loss/text",
                             "bogus"),
     # claim

@@ -89,7 +89,7 @@ def _check_rows(d: pd.DataFrame, cols) -> None:
 
 def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "run_id",
                 recipe_col: str = "recipe", trim: float = 0.0, include_mid: bool = False,
-                pair_on=None, seed_col: str | None = None) -> RecipeData:
+                pair_on=None, seed_col: str | None = None, for_interval: bool = True) -> RecipeData:
     """Points of ``recipe`` grouped by configuration (``config_id``; else each run) and seed.
 
     ``seed_col`` (``--seed-col``): the seeds are that column's values, within configurations
@@ -151,7 +151,7 @@ def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "r
     stratified = bool(seeds) and min(seeds) >= 2
     distinct = (int(np.prod([resample.n_distinct(k) for k in seeds], dtype=float)) if stratified
                 else resample.n_distinct(max(len(compute), 1)))
-    if distinct < resample.n_distinct(MIN_UNITS):
+    if for_interval and distinct < resample.n_distinct(MIN_UNITS):  # a pilot for planning needs none
         raise DataError(
             f"recipe {recipe!r} has {len(compute)} independent configurations ({n_runs} runs) with finished "
             f"{y}: {distinct} distinct resamples; an interval needs at least {resample.n_distinct(MIN_UNITS)} "

@@ -14,6 +14,8 @@ from scaling.records import jsonable
 
 claim_app = typer.Typer(no_args_is_help=True, help="Verdicts on stated claims about curves.")
 app.add_typer(claim_app, name="claim")
+plan_app = typer.Typer(no_args_is_help=True, help="Plan an experiment from pilot runs.")
+app.add_typer(plan_app, name="plan")
 
 
 def _plot_path(plot: Path) -> Path:
@@ -120,3 +122,26 @@ def loglinear_cmd(
     from scaling.claims.text import loglinear_lines
 
     typer.echo("\n".join(loglinear_lines(r)))
+
+
+@plan_app.command("power")
+def plan_power_cmd(
+    source: Path = typer.Argument(..., help="Pilot runs: a sweep folder or a CSV (one row per evaluation)."),
+    baseline: str = typer.Option(..., "--baseline"),
+    candidate: str = typer.Option(..., "--candidate"),
+    claim: Optional[str] = typer.Option(None, "--claim", help="Stated multiplier, e.g. 2x."),
+    x: str = typer.Option("compute/flops", "--x"),
+    y: str = typer.Option("eval/loss/caption", "--y"),
+    run_col: str = typer.Option("run_id", "--run-col"),
+    recipe_col: str = typer.Option("recipe", "--recipe-col"),
+    trim: float = typer.Option(0.1, "--trim"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Seeds per configuration and expected interval width for a claim, from pilots too small for an interval."""
+    from scaling.claims import parse_claim
+    from scaling.fit.io import read_table
+    from scaling.fit.power import plan_from_pilot, plan_lines
+
+    p = plan_from_pilot(read_table(source), baseline, candidate, parse_claim(claim) if claim else None, x=x, y=y,
+                        run_col=run_col, recipe_col=recipe_col, trim=trim)
+    typer.echo(json.dumps(jsonable(p), indent=2) if json_out else "\n".join(plan_lines(p)))

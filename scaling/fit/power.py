@@ -9,8 +9,12 @@ horizontal error d ln C = d ln L / s, so with n seeds per configuration
 
 A claim k is supported when the lower one-sided 97.5% bound exceeds k; for a true multiplier m > k
 that happens with probability Phi(ln(m/k)/se - z_0.975), so the seeds needed for power P are
-n = sigma^2 (1/s_b^2 + 1/s_c^2) ((z_0.975 + z_P) / ln(m/k))^2. The expected 95% interval spans a
-factor exp(2 z_0.975 se). Sizes: the largest runs must reach L* (their compute is reported).
+n = sigma^2 (1/s_b^2 + 1/s_c^2) ((z_0.975 + z_P) / ln(m/k))^2 (normal theory). The expected 95%
+interval spans a factor exp(2 t se): ``compare`` widens its intervals by t/z for the degrees of
+freedom of the seed spread, and under this model the target rests on one configuration per recipe
+with n - 1 each, so t has the Welch-Satterthwaite degrees of freedom of the two terms
+(:func:`plan_dof`; between n - 1 and 2(n - 1)). Sizes: the largest runs must reach L* (their
+compute is reported).
 """
 
 from __future__ import annotations
@@ -26,6 +30,20 @@ Z = float(stats.norm.ppf(0.975))
 def se_log_multiplier(sigma: float, slope_b: float, slope_c: float, n_seeds: float) -> float:
     """Standard error of ln m with ``n_seeds`` per configuration (sigma: SD of log loss)."""
     return sigma / math.sqrt(n_seeds) * math.sqrt(1 / slope_b**2 + 1 / slope_c**2)
+
+
+def plan_dof(slope_b: float, slope_c: float, n_seeds: float) -> float:
+    """Degrees of freedom of se(ln m)^2 under the plan's model: two terms proportional to
+    1/s_b^2 and 1/s_c^2, each estimated from n - 1 degrees of freedom (Welch-Satterthwaite)."""
+    vb, vc = 1 / slope_b**2, 1 / slope_c**2
+    return (vb + vc) ** 2 / ((vb**2 + vc**2) / max(n_seeds - 1, 1e-9))
+
+
+def interval_factor(sigma, slope_b, slope_c, n_seeds: float, t: bool = True) -> float:
+    """Expected factor hi/lo of the 95% interval with ``n_seeds`` per configuration (t: with the
+    small-sample widening ``compare`` applies; else normal theory)."""
+    q = float(stats.t.ppf(0.975, plan_dof(slope_b, slope_c, n_seeds))) if t else Z
+    return math.exp(2 * q * se_log_multiplier(sigma, slope_b, slope_c, n_seeds))
 
 
 def seeds_needed(sigma, slope_b, slope_c, m: float, claim: float, power: float = 0.8) -> float:
@@ -95,17 +113,41 @@ def plan_from_compare(r: dict, df, claim: float | None, power: float = 0.8, run_
            "slopes": slopes, "compute_to_reach": comp, "multiplier_assumed": m, "seeds_now": n_now,
            "power": power}
     if all(math.isfinite(s) and s > 0 for s in slopes) and math.isfinite(sigma):
-        se = se_log_multiplier(sigma, *slopes, n_now)
-        out["predicted_ci_factor"] = math.exp(2 * Z * se)
-        out["predicted_ci_factor_by_seeds"] = {n: math.exp(2 * Z * se_log_multiplier(sigma, *slopes, n))
-                                               for n in (2, 3, 5, 10, 20)}
+        out["predicted_ci_factor"] = interval_factor(sigma, *slopes, n_now)
+        out["predicted_ci_factor_normal"] = interval_factor(sigma, *slopes, n_now, t=False)
+        out["predicted_ci_factor_by_seeds"] = {n: interval_factor(sigma, *slopes, n) for n in (2, 3, 5, 10, 20)}
         e = r["headline"][0]["parametric"]
         out["actual_ci_factor"] = e["hi"] / e["lo"] if e["lo"] > 0 else math.inf
         if claim is not None and math.isfinite(m) and m > 0:
             n = seeds_needed(sigma, *slopes, m, claim, power)
             out.update(claim=claim, seeds_needed=n, probability_now=probability(sigma, *slopes, m, claim, n_now),
-                       ci_factor_at_needed=(math.exp(2 * Z * se_log_multiplier(sigma, *slopes, n))
-                                            if math.isfinite(n) else 1.0))
+                       ci_factor_at_needed=interval_factor(sigma, *slopes, n) if math.isfinite(n) else 1.0)
+    return out
+
+
+def plan_from_pilot(df, baseline: str, candidate: str, claim: float | None = None, *, x="compute/flops",
+                    y="eval/loss/caption", run_col="run_id", recipe_col="recipe", trim=0.1,
+                    power: float = 0.8) -> dict:
+    """Planner figures from pilot runs too few for an interval (e.g. 2 seeds of a small grid): the
+    point fits of the power law to each recipe's frontier (as in ``compare``), the seed spread,
+    and the target fixed as in ``compare`` (the baseline's finished loss at its largest compute)."""
+    from scaling.claims.multiplier import frontier, headline_loss, recipe_data
+    from scaling.fit import registry
+
+    law = registry.get("power")
+    rds = {n: recipe_data(df, n, x, y, run_col, recipe_col, trim, for_interval=False) for n in (baseline, candidate)}
+    fits = {}
+    for n, rd in rds.items():
+        fc, fl = frontier(rd)
+        f = registry.fit(law.name, fc, y=fl, delta="auto")
+        fits[n] = {"law": law.name, "params": f.params, "delta": f.meta["delta"]}
+    target = headline_loss(rds[baseline])
+    cb, cc = (float(law.inverse(fits[n]["params"], target)) for n in (baseline, candidate))
+    r = {"baseline": baseline, "candidate": candidate, "y": y, "fits": fits,
+         "runs": {n: rd.runs for n, rd in rds.items()}, "configurations": {n: len(rd.loss) for n, rd in rds.items()},
+         "headline": [{"loss": target, "parametric": {"value": cb / cc, "lo": math.nan, "hi": math.nan}}]}
+    out = plan_from_compare(r, df, claim, power, run_col, recipe_col)
+    out.pop("actual_ci_factor", None)
     return out
 
 
@@ -116,9 +158,11 @@ def plan_lines(p: dict) -> list[str]:
              f"{p['slopes'][1]:.3g} (candidate); the largest runs must reach compute "
              f"{p['compute_to_reach'][0]:.3g} (baseline) and {p['compute_to_reach'][1]:.3g} (candidate)"]
     if "predicted_ci_factor" in p:
+        actual = (f" (this comparison's power-law interval spans {p['actual_ci_factor']:.3g})"
+                  if "actual_ci_factor" in p else "")
         lines.append(f"  with {p['seeds_now']:g} seed(s) per configuration: predicted 95% interval spans a factor "
-                     f"{p['predicted_ci_factor']:.3g} (this comparison's power-law interval spans "
-                     f"{p['actual_ci_factor']:.3g})")
+                     f"{p['predicted_ci_factor']:.3g} (normal theory {p['predicted_ci_factor_normal']:.3g}; t for the "
+                     f"seeds' degrees of freedom){actual}")
         lines.append("  predicted 95% interval factor by seeds per configuration: " + ", ".join(
             f"{n}: {f:.3g}" for n, f in p["predicted_ci_factor_by_seeds"].items()))
     if "seeds_needed" in p:
