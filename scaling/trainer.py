@@ -106,8 +106,10 @@ class Prefetch:
 class Trainer:
     """The jitted pieces of a pack (`cfgs`: RunConfigs that pass `check_pack`)."""
 
-    def __init__(self, cfgs, mode: str | None = None):
-        self.mode = mode or os.environ.get("SCALING_PACK_MODE", "vmap")
+    def __init__(self, cfgs, mode: str = "vmap"):
+        if mode not in ("vmap", "map"):
+            raise ValueError(f"mode: vmap or map, got {mode!r}")
+        self.mode = mode
         cfgs = list(cfgs) if isinstance(cfgs, (list, tuple)) else [cfgs]
         check_pack(cfgs)
         enable_compilation_cache()
@@ -121,7 +123,7 @@ class Trainer:
         self.state = (params, jax.vmap(self.tx.init)(params))
         self.alive = jnp.ones(self.size, bool)
         self._step = jax.jit(self._train_step)
-        self._eval = jax.jit(jax.vmap(self._eval_sums, in_axes=(0, None, None)), static_argnums=2)
+        self._eval = jax.jit(self._eval_members, static_argnums=2)
         self._val: dict = {}
         self.batches = Prefetch(self._batch)
 
@@ -142,16 +144,27 @@ class Trainer:
         return (apply(params, direction, lr, weight_decay), opt_state), loss, optax.tree.norm(grads)
 
     def _train_step(self, state, alive, batch, lr, weight_decay):
-        if self.mode == "vmap":
-            new, loss, gnorm = jax.vmap(self._member_step)(state, batch, lr, weight_decay)
-        else:  # one member after another inside the compiled step: each runs the lone run's kernels
-            new, loss, gnorm = jax.lax.map(lambda a: self._member_step(*a), (state, batch, lr, weight_decay))
+        new, loss, gnorm = self._over_members(self._member_step, (state, batch, lr, weight_decay))
         ok = alive & jnp.isfinite(loss) & jnp.isfinite(gnorm)
 
         def keep(n, o):
             return jnp.where(ok.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
 
         return jax.tree.map(keep, new, state), ok, loss, gnorm
+
+    def _eval_members(self, params, batch, split: str):
+        return self._over_members(lambda p: self._eval_sums(p, batch, split), (params,))
+
+    def _over_members(self, fn, args):
+        """fn over the member axis of every leaf of `args`: vmapped (`mode` vmap), one member after
+        another inside the compiled call (`mode` map), or, for a lone run, unbatched (so a lone run's
+        numbers are exactly those of an unpacked step)."""
+        if self.size == 1:
+            out = fn(*jax.tree.map(lambda x: x[0], args))
+            return jax.tree.map(lambda x: x[None], out)
+        if self.mode == "map":
+            return jax.lax.map(lambda a: fn(*a), args)
+        return jax.vmap(fn)(*args)
 
     def _eval_sums(self, params, batch, split: str):
         model = nnx.merge(self.graphdef, params)

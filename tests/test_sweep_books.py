@@ -207,7 +207,8 @@ def test_nan_and_inf_rejected_in_configs_and_resources(value):
 
 def test_engine_options_from_the_plan_and_the_sweep_file():
     jobs = [Job(None, Path("x"), planned_s=s) for s in (30.0, 600.0)]
-    assert slurm_backend.timeout_min(jobs) == 20 + 10
+    assert slurm_backend.timeout_min([[j] for j in jobs]) == 20 + 10
+    assert slurm_backend.timeout_min([jobs]) == 21 + 10  # a pack: its members one after another at worst
     init, task = split_options({"cpus": 2, "gpus": 0, "ray": {"address": "auto",
                                                                "task": {"memory": 2**30, "accelerator_type": "A100"}}})
     assert init == {"address": "auto"} and task == {"num_cpus": 2, "num_gpus": 0, "memory": 2**30,
