@@ -140,7 +140,8 @@ def plan_power_cmd(
     """Seeds per configuration and expected interval width for a claim, from pilots too small for an interval."""
     from scaling.claims import parse_claim
     from scaling.fit.io import read_table
-    from scaling.fit.power import plan_from_pilot, plan_lines
+    from scaling.claims.plan import plan_from_pilot
+    from scaling.fit.power import plan_lines
 
     p = plan_from_pilot(read_table(source), baseline, candidate, parse_claim(claim) if claim else None, x=x, y=y,
                         run_col=run_col, recipe_col=recipe_col, trim=trim)
