@@ -115,7 +115,9 @@ def columns(law: Law, df, x: list | None = None, y: str | None = None) -> dict:
             out[role] = prefer[role]
         elif role in DERIVED and not _has_role(df, role):
             src, _, label = DERIVED[role]
-            out[role] = label.format(*(out.get(s) or resolve_column(df, s) for s in src))
+            for s in src:  # the source columns are kept beside the derived label
+                out.setdefault(s, resolve_column(df, s))
+            out[role] = label.format(*(out[s] for s in src))
         else:
             out[role] = resolve_column(df, role)
     for role in law.optional:
