@@ -4,7 +4,7 @@ start it again until the sweep completes, and compare the records with an uninte
     python tests/sweep_harness.py [--real] [--kills N] [--seed S]    # prints the counts as JSON
 
 Used by tests/test_sweep_resume.py (the fake trainer: seconds) and by hand or in the slow test
-with the real trainer.
+with the real trainer, whose four runs of one shape train as one pack (`--pack 1`: each alone).
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ grid:
 """
 
 
-def launcher(sweep: Path, out: Path, trainer: str | None, workers: int, env: dict) -> subprocess.Popen:
+def launcher(sweep: Path, out: Path, trainer: str | None, workers: int, env: dict,
+             pack: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from scaling.cli import entry; entry()", "sweep", "run", str(sweep),
            "--out", str(out), "--workers", str(workers), "--retries", "1000"]
+    if pack is not None:
+        cmd += ["--pack", str(pack)]
     if trainer:
         cmd += ["--trainer", trainer]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -65,12 +68,13 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def run_to_end(sweep: Path, out: Path, trainer: str | None, workers: int, env: dict) -> int:
-    return launcher(sweep, out, trainer, workers, env).wait()
+def run_to_end(sweep: Path, out: Path, trainer: str | None, workers: int, env: dict,
+               pack: int | None = None) -> int:
+    return launcher(sweep, out, trainer, workers, env, pack).wait()
 
 
 def chaos(sweep: Path, out: Path, trainer: str | None, *, kills: int, seed: int, workers: int = 2,
-          window: tuple[float, float] = (0.2, 3.0), env: dict | None = None) -> dict:
+          window: tuple[float, float] = (0.2, 3.0), env: dict | None = None, pack: int | None = None) -> dict:
     """Kill the launcher and one of its workers in turn, `kills` times, at random moments; then finish."""
     rng = random.Random(seed)
     env = {**os.environ, **(env or {})}
@@ -80,7 +84,7 @@ def chaos(sweep: Path, out: Path, trainer: str | None, *, kills: int, seed: int,
         if proc is None or proc.poll() is not None:
             if proc is not None and proc.returncode == 0:
                 break  # finished before we got to kill it again
-            proc = launcher(sweep, out, trainer, workers, env)
+            proc = launcher(sweep, out, trainer, workers, env, pack)
             counts["launches"] += 1
         time.sleep(rng.uniform(*window))
         if i % 2:  # a worker: wait (a little) for one to exist
@@ -98,7 +102,7 @@ def chaos(sweep: Path, out: Path, trainer: str | None, *, kills: int, seed: int,
         proc.wait()
     if proc is None or proc.returncode != 0:
         counts["launches"] += 1
-        rc = run_to_end(sweep, out, trainer, workers, env)
+        rc = run_to_end(sweep, out, trainer, workers, env, pack)
         assert rc == 0, f"the final launch failed (exit {rc})"
     return counts
 
@@ -142,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pack", type=int, default=None, help="runs per pack (default: the sweep's)")
     args = parser.parse_args(argv)
     trainer = None if args.real else FAKE
     window = (2.0, 15.0) if args.real else (0.2, 3.0)
@@ -151,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         sweep.write_text(REAL_SWEEP if args.real else FAKE_SWEEP)
         env = {"FAKE_STEP_S": "0.15"}
         t0 = time.monotonic()
-        assert run_to_end(sweep, tmp / "ref", trainer, args.workers, {**os.environ, **env}) == 0
+        assert run_to_end(sweep, tmp / "ref", trainer, args.workers, {**os.environ, **env}, args.pack) == 0
         t1 = time.monotonic()
         counts = chaos(sweep, tmp / "chaos", trainer, kills=args.kills, seed=args.seed,
-                       workers=args.workers, window=window, env=env)
+                       workers=args.workers, window=window, env=env, pack=args.pack)
         t2 = time.monotonic()
         counts.update(compare(tmp / "ref", tmp / "chaos"))
         counts.update(reference_s=round(t1 - t0, 1), chaos_s=round(t2 - t1, 1))

@@ -71,6 +71,7 @@ def test_members_equal_lone_runs_and_packs_are_deterministic(tmp_path):
     assert [_stable(records.read_metrics(tmp_path / f"again{i}")) for i in range(len(cfgs))] == packed
 
 
+@pytest.mark.slow
 def test_a_diverging_member_stops_and_the_others_go_on(tmp_path):
     cfgs = [_cfg(seed=0), _cfg(seed=1, **{"optim.lr": 1e30}), _cfg(seed=2)]
     summaries = train_pack(cfgs, [tmp_path / f"m{i}" for i in range(3)])
@@ -100,6 +101,7 @@ def _kill_at(n: int):
     return progress
 
 
+@pytest.mark.slow
 def test_a_killed_pack_resumes_every_member_to_the_same_records(tmp_path):
     cfgs = [_cfg(seed=s) for s in range(3)]
     train_pack(cfgs, [tmp_path / f"ref{i}" for i in range(3)])
@@ -143,3 +145,26 @@ def test_runs_of_another_shape_never_share_a_pack():
     assert [len(p) for p in pack_jobs(jobs, 1, lambda j: pack_key(j.spec.cfg))] == [1] * len(jobs)
     with pytest.raises(ValueError):
         pack_jobs(jobs, 0, lambda j: None)
+
+
+def test_a_sweep_trains_each_shape_as_one_pack(tmp_path):
+    from scaling.sweep import books, runner, spec
+
+    sweep_file = tmp_path / "packs.yaml"
+    flat = {k: v for k, v in TINY.items() if k not in ("model.width",)}
+    recipe = "{" + ", ".join(f"{k}: {v}" for k, v in flat.items()) + "}"
+    sweep_file.write_text(f"recipes:\n  baseline: {recipe}\ngrid:\n  model.width: [16, 24]\n  seed: [0, 1, 2]\n"
+                          f"resources: {{cpus: 1, pack: 8}}\n")
+    sweep = spec.load_sweep(sweep_file)
+    result = runner.run_sweep(sweep, tmp_path / "out", workers=2)
+    assert result.ok and result.counts == {"done": 6}
+    by_width: dict = {}
+    for run in sweep.runs:
+        state = books.read_state(tmp_path / "out", run.run_id)
+        summary = records.read_summary(tmp_path / "out" / "runs" / run.run_id)
+        assert summary["status"] == "done" and summary["pack"] == 3
+        by_width.setdefault(run.cfg.model.width, set()).add((state["job_id"], state["pack"]))
+    assert all(len(v) == 1 for v in by_width.values())  # one process per shape
+    assert len({v.pop() for v in by_width.values()}) == 2  # and the two shapes apart
+    logs = [(tmp_path / "out" / "runs" / r.run_id / "log.txt").read_text() for r in sweep.runs]
+    assert sum("packed with 2 other runs" in t for t in logs) == 4

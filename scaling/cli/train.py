@@ -125,6 +125,44 @@ def bench_train_cmd(
     Console().print(table)
 
 
+@bench_app.command("pack")
+def bench_pack_cmd(
+    widths: List[int] = typer.Option([16, 24, 32, 48, 128], "--width", help="Model widths (repeatable)."),
+    sizes: List[int] = typer.Option([1, 2, 4, 8, 16], "--size", help="Pack sizes (repeatable; include 1)."),
+    tokens: int = typer.Option(150_000, "--tokens", help="Token budget of each run timed whole."),
+    mode: str = typer.Option("vmap", "--mode", help="vmap | map: how the step runs the members."),
+    step_only: bool = typer.Option(False, "--step-only", help="Only the in-process step rate (no whole runs)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Runs per hour and FLOP/s per pack size, as ratios to packs of one and to a matmul in the same run."""
+    import json
+
+    from scaling.bench_pack import bench_pack
+    from scaling.errors import ConfigError
+    from scaling.pack import check_pack_size
+
+    for s in sizes:
+        check_pack_size(s, "--size")
+    if mode not in ("vmap", "map"):
+        raise ConfigError(f"--mode: vmap or map, got {mode!r}")
+    if not step_only and 1 not in sizes:
+        raise ConfigError("--size: include 1 (the unpacked reference the gains are measured against)")
+
+    def show(r):
+        whole = (f"  {r['runs_per_hour']:7.0f} runs/h  x{r['gain']:.2f}  peak {r['peak_rss_mb']:.0f} MB"
+                 if "runs_per_hour" in r else "")
+        typer.echo(f"width {r['width']:4d} ({r['params']:,} params) pack {r['pack']:3d}: step {r['step_s'] * 1e3:7.1f} ms"
+                   f"  {r['flops_per_s'] / 1e9:6.2f} GFLOP/s{whole}", err=json_out)
+
+    result = bench_pack(widths, sizes, tokens, whole=not step_only, mode=mode, log=show)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"matmul reference {result['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s; ratios to it:")
+    for r in result["rows"]:
+        typer.echo(f"  width {r['width']:4d} pack {r['pack']:3d}: {r['ratio']:.1%} of the matmul rate")
+
+
 @bench_app.command("flops")
 def bench_flops_cmd(
     widths: List[int] = typer.Option([64, 96, 128, 256], "--width", help="Model widths (repeatable)."),

@@ -12,8 +12,9 @@ from typing import Any
 
 from scaling import config as C
 from scaling.errors import ConfigError
-from scaling.sweep.spec import (RECIPE_NAME, RunSpec, Sweep, _axes, _check_key, _dotted, _excludes, _fmt,
-                                _matches, _recipe_axis, _recipes, _resources, config_keys, run_cost)
+from scaling.sweep.keys import check_key, dotted, fmt
+from scaling.sweep.spec import (RECIPE_NAME, RunSpec, Sweep, _axes, _excludes, _matches, _recipe_axis, _recipes,
+                                _resources, config_keys, run_cost)
 
 def _rl():
     from scaling.rl import config as R  # imported only for RL sweeps
@@ -60,10 +61,10 @@ def _pretrained(raw: dict, path: str) -> list[tuple[str, RunSpec]]:
                               f"starting with a letter, got {label!r}")
         if any(label == lab for lab, _ in out):
             raise ConfigError(f"{where}.label: {label!r} is used twice")
-        patch = _dotted(entry, where)
+        patch = dotted(entry, where)
         allowed = config_keys()
         for key in patch:
-            _check_key(key, where, allowed)
+            check_key(key, where, allowed)
         cfg = C.build({}, patch, source=where)
         cost = run_cost(cfg)
         if cost.get("steps", 1) < 1:
@@ -73,7 +74,7 @@ def _pretrained(raw: dict, path: str) -> list[tuple[str, RunSpec]]:
         if rid in seen:
             raise ConfigError(f"{where}: the same pretraining config as pretrained[{seen[rid]}]")
         seen[rid] = i
-        text = " ".join(f"{k}={_fmt(v)}" for k, v in patch.items())
+        text = " ".join(f"{k}={fmt(v)}" for k, v in patch.items())
         spec = RunSpec(run_id=rid, label=f"pretrained={label}" + (f" {text}" if text else ""), cfg=cfg,
                        point={"pretrained": i, **patch}, cost=cost)
         out.append((label, spec))
@@ -132,7 +133,7 @@ def expand_rl(raw: dict, path: str, name: str) -> Sweep:
             continue
         pre_label, pre = pretrained[index]
         shown = {**point, "pretrained": pre_label}
-        label = " ".join([recipe] + [f"{k}={_fmt(v)}" for k, v in shown.items() if k != "recipe"])
+        label = " ".join([recipe] + [f"{k}={fmt(v)}" for k, v in shown.items() if k != "recipe"])
         where = f"{path}: run {label}"
         overrides = {**recipes[recipe], **{k: v for k, v in point.items() if k not in ("recipe", "pretrained")}}
         cfg = R.with_pretrained(_rl_build({"recipe": recipe}, overrides, source=where), pre.run_id)

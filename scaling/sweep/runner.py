@@ -315,7 +315,9 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
                 on_event(event)
 
         for stage, folder in folders.items():  # pretraining first: RL runs start from its models
-            batch = packs[stage]
+            # longest first, as the plan assumes: a long pack started last would run alone at the end
+            over = _rate(rate, stage).overhead_s
+            batch = sorted(packs[stage], key=lambda p: -pack_planned_s(p, over))
             if stage == "rl":
                 batch = [p for p in batch if _pretrained_ready(p[0], record)]
             if batch:

@@ -36,15 +36,15 @@ from typing import Any
 from scaling import config as C
 from scaling.errors import ConfigError
 from scaling.pack import DEFAULT_PACK, check_pack_size
+from scaling.sweep.isoflop import fit_budget, parse_isoflop
+from scaling.sweep.keys import check_key, dotted, fmt, same
 
 TOP_KEYS = ("name", "description", "stage", "pretrained", "recipes", "grid", "zip", "exclude", "isoflop",
             "resources", "report")
 STAGES = ("pretrain", "rl")
 # `report` (what `scaling report` compares) is read by scaling.report, not here; never part of a run id.
-ISOFLOP_KEYS = ("budgets", "sizes")
 RESOURCE_KEYS = ("cpus", "gpus", "retries", "pack", "ray", "slurm")
 RECIPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
-ISOFLOP_TOLERANCE = 0.02  # each isoFLOP run lands within 2% of its budget
 
 
 @dataclass(frozen=True)
@@ -108,58 +108,11 @@ def config_keys() -> set[str]:
     return set(C.flatten(C.to_dict(C.RunConfig())))
 
 
-def _num(value: Any, where: str) -> float:
-    """YAML 1.1 reads `1e11` as a string: accept it as a number."""
-    if isinstance(value, str):
-        value = C.parse_value(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _dotted(data: Any, where: str) -> dict:
-    """A recipe (nested and/or dotted mapping) -> {dotted.key: value}."""
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of config keys, got {data!r}")
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update({f"{key}.{k}": v for k, v in _dotted(value, f"{where}.{key}").items()})
-        else:
-            out[str(key)] = value
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, str):
-        a = C.parse_value(a)
-    if isinstance(b, str):
-        b = C.parse_value(b)
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
-    return a == b
-
-
-def _check_key(key: str, where: str, allowed: set[str]) -> None:
-    if key not in allowed:
-        close = sorted(k for k in allowed if k.split(".")[-1] == key.split(".")[-1])
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-
-
 # ---------------------------------------------------------------- parsing
 
 
 def _axis(key: str, values: Any, where: str, allowed: set[str], seen: set[str]) -> list:
-    _check_key(key, where, allowed)
+    check_key(key, where, allowed)
     if key in seen:
         raise ConfigError(f"{where}: axis appears twice (grid and zip may not share a key)")
     if not isinstance(values, list):
@@ -201,7 +154,7 @@ def _recipes(raw: dict, path: str, build=C.build, reserved: dict | None = None) 
     recipes = raw.get("recipes")
     if not isinstance(recipes, dict) or "baseline" not in recipes:
         raise ConfigError(f"{path}: recipes: a mapping with a `baseline` recipe is required")
-    base = _dotted(recipes["baseline"], f"{path}: recipes.baseline")
+    base = dotted(recipes["baseline"], f"{path}: recipes.baseline")
     out = {}
     for name, patch in recipes.items():
         name = str(name)
@@ -209,7 +162,7 @@ def _recipes(raw: dict, path: str, build=C.build, reserved: dict | None = None) 
         if not RECIPE_NAME.fullmatch(name):
             raise ConfigError(f"{where}: a recipe name is a word of letters, digits, '_', '-' or '.' "
                               f"starting with a letter")
-        patch = base if name == "baseline" else _dotted(patch, where)
+        patch = base if name == "baseline" else dotted(patch, where)
         for key, why in reserved.items():
             if key in patch:
                 raise ConfigError(f"{where}: {why}")
@@ -260,7 +213,7 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
     axis_keys = [k for keys, _ in groups for k in keys]
     _recipe_axis(groups, axis_keys, recipes, path)
 
-    iso = _isoflop(raw, path, allowed, axis_keys)
+    iso = parse_isoflop(raw, path, allowed, axis_keys)
     if iso is not None:
         budgets, sizes = iso
         groups.append((["budget"], [(b,) for b in budgets]))
@@ -289,40 +242,6 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
     return Sweep(name=str(raw.get("name") or name), source=source, runs=runs, resources=resources, raw=raw)
 
 
-def _isoflop(raw: dict, path: str, allowed: set[str], axis_keys: list[str]):
-    iso = raw.get("isoflop")
-    if iso is None:
-        return None
-    if not isinstance(iso, dict):
-        raise ConfigError(f"{path}: isoflop: expected a mapping with budgets and sizes")
-    for key in iso:
-        if key not in ISOFLOP_KEYS:
-            raise ConfigError(f"{path}: isoflop.{key}: unknown key (known: {', '.join(ISOFLOP_KEYS)})")
-    budgets, sizes = iso.get("budgets"), iso.get("sizes")
-    if not isinstance(budgets, list) or not budgets:
-        raise ConfigError(f"{path}: isoflop.budgets: expected a non-empty list of FLOP budgets")
-    if not isinstance(sizes, list) or not sizes:
-        raise ConfigError(f"{path}: isoflop.sizes: expected a non-empty list of model.width values "
-                          f"or of {{key: value}} mappings")
-    budgets = [_num(b, f"{path}: isoflop.budgets[{i}]") for i, b in enumerate(budgets)]
-    for i, b in enumerate(budgets):
-        if b <= 0:
-            raise ConfigError(f"{path}: isoflop.budgets[{i}]: must be positive, got {b:g}")
-    out_sizes = []
-    for i, size in enumerate(sizes):
-        where = f"{path}: isoflop.sizes[{i}]"
-        size = _dotted(size, where) if isinstance(size, dict) else {"model.width": size}
-        for key in size:
-            _check_key(key, where, allowed - {"recipe"})
-            if key in axis_keys:
-                raise ConfigError(f"{where}: {key} is also a grid/zip axis")
-        out_sizes.append(size)
-    if "train.tokens" in axis_keys or any("train.tokens" in s for s in out_sizes):
-        raise ConfigError(f"{path}: train.tokens: derived from the budget in isoflop mode; "
-                          f"do not make it an axis")
-    return budgets, out_sizes
-
-
 def _excludes(raw: dict, path: str, allowed: set[str]) -> list[dict]:
     excludes = raw.get("exclude") or []
     if not isinstance(excludes, list):
@@ -331,9 +250,9 @@ def _excludes(raw: dict, path: str, allowed: set[str]) -> list[dict]:
     for i, ex in enumerate(excludes):
         if not isinstance(ex, dict) or not ex:
             raise ConfigError(f"{path}: exclude[{i}]: expected a non-empty mapping of key: value")
-        ex = _dotted(ex, f"{path}: exclude[{i}]")
+        ex = dotted(ex, f"{path}: exclude[{i}]")
         for key in ex:
-            _check_key(key, f"{path}: exclude[{i}].{key}", allowed)
+            check_key(key, f"{path}: exclude[{i}].{key}", allowed)
         out.append(ex)
     return out
 
@@ -377,8 +296,8 @@ def _label(point: dict) -> str:
     if "budget" in point:
         parts.append(f"budget={point['budget']:.3g}")
     if "size" in point:
-        parts += [f"{k}={_fmt(v)}" for k, v in point["size"].items()]
-    parts += [f"{k}={_fmt(v)}" for k, v in point.items() if k not in ("recipe", "budget", "size")]
+        parts += [f"{k}={fmt(v)}" for k, v in point["size"].items()]
+    parts += [f"{k}={fmt(v)}" for k, v in point.items() if k not in ("recipe", "budget", "size")]
     return " ".join(parts)
 
 
@@ -393,7 +312,7 @@ def _make_run(point: dict, recipes: dict[str, dict], path: str) -> RunSpec:
     budget = point.get("budget")
     cost: dict = {}
     if budget is not None:
-        cfg, cost = _fit_budget(cfg, data, overrides, budget, where)
+        cfg, cost = fit_budget(cfg, data, overrides, budget, where, run_cost)
     else:
         try:
             cost = run_cost(cfg)
@@ -407,29 +326,6 @@ def _make_run(point: dict, recipes: dict[str, dict], path: str) -> RunSpec:
     return RunSpec(run_id=C.run_id(cfg), label=label, cfg=cfg, point=flat_point, budget=budget, cost=cost)
 
 
-def _fit_budget(cfg: C.RunConfig, data: dict, overrides: dict, budget: float, where: str):
-    from scaling import flops
-
-    try:
-        tokens = flops.tokens_for_flops(cfg, budget)
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
-    cfg = C.build(data, {**overrides, "train.tokens": int(tokens)}, source=where)
-    try:
-        cost = run_cost(cfg)
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
-    exact, steps = float(cost["compute/flops"]), max(1, int(cost["steps"]))
-    if abs(exact / budget - 1) > ISOFLOP_TOLERANCE:
-        step = exact / steps
-        raise ConfigError(
-            f"{where}: budget {budget:.3g} FLOPs cannot be met within {ISOFLOP_TOLERANCE:.0%} in whole steps "
-            f"of {step:.3g} FLOPs (nearest: {exact:.3g}); the minimum budget that always fits this "
-            f"size is {step / (2 * ISOFLOP_TOLERANCE):.3g}"
-        )
-    return cfg, cost
-
-
 def run_cost(cfg: C.RunConfig) -> dict:
     """`scaling.flops.run_cost`, or {} while the FLOP model is not available."""
     try:
@@ -440,4 +336,4 @@ def run_cost(cfg: C.RunConfig) -> dict:
 
 
 def _matches(values: dict, ex: dict) -> bool:
-    return all(k in values and _same(values[k], v) for k, v in ex.items())
+    return all(k in values and same(values[k], v) for k, v in ex.items())
