@@ -3,7 +3,8 @@
 `resources.gpus` per worker:
   0          the run uses no GPU: where GPUs are visible they are hidden from it
              (CUDA_VISIBLE_DEVICES=""), so a CPU sweep on a GPU box does not take the cards;
-  1, 2, ...  whole GPUs: worker slot i gets GPUs i*g .. i*g+g-1 (mod the visible ones);
+  1, 2, ...  whole GPUs: worker slot i gets GPUs i*g .. i*g+g-1 (mod the visible ones); when more
+             workers than GPUs run, those sharing a card get an equal share of 90% of its memory;
   0 < g < 1  a share: slot i gets GPU floor(i*g) (mod the visible ones), and JAX may allocate that
              fraction of its memory (XLA_PYTHON_CLIENT_MEM_FRACTION), so 1/g workers share a card
              instead of each pre-allocating 75% of it.
@@ -33,8 +34,9 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
-def device_env(gpus: float, slot: int, visible: list[str] | None = None) -> dict[str, str]:
-    """Environment for the worker in `slot` (0-based) given `resources.gpus` = `gpus`."""
+def device_env(gpus: float, slot: int, visible: list[str] | None = None, workers: int = 1) -> dict[str, str]:
+    """Environment for the worker in `slot` (0-based) of `workers` given `resources.gpus` = `gpus`.
+    When more whole-GPU workers run than there are GPUs, the ones sharing a card split its memory."""
     visible = visible_gpus() if visible is None else visible
     if not visible:
         return {}
@@ -44,4 +46,8 @@ def device_env(gpus: float, slot: int, visible: list[str] | None = None) -> dict
         return {"CUDA_VISIBLE_DEVICES": visible[int(math.floor(slot * gpus)) % len(visible)],
                 "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{gpus:.3f}"}
     g = int(gpus)
-    return {"CUDA_VISIBLE_DEVICES": ",".join(visible[(slot * g + j) % len(visible)] for j in range(g))}
+    env = {"CUDA_VISIBLE_DEVICES": ",".join(visible[(slot * g + j) % len(visible)] for j in range(g))}
+    sharing = math.ceil(max(workers, 1) * g / len(visible))
+    if sharing > 1:
+        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / sharing:.3f}"
+    return env

@@ -34,7 +34,7 @@ def execute(packs: list, *, workers: int, retries: int, trainer: str, resources:
                 for job in pack:
                     job.attempt += 1
                 proc = worker.spawn([j.run_dir for j in pack], trainer, pack[0].attempt, cpus=resources.get("cpus"),
-                                    env=device_env(resources.get("gpus", 0), slot, gpus))
+                                    env=device_env(resources.get("gpus", 0), slot, gpus, workers))
                 running[slot] = (proc, pack, time.monotonic())
                 for job in pack:
                     job.job_id = f"pid {proc.pid}"

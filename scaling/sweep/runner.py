@@ -240,6 +240,10 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
     retries = int(sweep.resources["retries"] if retries is None else retries)
     if retries < 0:
         raise ConfigError(f"--retries: must be non-negative, got {retries}")
+    gpus = sweep.resources.get("gpus", 0)
+    if backend == "slurm" and gpus != int(gpus):
+        raise ConfigError(f"resources.gpus: {gpus} is a fraction of a GPU; Slurm allocates whole GPUs "
+                          f"(use 1, or the local or Ray engine to share a card)")
     trainers = {"pretrain": _absolute(trainer), "rl": _absolute(rl_trainer)}
     sweep_dir = Path(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
