@@ -105,6 +105,7 @@ def test_bf16_training_tracks_float32(tmp_path):
     assert differ
 
 
+@pytest.mark.slow
 def test_bf16_cached_decoding_gives_the_full_forward_logits():
     """The RL sampler's key-value cache in bfloat16 follows the model's own bfloat16 forward
     (measured: equal, eager); tolerance one bf16 rounding of the largest logit."""

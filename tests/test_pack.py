@@ -54,7 +54,7 @@ def _gap(a: list[dict], b: list[dict]) -> float:
     return worst
 
 
-def test_members_equal_lone_runs_and_packs_are_deterministic(tmp_path):
+def test_members_equal_lone_runs(tmp_path):
     cfgs = [_cfg(**m) for m in MEMBERS]
     alone = [_stable(records.read_metrics(tmp_path / f"alone{i}")) for i, c in enumerate(cfgs)
              if train(c, tmp_path / f"alone{i}")["status"] == "done"]
@@ -66,9 +66,7 @@ def test_members_equal_lone_runs_and_packs_are_deterministic(tmp_path):
     print(f"\npack of {len(cfgs)} vs lone runs: largest relative gap per member {gaps}")
     assert max(gaps) <= TOLERANCE
     assert len({r[-1]["eval/loss/caption"] for r in packed}) == len(cfgs)  # members really differ
-    again = train_pack(cfgs, [tmp_path / f"again{i}" for i in range(len(cfgs))])
-    assert [s["status"] for s in again] == ["done"] * len(cfgs)
-    assert [_stable(records.read_metrics(tmp_path / f"again{i}")) for i in range(len(cfgs))] == packed
+    # determinism: the kill-and-resume test below trains a pack twice and compares bit for bit
 
 
 @pytest.mark.slow
@@ -147,6 +145,7 @@ def test_runs_of_another_shape_never_share_a_pack():
         pack_jobs(jobs, 0, lambda j: None)
 
 
+@pytest.mark.slow
 def test_a_sweep_trains_each_shape_as_one_pack(tmp_path):
     from scaling.sweep import books, runner, spec
 

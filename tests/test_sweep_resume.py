@@ -20,6 +20,7 @@ def _check(counts: dict, kills: int) -> None:
     assert counts["half_written_files"] == 0, counts
 
 
+@pytest.mark.slow
 def test_kill_launcher_and_workers_then_resume(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_STEP_S", "0.1")
     sweep = tmp_path / "chaos.yaml"

@@ -64,6 +64,7 @@ def test_same_config_and_seed_give_identical_records(tmp_path):
     assert _stable(records.read_metrics(tmp_path / "c")) != _stable(a)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_records(tmp_path):
     """Kill `scaling train` at random moments, start it again, compare with an uninterrupted run.
 
