@@ -53,6 +53,7 @@ def test_run_writes_records_with_exact_compute(tmp_path):
     assert os.path.getmtime(tmp_path / "run" / "metrics.jsonl") == mtime
 
 
+@pytest.mark.slow  # determinism in the fast set: tests/test_branches.py::test_branch_runs_are_deterministic
 def test_same_config_and_seed_give_identical_records(tmp_path):
     cfg = _tiny()
     train(cfg, tmp_path / "a")
