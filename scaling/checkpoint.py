@@ -29,8 +29,9 @@ def folder(run_dir: str | Path) -> Path:
     return Path(run_dir).resolve() / "checkpoint"  # orbax wants absolute paths
 
 
-def save(run_dir: str | Path, step: int, state: Any, meta: dict[str, float]) -> None:
-    """Save `state` (any pytree) and scalar `meta` at `step`; keep only the newest."""
+def save(run_dir: str | Path, step: int, state: Any, meta: dict[str, float], prune_older: bool = True) -> None:
+    """Save `state` (any pytree) and scalar `meta` at `step`; keep only the newest (unless
+    `prune_older` is False: a pack prunes once every member has saved, `prune`)."""
     root = folder(run_dir)
     root.mkdir(exist_ok=True)
     leaves = jax.tree_util.tree_leaves(state)
@@ -42,17 +43,28 @@ def save(run_dir: str | Path, step: int, state: Any, meta: dict[str, float]) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _checkpointer().save(target, item)
-    for old in root.iterdir():
-        if old != target:
+    if prune_older:
+        prune(run_dir, step)
+
+
+def prune(run_dir: str | Path, keep: int) -> None:
+    """Remove every checkpoint but the one at step `keep`."""
+    for old in folder(run_dir).iterdir():
+        if old.name != str(keep):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def latest(run_dir: str | Path) -> int | None:
+def steps(run_dir: str | Path) -> list[int]:
+    """Steps of the complete checkpoints, ascending."""
     root = folder(run_dir)
     if not root.exists():
-        return None
-    steps = [int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "_METADATA").exists()]
-    return max(steps) if steps else None
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "_METADATA").exists())
+
+
+def latest(run_dir: str | Path) -> int | None:
+    found = steps(run_dir)
+    return found[-1] if found else None
 
 
 def restore(run_dir: str | Path, step: int, template: Any) -> tuple[Any, dict[str, float]]:
@@ -65,6 +77,14 @@ def restore(run_dir: str | Path, step: int, template: Any) -> tuple[Any, dict[st
     state = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
     meta = {k: float(v) for k, v in item["meta"].items()}
     return state, meta
+
+
+def restore_meta(run_dir: str | Path, step: int) -> dict[str, float]:
+    """Only the scalar meta saved at `step`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        item = _checkpointer().restore(folder(run_dir) / str(step))
+    return {k: float(v) for k, v in item["meta"].items()}
 
 
 def save_final(run_dir: str | Path, params: Any) -> None:

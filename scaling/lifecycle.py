@@ -44,8 +44,15 @@ class RunFolder:
             return template, {}
         return checkpoint.restore(self.path, self.start, template)
 
-    def save(self, step: int, state: Any, meta: dict) -> None:
-        checkpoint.save(self.path, step, state, meta)
+    def restore_meta(self) -> dict:
+        """The counters saved with the checkpoint at `start` ({} for a fresh run), without the state."""
+        return checkpoint.restore_meta(self.path, self.start) if self.start else {}
+
+    def save(self, step: int, state: Any, meta: dict, prune_older: bool = True) -> None:
+        checkpoint.save(self.path, step, state, meta, prune_older)
+
+    def prune(self, keep: int) -> None:
+        checkpoint.prune(self.path, keep)
 
     def commit(self, summary: dict, final_params: Any = None) -> dict:
         """Save the final parameters (a `done` run), write the summary (the commit marker), drop the
@@ -58,18 +65,20 @@ class RunFolder:
 
 
 def open_run(run_dir: str | Path, config: dict, run_id: str,
-             step_of: Callable[[dict], int] = lambda rec: rec["step"]) -> RunFolder:
+             step_of: Callable[[dict], int] = lambda rec: rec["step"], at: int | None = None) -> RunFolder:
     """Check or create `run_dir` for `config` and find where training starts.
 
     `step_of(record)`: where in the run a record was made (a cooldown branch's record counts at the
     step it left the main line). Raises ConfigError, touching nothing, if the folder holds a run of
-    another config."""
+    another config. `at`: resume from the checkpoint at this step (one every member of a pack
+    has), if there is one; default the newest."""
     run_dir = Path(run_dir)
     state = records.prepare_run_dir(run_dir, config, run_id)
     folder = RunFolder(run_dir, run_id, state)
     if folder.done:
         return folder
-    ckpt = checkpoint.latest(run_dir) if state == "resume" else None
+    found = checkpoint.steps(run_dir) if state == "resume" else []
+    ckpt = at if at in found else (found[-1] if found else None)
     folder.start = ckpt or 0
     folder.kept = [r for r in records.read_metrics(run_dir) if ckpt is not None and step_of(r) <= folder.start]
     records.rewrite_metrics(run_dir, folder.kept)

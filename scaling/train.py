@@ -19,8 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from scaling import flops, lifecycle, preemption, tracking
-from scaling import records
+from scaling import checkpoint, flops, lifecycle, preemption, records, tracking
 from scaling.config import RunConfig, config_id, run_id, to_dict
 from scaling.data import SPLITS, entropy_floor
 from scaling.errors import ConfigError
@@ -87,7 +86,11 @@ def train_pack(cfgs, run_dirs, *, progress=None) -> list[dict]:
     check_pack(cfgs)
     for cfg in cfgs:
         _check(cfg)
-    folders = [lifecycle.open_run(d, to_dict(c), run_id(c), _line_step) for c, d in zip(cfgs, run_dirs)]
+    # A pack saves every member's checkpoint before pruning the older ones, so a kill mid-save leaves
+    # a step they all have: resume from it, and the pack stays one pack (the same records).
+    held = [set(checkpoint.steps(d)) for d in run_dirs if not records.is_committed(d) and checkpoint.steps(d)]
+    common = max(set.intersection(*held)) if held and set.intersection(*held) else None
+    folders = [lifecycle.open_run(d, to_dict(c), run_id(c), _line_step, at=common) for c, d in zip(cfgs, run_dirs)]
     out: list = [f.summary() if f.done else None for f in folders]
     starts = sorted({f.start for f in folders if not f.done})
     for start in starts:
@@ -130,8 +133,13 @@ class _Member:
 
 
 def _train_group(cfgs, folders, progress) -> list[dict]:
-    """Train members that all start at the same step; returns their summaries."""
-    trainer = Trainer(cfgs)
+    """Train members that all start at the same step; returns their summaries. A resumed group is
+    padded with inert members (never updated, never recorded) to the size its pack had when it
+    checkpointed: batched products' rounding depends on the pack's size, so a pack that lost a
+    committed member on the way still trains its others exactly as before."""
+    restored_meta = [f.restore_meta() for f in folders]
+    size = max([len(cfgs)] + [int(m.get("pack_size", 0)) for m in restored_meta])
+    trainer = Trainer(cfgs + [cfgs[0]] * (size - len(cfgs)))
     steps, cfg = trainer.steps, cfgs[0]
     start = folders[0].start
     plan = {b.start: b for b in branches(cfg.optim, cfg.train, steps)}
@@ -139,7 +147,8 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
     members = [_Member(c, f, steps, len(cfgs)) for c, f in zip(cfgs, folders)]
     restored = [f.restore(trainer.member_state(k)) for k, f in enumerate(folders)]
     if start:
-        trainer.set_member_states([s for s, _ in restored])
+        trainer.set_member_states([s for s, _ in restored] + [trainer.member_state(k) for k in range(len(cfgs), size)])
+    trainer.alive = trainer.alive & (np.arange(size) < len(cfgs))
     for m, (_, meta) in zip(members, restored):
         m.start(meta)
     line = _Losses([m.meta for m in members], start)  # the main line's losses since its last record
@@ -175,7 +184,7 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
     def branch(b: Branch) -> None:
         """Cool down from the stable line at b.start, evaluate at b.end, return to the stable line."""
         stable, stable_alive = trainer.state, trainer.alive
-        rate = [branch_lr(c.optim, b.length) for c in cfgs]
+        rate = [branch_lr(c.optim, b.length) for c in trainer.cfgs]
         losses = _Losses([m.meta for m in members])
         for i in range(b.length):
             then = b.start + i + 1 if i + 1 < b.length else b.start
@@ -190,7 +199,7 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
         emit(b.end, "finished", total / max(count, 1), [r(b.length - 1) for r in rate],
              [b.start + int(m.meta["branch_steps"]) for m in members], **{"branch/start_step": b.start})
         trainer.state = stable
-        trainer.alive = stable_alive & np.array([m.alive for m in members])
+        trainer.alive = stable_alive & np.array([m.alive for m in members] + [False] * (size - len(members)))
 
     def settle(done: int) -> None:
         total, count, gnorm, bad = line.sync()
@@ -207,7 +216,10 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
         for k, m in alive():
             m.meta["wall_s"] = m.wall()
             m.log.sync()
-            m.folder.save(done, trainer.member_state(k), {**m.meta, **m.log.window()})
+            m.folder.save(done, trainer.member_state(k), {**m.meta, **m.log.window(), "pack_size": size},
+                          prune_older=False)
+        for _, m in alive():  # only once every member holds the new one
+            m.folder.prune(done)
         line.restart()
 
     try:

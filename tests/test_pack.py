@@ -112,6 +112,13 @@ def test_a_killed_pack_resumes_every_member_to_the_same_records(tmp_path):
         assert not any(records.is_committed(d) for d in dirs)
     assert [s["status"] for s in train_pack(cfgs, dirs)] == ["done"] * 3
     assert [_stable(records.read_metrics(d)) for d in dirs] == ref
+    # killed, then two members resumed without the third (as after it committed): padded to the
+    # size the pack checkpointed at, they train exactly as in the uninterrupted pack
+    dirs = [tmp_path / f"pad{i}" for i in range(3)]
+    with pytest.raises(_Kill):
+        train_pack(cfgs, dirs, progress=_kill_at(2 * len(cfgs) + 1))
+    assert [s["status"] for s in train_pack(cfgs[1:], dirs[1:])] == ["done"] * 2
+    assert [_stable(records.read_metrics(d)) for d in dirs[1:]] == ref[1:]
     # killed, then one member resumed alone and the others as a pack of two (members restart from
     # different checkpoints): each still equals the uninterrupted pack within the tolerance
     dirs = [tmp_path / f"split{i}" for i in range(3)]
