@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from scaling.config import RunConfig, to_dict
+from scaling.config import RunConfig, flatten, to_dict
 from scaling.errors import ConfigError
 
 DEFAULT_PACK = 8  # members per pack when neither --pack nor resources.pack says (see README)
@@ -20,27 +20,17 @@ _IGNORED = ("recipe", "train.log_every", "train.tensorboard")
 
 def pack_key(cfg: RunConfig) -> str:
     """Everything that must be equal for two runs to train in one pack (a canonical JSON string)."""
-    flat = _flatten(to_dict(cfg))
+    flat = flatten(to_dict(cfg))
     return json.dumps({k: v for k, v in flat.items() if k not in PER_MEMBER + _IGNORED}, sort_keys=True)
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def check_pack(cfgs) -> None:
     """ConfigError naming the first key in which a member differs from the first in shape."""
     if not cfgs:
         raise ConfigError("a pack needs at least one run")
-    first = _flatten(to_dict(cfgs[0]))
+    first = flatten(to_dict(cfgs[0]))
     for cfg in cfgs[1:]:
-        other = _flatten(to_dict(cfg))
+        other = flatten(to_dict(cfg))
         for key in sorted(set(first) | set(other)):
             if key not in PER_MEMBER + _IGNORED and first.get(key) != other.get(key):
                 raise ConfigError(f"pack: runs differ in {key} ({first.get(key)!r} vs {other.get(key)!r}); "
