@@ -39,13 +39,13 @@ def read_table(source) -> pd.DataFrame:
         try:
             return load(path)
         except (ValueError, UnicodeDecodeError, KeyError, TypeError) as err:  # damaged run files
-            raise DataError(f"{path}: unreadable records ({type(err).__name__}: {str(err)[:120]})") from None
+            raise DataError(f"{path}: unreadable records ({type(err).__name__}: {_one_line(err)[:120]})") from None
     try:
         table = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the table is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a readable CSV ({err})") from None
+        raise DataError(f"{path}: not a readable CSV ({_one_line(err)})") from None
     if table.empty:
         raise DataError(f"{path}: the table has a header but no rows")
     return table
@@ -113,3 +113,8 @@ def seed_labels(df: pd.DataFrame, seed_col: str, what: str = "the rows used") ->
                         f"at least 2 seeds (leave out --seed-col to resample whole runs, which measures the grid's "
                         f"fragility, not seed noise)")
     return df[seed_col].astype(str).to_numpy()
+
+
+def _one_line(err: BaseException) -> str:
+    """A parser's message on one line (pandas' messages about binary files can hold newlines)."""
+    return " ".join(str(err).split())
