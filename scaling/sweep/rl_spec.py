@@ -6,7 +6,6 @@ hands a sweep with `stage: rl` to `expand_rl`.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -14,7 +13,7 @@ from scaling import config as C
 from scaling.errors import ConfigError
 from scaling.sweep.keys import check_key, dotted, fmt
 from scaling.sweep.spec import (RECIPE_NAME, RunSpec, Sweep, _axes, _excludes, _matches, _recipe_axis, _recipes,
-                                _resources, config_keys, run_cost)
+                                _resources, config_keys, grid_points, run_cost)
 
 def _rl():
     from scaling.rl import config as R  # imported only for RL sweeps
@@ -124,10 +123,7 @@ def expand_rl(raw: dict, path: str, name: str) -> Sweep:
 
     runs: list[RunSpec] = []
     seen: set[str] = set()
-    for combo in itertools.product(*(rows for _, rows in groups)):
-        point: dict[str, Any] = {}
-        for (keys, _), row in zip(groups, combo):
-            point.update(dict(zip(keys, row)))
+    for point in grid_points(groups):
         recipe, index = str(point["recipe"]), point["pretrained"]
         if any(_matches({**recipes[recipe], **point}, ex) for ex in excludes):
             continue

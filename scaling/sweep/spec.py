@@ -31,7 +31,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from scaling import config as C
 from scaling.errors import ConfigError
@@ -186,6 +186,15 @@ def _recipe_axis(groups: list, axis_keys: list, recipes: dict, path: str) -> Non
                                       f"(recipes: {', '.join(recipes)})")
 
 
+def grid_points(groups: list) -> Iterator[dict[str, Any]]:
+    """Every point of the grid (`_axes`' groups): {key: value}, the first group varying slowest."""
+    for combo in itertools.product(*(rows for _, rows in groups)):
+        point: dict[str, Any] = {}
+        for (keys, _), row in zip(groups, combo):
+            point.update(dict(zip(keys, row)))
+        yield point
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read, expand and validate a sweep file; every error is a one-line ConfigError."""
     path = Path(path)
@@ -224,10 +233,7 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
 
     runs: list[RunSpec] = []
     seen: set[str] = set()
-    for combo in itertools.product(*(rows for _, rows in groups)):
-        point: dict[str, Any] = {}
-        for (keys, _), row in zip(groups, combo):
-            point.update(dict(zip(keys, row)))
+    for point in grid_points(groups):
         declared = {**recipes[str(point["recipe"])], **point, **point.get("size", {})}
         if any(_matches(declared, ex) for ex in excludes):
             continue  # excluded before it is built: an excluded run may be one the config rejects
