@@ -61,7 +61,7 @@ def save(fig, path: str | Path) -> Path:
     return path
 
 
-def frontier(points: dict, fits: dict | None = None, y_label: str = "validation loss (nats/token)",
+def frontier_plot(points: dict, fits: dict | None = None, y_label: str = "validation loss (nats/token)",
              title: str = "Loss versus training compute"):
     """Loss against compute per recipe.
 

@@ -4,11 +4,15 @@
 the process that commits the run), and the launcher keeps the same per attempt in its books:
 
     code        the code version: a hash of the package's source files that decide what a run
-                trains and records (everything but the readers and launchers: cli/, sweep/, fit/,
-                claims/, report, plots, records, bench, ...). It is what makes a committed run
-                reusable: `scaling sweep run` refuses committed runs of another code version
-                unless told to accept them (`--accept-code`); the run id does not include it, so
-                accepting them is possible at all.
+                trains and records: the folders and modules in `DECIDES_RECORDS`. Every other
+                module is listed in `READS_ONLY` (readers, planners, launchers, fits, claims,
+                reports, the CLI); a test classifies every module of the package, so a new module
+                cannot silently change (or fail to change) the code version. It is what makes a
+                committed run reusable: `scaling sweep run` refuses committed runs of another code
+                version unless told to accept them (`--accept-code`); the run id does not include
+                it, so accepting them is possible at all. `SAME_RECORDS` lists older code versions
+                whose records this code reproduces exactly (checked by training the same runs with
+                both): runs committed by them are accepted as current.
     git         commit and dirty flag of the checkout the package runs from (None when installed
                 from a wheel), for humans: a dirty tree's commit does not name the code
     packages    versions of python, scaling, jax, jaxlib, flax, optax, orbax-checkpoint, numpy
@@ -31,15 +35,22 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-# Parts of the package that only read, plan or launch: changing them cannot change a run's records.
-NOT_CODE = ("cli", "sweep", "fit", "claims", "report.py", "plots.py", "records.py", "provenance.py",
-            "bench.py", "errors.py", "__main__.py")
+# What decides a run's records (an allow-list, by folder or module of the package) ...
+DECIDES_RECORDS = ("__init__.py", "config.py", "data", "models", "flops.py", "schedule.py", "lifecycle.py",
+                   "train.py", "trainer.py", "pack.py", "optim.py", "checkpoint.py", "preemption.py",
+                   "tracking.py", "rl", "testtime")
+# ... and what only reads, plans, launches, fits or reports: changing it cannot change a run's records.
+READS_ONLY = ("cli", "sweep", "fit", "claims", "report.py", "report_rl.py", "plots.py", "records.py", "provenance.py", "bench",
+              "errors.py")
+# Older code versions whose records this code reproduces exactly, with how that was checked.
+SAME_RECORDS = {
+}
 PACKAGES = ("scaling", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
 
 
 def _counts(path: Path) -> bool:
     rel = path.relative_to(PACKAGE).parts
-    return rel[0] not in NOT_CODE and "__pycache__" not in rel
+    return rel[0] in DECIDES_RECORDS and "__pycache__" not in rel
 
 
 def code_version() -> str:
@@ -91,6 +102,11 @@ def device() -> dict | None:
 def provenance() -> dict:
     return {"code": code_version(), "git": git_state(), "packages": package_versions(), "device": device(),
             "host": socket.gethostname()}
+
+
+def same_code(version: str | None) -> bool:
+    """Whether runs committed by code `version` hold the records this code would write."""
+    return version == code_version() or version in SAME_RECORDS
 
 
 def code_of(summary: dict | None) -> str | None:

@@ -246,7 +246,7 @@ def finished_config(run_dir: str | Path, prefix: str = "", noun: str = "run") ->
 # ---------------------------------------------------------------- integrity
 
 
-def problem(run_dir: str | Path) -> str | None:
+def run_problem(run_dir: str | Path) -> str | None:
     """What is wrong with a run folder, as one line naming the file, or None if it is sound.
 
     Sound: config.json is an object whose run_id names the folder (a sweep's run) and, for a
@@ -291,7 +291,7 @@ def problem(run_dir: str | Path) -> str | None:
 
 def check(run_dir: str | Path) -> None:
     """DataError (one line naming the file) if the run folder is damaged (see `problem`)."""
-    what = problem(run_dir)
+    what = run_problem(run_dir)
     if what is not None:
         raise DataError(f"{what}; move the run folder away to train it again")
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from scaling import plots
 from scaling.claims import compare, parse_claim, powerfits
-from scaling.claims.multiplier import frontier, recipe_data
+from scaling.claims.multiplier import envelope, recipe_data
 from scaling.claims.seeds import units_of
 from scaling.claims.text import fmt, multiplier_curves, multiplier_lines
 from scaling.errors import ConfigError, DataError, FitError
@@ -89,7 +89,7 @@ def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
         rd = recipe_data(d[d[size] < top], recipe, x, y, trim=trim)
     except (DataError, FitError):
         return None
-    fc, fl = frontier(rd)
+    fc, fl = envelope(rd)
     law = registry.get("power")
     fit = registry.fit(law.name, fc, y=fl)
     held = d[d[size] == top]
@@ -130,7 +130,7 @@ def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons:
         f = powerfits.recipe_fit(rd, resample.draw(u, n_boot, np.random.default_rng(0)))
         fd = {**f["fit"].to_dict(), "delta": f["delta"], "n_failed": f["n_failed"],
               "draws": {p: f[p][f["ok"]] for p in ("E", "A", "alpha")}}
-        fc, fl = frontier(rd)
+        fc, fl = envelope(rd)
         c, l = rd.points()
         out[name] = {"fit": fd, "frontier": {"compute": fc, "loss": fl}, "points": {"compute": c, "loss": l},
                      "mid": dict(zip(("compute", "loss"), rd.mid)), "floor": rd.floor, "runs": rd.runs, "from": "own"}
@@ -156,7 +156,7 @@ def frontier_figure(fits: dict, y: str, title: str):
            for k, v in fits.items()}
     bands = {k: {"compute": v["grid"], "loss": v["curve"], "lo": v["lo"], "hi": v["hi"],
                  "label": f"{k}: E+A·C^-{v['fit']['params']['alpha']:.2f}"} for k, v in fits.items()}
-    return plots.frontier(pts, bands, y_label=f"{y} (nats/token)", title=title)
+    return plots.frontier_plot(pts, bands, y_label=f"{y} (nats/token)", title=title)
 
 
 def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets: int = 4) -> dict:

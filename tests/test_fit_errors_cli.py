@@ -42,15 +42,15 @@ def test_unconverged_fit_is_reported_not_returned():
     from scaling.fit import estimate
 
     object.__setattr__(problem, "starts", problem.starts[:1])
-    orig = estimate.optim.minimize
+    orig = estimate.lbfgs.minimize
     try:
-        estimate.optim.minimize = lambda *a, **k: orig(*a, **{**k, "max_iter": 1})
+        estimate.lbfgs.minimize = lambda *a, **k: orig(*a, **{**k, "max_iter": 1})
         with pytest.raises(FitError, match="did not converge"):
             fit_problem(problem)
         fit = fit_problem(problem, allow_unconverged=True)
         assert not fit.converged
     finally:
-        estimate.optim.minimize = orig
+        estimate.lbfgs.minimize = orig
 
 
 @pytest.fixture()
@@ -117,7 +117,7 @@ def test_bench_fit_same_optimum(capsys):
         pytest.skip(f"reference data {EXTERNAL / 'epoch-chinchilla'} is absent")
     # Every 9th start of Epoch's grid (500 starts) and 100 resamples keep CI short; the full
     # 4,500-start bench is `scaling bench fit`.
-    from scaling.fit.bench import bench_fit
+    from scaling.bench.fit import bench_fit
 
     res = bench_fit(n_boot=100, starts_every=9)
     print("bench:", {k: res[k] for k in ("fit_warm_s", "bootstrap_s", "reference_s", "ratio",

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from scaling.errors import FitError
-from scaling.fit import power, resample
+from scaling.claims import plan as power
+from scaling.fit import resample
 
 
 def test_two_stage_counts_respect_configurations_and_seeds():

@@ -15,7 +15,7 @@ from scaling.cli import main
 from scaling.models import build
 from scaling.rl import flops as rlflops
 from scaling.rl import problems as P
-from scaling.testtime import aggregate, engine, load_run, run
+from scaling.testtime import aggregate, load_run, run, schemes
 from scaling.train import train
 
 PRE = {"model.width": 32, "data.val_examples": 16, "train.batch_size": 8, "train.eval_batch_size": 16,
@@ -76,7 +76,7 @@ def test_study_accounting_against_independent_counts(world, tmp_path):
         loaded = load_run(root / "rl")
         assert loaded.stage == "rl" and loaded.rl.problems.kind == "reasoning"
         probs = P.build(loaded.model_cfg.data, loaded.rl.problems, "heldout")
-        rows, xla = engine.evaluate(loaded, probs, [1, 2, 4], [0, 1], max_len=10)
+        rows, xla = schemes.evaluate(loaded, probs, [1, 2, 4], [0, 1], max_len=10)
     n = len(probs)
     assert len(rows) == 2 * 3 * n * 3 and len(xla) == 2 * 3 * 2
     pre, step = rlflops.prefill(loaded.model_cfg), rlflops.decode_step(loaded.model_cfg)
@@ -101,7 +101,7 @@ def test_study_accounting_against_independent_counts(world, tmp_path):
                 assert a["tt/latency_s"] > v["tt/latency_s"] > 0
     # same seed: same samples (keys are explicit); another seed: other samples
     with chain_vocabulary():
-        again, _ = engine.evaluate(loaded, probs, [2], [1], max_len=10)
+        again, _ = schemes.evaluate(loaded, probs, [2], [1], max_len=10)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "tt/latency_s"} for r in rs]  # noqa: E731
     assert strip(again) == strip([r for r in rows if r["seed"] == 1 and r["M"] == 2])
 
@@ -113,7 +113,7 @@ def test_testtime_flops_match_xla(family):
     probs = P.build(cfg.data, rl.load(None, {"problems.train": 4, "problems.heldout": 4,
                                              "grpo.problems": 4}).problems, "heldout")
     for m in (1, 8):
-        d = engine.decode(graphdef, params, cfg, probs, jax.random.key(0), m, 6, 1.0)
+        d = schemes.decode(graphdef, params, cfg, probs, jax.random.key(0), m, 6, 1.0)
         assert abs(d["xla"] / d["xla_model"] - 1) < 0.05, (family, m, d["xla"] / d["xla_model"])
 
 

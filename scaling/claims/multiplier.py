@@ -205,7 +205,7 @@ def ratio(cb, cc) -> np.ndarray:
     return np.where(np.isinf(cb) & np.isinf(cc), np.nan, m)
 
 
-def frontier(rd: RecipeData, seed_w=None) -> tuple[np.ndarray, np.ndarray]:
+def envelope(rd: RecipeData, seed_w=None) -> tuple[np.ndarray, np.ndarray]:
     c, l = rd.points(seed_w)
     keep = envelope_index(c, l)
     return c[keep], l[keep]
@@ -220,7 +220,7 @@ def headline_loss(rd: RecipeData) -> float:
 
 def reached_range(base: RecipeData, cand: RecipeData) -> tuple[float, float]:
     """Losses both frontiers span: (lowest loss both reached, highest loss both started from)."""
-    fb, fc = frontier(base)[1], frontier(cand)[1]
+    fb, fc = envelope(base)[1], envelope(cand)[1]
     lo, hi = max(fb.min(), fc.min()), min(fb.max(), fc.max())
     if not lo < hi:
         raise DataError(f"no overlapping loss range: {base.name} spans {fb.min():.4g}..{fb.max():.4g}, "
@@ -238,7 +238,7 @@ def default_targets(lo: float, hi: float, n: int = 8) -> np.ndarray:
 def nonparametric(base, cand, targets, cb_w, cc_w) -> tuple[np.ndarray, np.ndarray]:
     """(point (T,), draws (B, T)) of the frontier-gap multiplier."""
     def gap(wb, wc):
-        return ratio(compute_at_loss(*frontier(base, wb), targets), compute_at_loss(*frontier(cand, wc), targets))
+        return ratio(compute_at_loss(*envelope(base, wb), targets), compute_at_loss(*envelope(cand, wc), targets))
 
     draws = np.stack([gap(seed_weights(base, b), seed_weights(cand, c)) for b, c in zip(cb_w, cc_w)])
     return gap(None, None), draws
@@ -246,7 +246,7 @@ def nonparametric(base, cand, targets, cb_w, cc_w) -> tuple[np.ndarray, np.ndarr
 
 def loss_at_compute(rd: RecipeData, C) -> np.ndarray:
     """The loss the recipe's frontier reaches at compute C (log-log interpolation; NaN outside)."""
-    fc, fl = frontier(rd)
+    fc, fl = envelope(rd)
     return np.exp(np.interp(np.log(np.asarray(C, float)), np.log(fc), np.log(fl), left=np.nan, right=np.nan))
 
 
@@ -275,7 +275,7 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
     at_compute = [] if at_compute is None else list(at_compute)
     if targets and at_compute:
         raise DataError("--at-loss and --at-compute: name the headline one way")
-    fcb = frontier(base)[0]
+    fcb = envelope(base)[0]
     if at_compute:
         c = np.asarray(at_compute, float)
         bad = ~np.isfinite(c) | (c < fcb.min()) | (c > fcb.max())
@@ -321,7 +321,7 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
     recipes = {base.name: base, cand.name: cand}
     with np.errstate(divide="ignore", invalid="ignore"):
         dofs = {"nonparametric": seed_dof(jk, lambda n, rows: np.log(np.stack(
-                    [compute_at_loss(*frontier(recipes[n], seed_weights(recipes[n], r)), T) for r in rows]))),
+                    [compute_at_loss(*envelope(recipes[n], seed_weights(recipes[n], r)), T) for r in rows]))),
                 "parametric": seed_dof(jk, lambda n, rows: np.log(powerfits.compute_for_loss(
                     *(fits[n]["jackknife"][k] for k in ("E", "A", "alpha")), T)))}
     ests = {}
@@ -382,7 +382,7 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
         "fits": {k: {**v["fit"].to_dict(), "delta": v["delta"], "n_failed": v["n_failed"],
                      "draws": {p: v[p][v["ok"]] for p in ("E", "A", "alpha")}} for k, v in fits.items()},
         "floors": {baseline: base.floor, candidate: cand.floor},
-        "frontiers": {r.name: dict(zip(("compute", "loss"), frontier(r))) for r in (base, cand)},
+        "frontiers": {r.name: dict(zip(("compute", "loss"), envelope(r))) for r in (base, cand)},
         "points": {r.name: dict(zip(("compute", "loss"), r.points())) for r in (base, cand)},
         "mid_points": {r.name: dict(zip(("compute", "loss"), r.mid)) for r in (base, cand)},
     }

@@ -54,9 +54,9 @@ def recipe_fit(rd, counts, delta="auto", jackknife=None) -> dict:
     ``jackknife``: leave-one-seed-out count rows (:func:`scaling.fit.resample.jackknife`) fitted in
     the same batch; their parameters come back as "jackknife" {"E"/"A"/"alpha": (J,)}.
     """
-    from scaling.claims.multiplier import frontier
+    from scaling.claims.multiplier import envelope
 
-    fc, fl = frontier(rd)
+    fc, fl = envelope(rd)
     if fc.size < 4:
         raise FitError(f"recipe {rd.name!r}: {fc.size} frontier points; a power law (3 parameters) needs >= 4")
     fit = fit_problem(registry.problem("power", fc, y=fl, delta=delta))
@@ -108,9 +108,9 @@ def shared_exponent_test(base, cand, fit_b, fit_c) -> dict:
     "rss_separate", "n"}; p < 0.05 means the multiplier depends on scale."""
     from scipy import stats
 
-    from scaling.claims.multiplier import frontier
+    from scaling.claims.multiplier import envelope
 
-    (cb, lb), (cc, lc) = frontier(base), frontier(cand)
+    (cb, lb), (cc, lc) = envelope(base), envelope(cand)
     n = cb.size + cc.size
     if n <= 6:
         raise FitError(f"{n} frontier points in all; the shared-exponent test needs more than 6")
@@ -140,9 +140,9 @@ def shared_exponent_test(base, cand, fit_b, fit_c) -> dict:
 
 def delta_sensitivity(rd, deltas=(1e-3, "auto", np.inf)) -> list[dict]:
     """The recipe's frontier fit under each Huber delta (1e-3, data-driven, least squares)."""
-    from scaling.claims.multiplier import frontier
+    from scaling.claims.multiplier import envelope
 
-    fc, fl = frontier(rd)
+    fc, fl = envelope(rd)
     out = []
     for d in deltas:
         f = registry.fit("power", fc, y=fl, delta=d, allow_unconverged=True)

@@ -78,7 +78,7 @@ def compare_cmd(
                 margin=margin_value, n_boot=n_boot, extrapolate=extrapolate, trim=trim, run_col=run_col,
                 recipe_col=recipe_col, include_mid=include_mid, seed_col=seed_col)
     if power:
-        from scaling.fit.power import plan_from_compare
+        from scaling.claims.plan import plan_from_compare
 
         r["power"] = plan_from_compare(r, df, claim_value, run_col=run_col, recipe_col=recipe_col)
     if plot is not None:
@@ -92,7 +92,7 @@ def compare_cmd(
     else:
         lines = multiplier_lines(r)
         if power:
-            from scaling.fit.power import plan_lines
+            from scaling.claims.plan import plan_lines
 
             lines += plan_lines(r["power"])
         typer.echo("\n".join(lines))
@@ -141,7 +141,7 @@ def plan_power_cmd(
     from scaling.claims import parse_claim
     from scaling.fit.io import read_table
     from scaling.claims.plan import plan_from_pilot
-    from scaling.fit.power import plan_lines
+    from scaling.claims.plan import plan_lines
 
     p = plan_from_pilot(read_table(source), baseline, candidate, parse_claim(claim) if claim else None, x=x, y=y,
                         run_col=run_col, recipe_col=recipe_col, trim=trim)

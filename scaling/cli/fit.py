@@ -134,11 +134,11 @@ def _resampled(units, run_col) -> str:
 
 def _fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, include_mid, n_mid, check_above, **_):
     """The law on the frontier of (finished) points: the estimator of `compare`, one recipe."""
-    from scaling.claims.multiplier import MIN_UNITS, frontier, recipe_data
+    from scaling.claims.multiplier import MIN_UNITS, envelope, recipe_data
     from scaling.claims.powerfits import recipe_fit
     from scaling.claims.seeds import units_of
     from scaling.fit import resample
-    from scaling.fit.bootstrap import summarize
+    from scaling.fit.bootstrap import percentile_intervals
     from scaling.fit.extrapolate import extrapolation_check
 
     ccol, ycol = cols["compute"], cols[spec.output]
@@ -152,8 +152,8 @@ def _fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, inc
     f = recipe_fit(rd, counts, delta)
     fit = f["fit"]
     samples = {k: f[k][f["ok"]] for k in spec.params}
-    intervals, se = summarize(samples)
-    fc, fl = frontier(rd)
+    intervals, se = percentile_intervals(samples)
+    fc, fl = envelope(rd)
     kind = "finished" if "point" in df.columns and not include_mid else "all"
     out = {**fit.to_dict(), "intervals": {k: list(v) for k, v in intervals.items()}, "se": se,
            "n_bootstrap": n_boot, "n_bootstrap_failed": f["n_failed"], "delta": f["delta"],
@@ -245,7 +245,7 @@ def bench_fit_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Epoch Chinchilla fit (4,500 starts + bootstrap) batched vs scipy L-BFGS-B looped in Python."""
-    from scaling.fit.bench import bench_fit
+    from scaling.bench.fit import bench_fit
 
     res = bench_fit(data, n_boot=n_boot)
     if as_json:

@@ -89,7 +89,7 @@ def _check_out(out: Path, rid: str, accept_code: bool) -> None:
         return
     records.check(out)
     code = provenance.code_of(records.read_summary(out))
-    if code != provenance.code_version():
+    if not provenance.same_code(code):
         raise ConfigError(f"{out}: run {rid} was trained by code version {code or 'unknown'} (this code is "
                           f"{provenance.code_version()}); pass --accept-code to keep it, or choose another --out")
 
@@ -108,7 +108,7 @@ def bench_train_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from scaling.bench import bench_train
+    from scaling.bench.train import bench_train
 
     result = bench_train(widths, family=family, batch_size=batch_size, steps=steps)
     if json_out:
@@ -137,7 +137,7 @@ def bench_pack_cmd(
     """Runs per hour and FLOP/s per pack size, as ratios to packs of one and to a matmul in the same run."""
     import json
 
-    from scaling.bench_pack import bench_pack
+    from scaling.bench.pack import bench_pack
     from scaling.errors import ConfigError
     from scaling.pack import check_pack_size
 

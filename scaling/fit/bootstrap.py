@@ -49,7 +49,7 @@ def resample_weights(groups, n_boot: int, seed: int = 0, n: int | None = None,
     return counts[:, run_of_point]
 
 
-def summarize(samples: dict, level: float = 0.95):
+def percentile_intervals(samples: dict, level: float = 0.95):
     """Percentile intervals (order statistics, :func:`scaling.fit.resample.interval`) and
     standard deviations of each entry of ``samples`` ({name: (R,)}); non-finite draws are
     excluded from the standard deviation only."""
@@ -94,7 +94,7 @@ def bootstrap(problem: Problem | None, fit: Fit, groups=None, *, n_boot: int = 1
         nat = problem.to_params(sol.theta[ok], W[ok])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             samples = {**nat, **problem.derived(nat)}  # wild resamples may overflow: dropped
-    intervals, se = summarize(samples, level)
+    intervals, se = percentile_intervals(samples, level)
     out = dataclasses.replace(fit, intervals=intervals, se=se, n_bootstrap=int(n_boot),
                               n_bootstrap_failed=failed, meta={**fit.meta, "level": level})
     return out, samples

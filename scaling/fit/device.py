@@ -3,7 +3,7 @@
 Fits are small, need float64 (a GPU's is slow or missing) and must give the same answer on every
 machine, so every JAX computation in fitting (and the claims and reports built on it) runs inside
 :func:`cpu64`; it is entered where arrays are made and the compiled fitting loops are called
-(``scaling.fit.optim.minimize``, ``scaling.fit.newton.polish``). Both settings are context
+(``scaling.fit.lbfgs.minimize``, ``scaling.fit.newton.polish``). Both settings are context
 managers, so the global JAX configuration other code sees (training on a GPU) is unchanged.
 """
 

@@ -1,7 +1,7 @@
 """Robust multi-start estimation: one law, many starts and many data weightings, batched.
 
 :func:`solve` is the engine shared by every law: all (start, weighting) pairs go to the batched
-L-BFGS of :mod:`scaling.fit.optim` at once. With ``screen=True`` every start first runs a loose
+L-BFGS of :mod:`scaling.fit.lbfgs` at once. With ``screen=True`` every start first runs a loose
 float32 pass (relative ftol 1e-6); the best distinct end points of each weighting (``polish`` of
 them) are then re-minimised in float64 to tight tolerance (relative ftol 1e-13), and the best
 converged one is kept. Bootstrap resamples are weightings (whole-run counts), so a bootstrap is
@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from scaling.errors import FitError
-from scaling.fit import newton, optim
+from scaling.fit import lbfgs, newton
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def pad_rows(arrays: dict, n: int) -> dict:
 
     Padding repeats the first point and gets weight 0, so it never changes the objective.
     """
-    n_pad = optim._pow2(n)
+    n_pad = lbfgs._pow2(n)
     out = {}
     for key, v in arrays.items():
         v = np.asarray(v, float)
@@ -152,7 +152,7 @@ def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8, rows=
     x0 = np.tile(starts, (R, 1))
     did = np.repeat(np.arange(R), S)
     if problem.screen:
-        coarse = optim.minimize(problem.vg, x0, data, did, dtype=np.float32, ftol=1e-6,
+        coarse = lbfgs.minimize(problem.vg, x0, data, did, dtype=np.float32, ftol=1e-6,
                                 gtol=0.0, xtol=1e-7, max_iter=1000)
         picks = []
         for r in range(R):
@@ -164,7 +164,7 @@ def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8, rows=
         x1, d1 = coarse.x[picks], did[picks]
     else:
         x1, d1, n_conv0 = x0, did, None
-    fine = optim.minimize(problem.vg, x1, data, d1, dtype=np.float64)
+    fine = lbfgs.minimize(problem.vg, x1, data, d1, dtype=np.float64)
     if n_conv0 is None:
         n_conv0 = int(fine.converged[d1 == 0].sum())
     theta = np.full((R, starts.shape[1]), np.nan)

@@ -85,7 +85,7 @@ def _compiled(value_and_grad, n_iter: int):
 def polish(value_and_grad, x, data, dataset=None, *, n_iter: int = 12):
     """Newton-polish rows of ``x`` (P, k) on their data sets; returns (x, f, converged).
 
-    data/dataset as for :func:`scaling.fit.optim.minimize`. Points where Newton finds no
+    data/dataset as for :func:`scaling.fit.lbfgs.minimize`. Points where Newton finds no
     decrease stay where they are; every output point is tested for optimality afresh.
     """
     x = np.atleast_2d(np.asarray(x, np.float64))

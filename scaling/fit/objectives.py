@@ -1,4 +1,4 @@
-"""Batched objectives (value and gradient) for :func:`scaling.fit.optim.minimize`.
+"""Batched objectives (value and gradient) for :func:`scaling.fit.lbfgs.minimize`.
 
 Each function maps (X (S, k), rows) -> (f (S,), g (S, k)); ``rows`` holds arrays of shape
 (1, n) (shared) or (S, n) (per slot), always including the point weights ``w`` (0 for padding,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from scaling.fit.optim import autodiff
+from scaling.fit.lbfgs import autodiff
 
 
 def huber(r, delta):

@@ -99,7 +99,7 @@ def check_owner(sweep_dir: Path, sweep, extend: bool) -> dict:
 
 
 def check_runs(jobs: list, accept_code: bool) -> None:
-    """Before anything is written: every existing run folder is sound (`records.problem`), and the
+    """Before anything is written: every existing run folder is sound (`records.run_problem`), and the
     committed ones came from this code version unless `accept_code`."""
     current, other = provenance.code_version(), []
     for job in jobs:
@@ -107,7 +107,7 @@ def check_runs(jobs: list, accept_code: bool) -> None:
             continue
         records.check(job.run_dir)
         summary = records.read_summary(job.run_dir)
-        if summary is not None and provenance.code_of(summary) != current:
+        if summary is not None and not provenance.same_code(provenance.code_of(summary)):
             other.append((job.spec.run_id, provenance.code_of(summary)))
     if other and not accept_code:
         rid, code = other[0]

@@ -31,7 +31,7 @@ from typing import Callable
 
 from scaling import records
 from scaling.errors import ConfigError
-from scaling.sweep import books, estimate
+from scaling.sweep import books, timing
 from scaling.pack import check_pack_size, pack_key
 from scaling.sweep.engine import Event, Job, pack_jobs, pack_planned_s
 from scaling.sweep.spec import RunSpec, Sweep
@@ -150,7 +150,7 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
     """One row per run (an RL sweep's pretraining runs first): id, stage, label, params, tokens,
     FLOPs (RL runs: the RL training FLOPs), estimated seconds, current status (as `sweep run` and
     `scaling.load` see it: a damaged run folder is `damaged`); RL runs also name their pretrained
-    run. `rate`: one `estimate.Rate`, or {stage: Rate} (`rates_for`). A damaged book in
+    run. `rate`: one `timing.Rate`, or {stage: Rate} (`rates_for`). A damaged book in
     `sweep_dir` is a DataError naming the file, as for `sweep run`."""
     if sweep_dir is not None:
         books.check_books(stage_dirs(sweep, Path(sweep_dir)), _jobs(sweep, Path(sweep_dir)))
@@ -159,7 +159,7 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
         status = "pending"
         if sweep_dir is not None:
             run_dir = spec_run_dir(sweep, sweep_dir, spec)
-            if (run_dir / records.CONFIG).exists() and records.problem(run_dir):
+            if (run_dir / records.CONFIG).exists() and records.run_problem(run_dir):
                 status = "damaged"
             elif (run_dir / records.SUMMARY).exists():
                 status = records.read_summary(run_dir)["status"]
@@ -177,39 +177,39 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
 
 
 def _samples(sweep_dir: Path, stage: str) -> list:
-    return estimate.measured_runs(sweep_dir, stage) + estimate.measured_runs(sweep_dir / PRETRAINED, stage)
+    return timing.measured_runs(sweep_dir, stage) + timing.measured_runs(sweep_dir / PRETRAINED, stage)
 
 
 def rate_for(sweep_dir: str | Path | None, flops_per_s: float | None = None,
-             overhead_s: float | None = None, stage: str = "pretrain") -> estimate.Rate:
+             overhead_s: float | None = None, stage: str = "pretrain") -> timing.Rate:
     """The rate to plan runs of `stage` with: given values win, else measured from the finished runs
     of that stage in `sweep_dir` (or, before it has any, in the sweep folders beside it), else the
     defaults."""
-    rate = estimate.default_rate(stage)
+    rate = timing.default_rate(stage)
     if sweep_dir is not None:
         sweep_dir = Path(sweep_dir)
         samples = _samples(sweep_dir, stage)
         if not samples and sweep_dir.parent.is_dir():
             for sibling in sorted(sweep_dir.parent.iterdir()):
                 samples += _samples(sibling, stage) if sibling.is_dir() else []
-        rate = estimate.calibrate(samples, rate)
+        rate = timing.calibrate(samples, rate)
     if flops_per_s is not None or overhead_s is not None:
-        rate = estimate.Rate(flops_per_s or rate.flops_per_s,
+        rate = timing.Rate(flops_per_s or rate.flops_per_s,
                              rate.overhead_s if overhead_s is None else overhead_s, "given")
     return rate
 
 
 def rates_for(sweep: Sweep, sweep_dir: str | Path | None, flops_per_s: float | None = None,
-              overhead_s: float | None = None) -> dict[str, estimate.Rate]:
+              overhead_s: float | None = None) -> dict[str, timing.Rate]:
     """{stage: Rate} for every stage the sweep runs (`rate_for` each)."""
     stages = ["pretrain", "rl"] if sweep.stage == "rl" else ["pretrain"]
     return {s: rate_for(sweep_dir, flops_per_s, overhead_s, stage=s) for s in stages}
 
 
-def _rate(rate, stage: str) -> estimate.Rate:
-    if isinstance(rate, estimate.Rate):
+def _rate(rate, stage: str) -> timing.Rate:
+    if isinstance(rate, timing.Rate):
         return rate
-    return (rate or {}).get(stage) or estimate.default_rate(stage)
+    return (rate or {}).get(stage) or timing.default_rate(stage)
 
 
 def planned_seconds(sweep: Sweep, rate) -> dict[str, float]:
@@ -355,7 +355,7 @@ def makespan_s(packs: dict, rate, workers: int) -> float:
         for p in stage_packs:
             for j in p:
                 j.planned_s = j.planned_s or _rate(rate, stage).seconds(_spent(j.spec.cost))
-    return sum(estimate.makespan([pack_planned_s(p, _rate(rate, stage).overhead_s) for p in stage_packs], workers)
+    return sum(timing.makespan([pack_planned_s(p, _rate(rate, stage).overhead_s) for p in stage_packs], workers)
                for stage, stage_packs in packs.items())
 
 

@@ -3,7 +3,7 @@
 A run is `done`, `diverged` or `failed` once committed (summary.json); before that it is `running`
 (a live worker holds its lock), `failed` (the launcher gave up on it: a crash, or retries spent),
 `interrupted` (it has records but nobody is running it: the next launch resumes it) or `pending`.
-A run folder that fails `scaling.records.problem` is `damaged` (with the reason): `load` and
+A run folder that fails `scaling.records.run_problem` is `damaged` (with the reason): `load` and
 `sweep run` refuse it, `sweep plan` marks it. Only the runs of the sweep as last launched are
 counted (as `scaling.load` reads them); other run folders on disk are counted apart.
 An RL sweep's folder lists its pretraining runs (`pretrained/runs/`) beside its RL runs.
@@ -24,7 +24,7 @@ ORDER = ("done", "diverged", "failed", "running", "interrupted", "pending", "dam
 
 def run_status(run_dir: Path, state: dict) -> tuple[str, str]:
     """(status, why) of one run folder, as every reader sees it."""
-    what = records.problem(run_dir)
+    what = records.run_problem(run_dir)
     if what is not None:
         return "damaged", what
     summary = records.read_summary(run_dir)

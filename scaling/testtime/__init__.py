@@ -7,7 +7,7 @@ tokens, branches, rounds, measured latency and FLOPs per problem.
     scaling.testtime.run("runs/rl/<id>", "runs/tt", ms=[1, 2, 4, 8])   # records into a folder
 """
 
-from scaling.testtime.engine import SCHEMES, evaluate
+from scaling.testtime.schemes import SCHEMES, evaluate
 from scaling.testtime.runs import Loaded, load_run
 from scaling.testtime.study import run
 

@@ -1,7 +1,7 @@
 """`scaling testtime`: one test-time study of a finished run into a folder.
 
     <out>/config.json     the settings (run, M's, seeds, problems, budget) and the run's id
-    <out>/records.jsonl   one row per seed, M, problem and scheme (`scaling.testtime.engine`)
+    <out>/records.jsonl   one row per seed, M, problem and scheme (`scaling.testtime.schemes`)
     <out>/xla.jsonl       XLA's cost analysis against the analytic count, per seed, M and round
     <out>/summary.json    written last (the commit marker): means per M and scheme
 
@@ -21,7 +21,7 @@ from scaling.errors import DataError
 from scaling.rl import problems as P
 from scaling.data import reasoning
 from scaling.rl.config import KINDS, ProblemConfig
-from scaling.testtime import engine
+from scaling.testtime import schemes
 from scaling.testtime.runs import load_run
 
 DEFAULT_MS = (1, 2, 4, 8, 16, 32, 64)
@@ -47,7 +47,7 @@ def summarise(rows: list[dict]) -> dict:
     """Means over problems and seeds per M and scheme."""
     out: dict = {}
     keys = ("correct", "tt/tokens_total", "tt/tokens_critical", "tt/latency_s", "tt/flops", "tt/rounds")
-    for scheme in engine.SCHEMES:
+    for scheme in schemes.SCHEMES:
         for m in sorted({r["M"] for r in rows}):
             sel = [r for r in rows if r["scheme"] == scheme and r["M"] == m]
             out.setdefault(scheme, {})[str(m)] = {k: float(np.mean([r[k] for r in sel])) for k in keys}
@@ -56,7 +56,7 @@ def summarise(rows: list[dict]) -> dict:
 
 def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, which: str = "heldout",
         kind: str | None = None, max_len: int | None = None, temperature: float = 1.0, summary_k: int = 2) -> dict:
-    ms = engine.check_ms(ms)
+    ms = schemes.check_ms(ms)
     if temperature <= 0:
         raise DataError(f"--temperature: must be positive, got {temperature}")
     if summary_k < 1:
@@ -95,7 +95,7 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
         records.atomic_write_json(out / records.CONFIG, settings)
     except OSError as err:
         raise DataError(f"{out}: output folder is not writable ({err.strerror or err})") from None
-    rows, xla = engine.evaluate(loaded, problems, ms, seeds, max_len=max_len, temperature=temperature,
+    rows, xla = schemes.evaluate(loaded, problems, ms, seeds, max_len=max_len, temperature=temperature,
                                 summary_k=summary_k)
     records.atomic_write_text(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     records.atomic_write_text(out / "xla.jsonl", "".join(json.dumps(r) + "\n" for r in xla))

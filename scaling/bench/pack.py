@@ -1,7 +1,7 @@
 """Pack throughput: runs per hour and training FLOP/s for packs of 1, 2, 4, ... runs of one shape.
 
 Two measurements per (width, pack size), both against references taken in the same run:
-- **runs per hour**: a fresh process (`python -m scaling.bench_pack`) trains a whole pack from
+- **runs per hour**: a fresh process (`python -m scaling.bench.pack`) trains a whole pack from
   scratch, exactly as a sweep worker does (interpreter and JAX start, compilation with the
   persistent cache off, the training loop with its evaluations, cooldown branches, checkpoints and
   commits), single-threaded like the demo's workers (`resources.cpus: 1`). Runs per hour =
@@ -58,7 +58,7 @@ def whole_pack(width: int, size: int, tokens: int) -> dict:
     env = {**os.environ, "SCALING_JAX_CACHE": "off", "PYTHONUNBUFFERED": "1",
            "XLA_FLAGS": os.environ.get("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")}
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "scaling.bench_pack", str(width), str(size), str(tokens)],
+    out = subprocess.run([sys.executable, "-m", "scaling.bench.pack", str(width), str(size), str(tokens)],
                          capture_output=True, text=True, env=env, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["process_s"] = time.perf_counter() - t0
@@ -101,7 +101,7 @@ def _ready(value):
 
 def bench_pack(widths=DEFAULT_WIDTHS, sizes=DEFAULT_SIZES, tokens: int = DEFAULT_TOKENS, whole: bool = True,
                mode: str = "vmap", log=None) -> dict:
-    from scaling.bench import MatmulReference
+    from scaling.bench.train import MatmulReference
 
     ref = MatmulReference()
     rows = []
