@@ -128,7 +128,7 @@ def write(df: pd.DataFrame, runs: Path, out: Path, cfg: dict, sweep_name: str, t
     from scaling.claims import loglinear_claim
     from scaling.claims.phases import phases_claim
     from scaling.claims.text import loglinear_lines
-    from scaling.cli.claims_extra import parallel_lines, phases_lines
+    from scaling.claims.text import parallel_lines, phases_lines
 
     t0 = time.monotonic()
     group, y, n_boot = cfg["group"], cfg["length"], cfg["bootstrap"]
@@ -171,7 +171,7 @@ def _testtime(df, runs: Path, tt: dict, n_boot: int, res: dict, timings: dict, p
     import time
 
     from scaling.claims.parallel import coverage_law, parallel_claim, vote_null
-    from scaling.cli.testtime import testtime_lines
+    from scaling.claims.text import testtime_lines
     from scaling.testtime import run as study
     from scaling.testtime.study import read_rows
 

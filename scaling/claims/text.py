@@ -89,3 +89,54 @@ def loglinear_lines(r: dict) -> list[str]:
         lines.append(f"all metrics together: {r['combined'].upper()} ({r['combined_rule']})")
     lines.append(r.get("test", ""))
     return lines
+
+
+def phases_lines(r: dict) -> list[str]:
+    lines = [f"phase claim ('lengthens, compresses, lengthens again') against log10 {r['x']}, "
+             f"seeds from {r['seed_col']!r}:"]
+    for name, m in r["metrics"].items():
+        sl = ", ".join(f"{s:+.3g} ({lo:+.3g} to {hi:+.3g})"
+                       for s, (lo, hi) in zip(m["slopes_per_decade"], m["slope_intervals"]))
+        br = ", ".join(f"{b:.3g}" for b in m["breaks_compute"])
+        lines.append(f"{name}: BIC picks {m['breakpoints']} breakpoint(s) (BIC 0/1/2: "
+                     f"{m['bic']['0']:.1f}/{m['bic']['1']:.1f}/{m['bic']['2']:.1f}); 2-breakpoint fit: breaks at "
+                     f"{br}, slopes per decade {sl} ({m['n_boot']} resamples of {m['bootstrap_unit']}; "
+                     f"2 breakpoints in {m['p_two_breakpoints']:.0%} of them); replicated in {m['replicated']} "
+                     f"seeds -> {m['verdict'].upper()}")
+    return lines
+
+
+def parallel_lines(r: dict, cov: dict, null: dict) -> list[str]:
+    lines = [f"parallel claim ('accuracy rises with the number of agents while latency stays flat'), scheme "
+             f"{r['scheme']}, {r['problems']} problems x {r['seeds']} seed(s), {r['n_boot']} resamples of "
+             f"{r['resampled']}:", f"{'M':>4} {'accuracy (95% CI)':>24} {'critical tokens':>16} {'latency s':>10}"]
+    for m, a, ci, c, t in zip(r["M"], r["accuracy"], r["accuracy_ci"], r["critical_tokens"], r["latency_s"]):
+        lines.append(f"{m:>4} {a:>8.3f} ({ci[0]:.3f}-{ci[1]:.3f}) {c:>16.2f} {t:>10.4f}")
+    g, c, t = r["gain_ci"], r["critical_ratio_ci"], r["latency_ratio_ci"]
+    lines += [f"accuracy gain per doubling of M: {r['gain_per_doubling']:+.4f} ({g[0]:+.4f} to {g[1]:+.4f})",
+              f"M={r['M'][-1]} vs M=1: critical-path tokens x{r['critical_ratio']:.3g} ({c[0]:.3g}-{c[1]:.3g}), "
+              f"measured latency x{r['latency_ratio']:.3g} ({t[0]:.3g}-{t[1]:.3g}); flat means <= x{r['flat']:g}",
+              f"-> on the critical path: {r['verdict_critical_path'].upper()}; on measured latency: "
+              f"{r['verdict_latency'].upper()}",
+              f"coverage c(k) = exp(a k^b): a={cov['a']:.4g} ({cov['a_ci'][0]:.4g} to {cov['a_ci'][1]:.4g}), "
+              f"b={cov['b']:.4g} ({cov['b_ci'][0]:.4g} to {cov['b_ci'][1]:.4g}) (pass@k "
+              + ", ".join(f"{k}:{v:.3f}" for k, v in zip(cov["k"], cov["pass_at_k"])) + ")",
+              "majority-vote null (independent draws from each problem's answer distribution): "
+              + ", ".join(f"M={m}: {p:.3f} vs measured {v:.3f}" for m, p, v in
+                          zip(null["M"], null["predicted"], null["measured"]))
+              + f"; limit (easy problems) {null['easy_fraction']:.3f}"]
+    return lines
+
+
+def testtime_lines(s: dict) -> list[str]:
+    lines = [f"test-time study of {s['run']} ({s['stage']}, {s['problems']} {s['set']} {s['kind']} problems, "
+             f"seeds {s['seeds']}, budget {s['max_len']} tokens); XLA/analytic FLOPs "
+             f"{s['xla_ratio'][0]:.3f}-{s['xla_ratio'][1]:.3f}",
+             f"{'scheme':>7} {'M':>4} {'accuracy':>9} {'tokens':>9} {'critical':>9} {'latency s':>10} {'FLOPs':>10}"]
+    for scheme in ("vote", "best", "agents"):
+        per_m = s["schemes"].get(scheme, {})
+        for m in sorted(per_m, key=int):
+            v = per_m[m]
+            lines.append(f"{scheme:>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
+                         f"{v['tt/tokens_critical']:>9.1f} {v['tt/latency_s']:>10.4f} {v['tt/flops']:>10.3g}")
+    return lines

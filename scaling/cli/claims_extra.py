@@ -10,22 +10,8 @@ from typing import List, Optional
 import typer
 
 from scaling.cli.compare import claim_app
+from scaling.claims.text import parallel_lines, phases_lines
 from scaling.records import jsonable
-
-
-def phases_lines(r: dict) -> list[str]:
-    lines = [f"phase claim ('lengthens, compresses, lengthens again') against log10 {r['x']}, "
-             f"seeds from {r['seed_col']!r}:"]
-    for name, m in r["metrics"].items():
-        sl = ", ".join(f"{s:+.3g} ({lo:+.3g} to {hi:+.3g})"
-                       for s, (lo, hi) in zip(m["slopes_per_decade"], m["slope_intervals"]))
-        br = ", ".join(f"{b:.3g}" for b in m["breaks_compute"])
-        lines.append(f"{name}: BIC picks {m['breakpoints']} breakpoint(s) (BIC 0/1/2: "
-                     f"{m['bic']['0']:.1f}/{m['bic']['1']:.1f}/{m['bic']['2']:.1f}); 2-breakpoint fit: breaks at "
-                     f"{br}, slopes per decade {sl} ({m['n_boot']} resamples of {m['bootstrap_unit']}; "
-                     f"2 breakpoints in {m['p_two_breakpoints']:.0%} of them); replicated in {m['replicated']} "
-                     f"seeds -> {m['verdict'].upper()}")
-    return lines
 
 
 @claim_app.command("phases")
@@ -54,28 +40,6 @@ def phases_cmd(
     r = phases_claim(read_table(source), x, list(y), seed_col=seed_col, group=group, n_boot=n_boot,
                      replicate=replicate, min_seg=min_seg)
     typer.echo(json.dumps(jsonable(r), indent=2) if json_out else "\n".join(phases_lines(r)))
-
-
-def parallel_lines(r: dict, cov: dict, null: dict) -> list[str]:
-    lines = [f"parallel claim ('accuracy rises with the number of agents while latency stays flat'), scheme "
-             f"{r['scheme']}, {r['problems']} problems x {r['seeds']} seed(s), {r['n_boot']} resamples of "
-             f"{r['resampled']}:", f"{'M':>4} {'accuracy (95% CI)':>24} {'critical tokens':>16} {'latency s':>10}"]
-    for m, a, ci, c, t in zip(r["M"], r["accuracy"], r["accuracy_ci"], r["critical_tokens"], r["latency_s"]):
-        lines.append(f"{m:>4} {a:>8.3f} ({ci[0]:.3f}-{ci[1]:.3f}) {c:>16.2f} {t:>10.4f}")
-    g, c, t = r["gain_ci"], r["critical_ratio_ci"], r["latency_ratio_ci"]
-    lines += [f"accuracy gain per doubling of M: {r['gain_per_doubling']:+.4f} ({g[0]:+.4f} to {g[1]:+.4f})",
-              f"M={r['M'][-1]} vs M=1: critical-path tokens x{r['critical_ratio']:.3g} ({c[0]:.3g}-{c[1]:.3g}), "
-              f"measured latency x{r['latency_ratio']:.3g} ({t[0]:.3g}-{t[1]:.3g}); flat means <= x{r['flat']:g}",
-              f"-> on the critical path: {r['verdict_critical_path'].upper()}; on measured latency: "
-              f"{r['verdict_latency'].upper()}",
-              f"coverage c(k) = exp(a k^b): a={cov['a']:.4g} ({cov['a_ci'][0]:.4g} to {cov['a_ci'][1]:.4g}), "
-              f"b={cov['b']:.4g} ({cov['b_ci'][0]:.4g} to {cov['b_ci'][1]:.4g}) (pass@k "
-              + ", ".join(f"{k}:{v:.3f}" for k, v in zip(cov["k"], cov["pass_at_k"])) + ")",
-              "majority-vote null (independent draws from each problem's answer distribution): "
-              + ", ".join(f"M={m}: {p:.3f} vs measured {v:.3f}" for m, p, v in
-                          zip(null["M"], null["predicted"], null["measured"]))
-              + f"; limit (easy problems) {null['easy_fraction']:.3f}"]
-    return lines
 
 
 @claim_app.command("parallel")

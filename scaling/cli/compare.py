@@ -9,7 +9,6 @@ from typing import List, Optional
 import typer
 
 from scaling.cli import app
-from scaling.claims.text import loglinear_lines, multiplier_curves, multiplier_lines  # noqa: F401 (old import path)
 from scaling.records import jsonable
 
 claim_app = typer.Typer(no_args_is_help=True, help="Verdicts on stated claims about curves.")

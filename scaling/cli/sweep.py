@@ -88,7 +88,7 @@ def plan(
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (runs, totals, rates)."),
 ) -> None:
     """Dry run: every run with its parameters, tokens and FLOPs, and the estimated total time."""
-    from scaling.sweep import runner, spec, timing
+    from scaling.sweep import runner, spec
 
     _positive("--workers", workers, allow_none=False)
     _positive("--flops-per-s", flops_per_s)

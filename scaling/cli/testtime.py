@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from scaling.cli import app
+from scaling.claims.text import testtime_lines
 from scaling.records import jsonable
 
 
@@ -19,20 +20,6 @@ def _ints(text: str, name: str) -> list[int]:
         return [int(t) for t in text.replace(" ", "").split(",") if t]
     except ValueError:
         raise DataError(f"{name}: expected comma-separated integers, got {text!r}") from None
-
-
-def testtime_lines(s: dict) -> list[str]:
-    lines = [f"test-time study of {s['run']} ({s['stage']}, {s['problems']} {s['set']} {s['kind']} problems, "
-             f"seeds {s['seeds']}, budget {s['max_len']} tokens); XLA/analytic FLOPs "
-             f"{s['xla_ratio'][0]:.3f}-{s['xla_ratio'][1]:.3f}",
-             f"{'scheme':>7} {'M':>4} {'accuracy':>9} {'tokens':>9} {'critical':>9} {'latency s':>10} {'FLOPs':>10}"]
-    for scheme in ("vote", "best", "agents"):
-        per_m = s["schemes"].get(scheme, {})
-        for m in sorted(per_m, key=int):
-            v = per_m[m]
-            lines.append(f"{scheme:>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
-                         f"{v['tt/tokens_critical']:>9.1f} {v['tt/latency_s']:>10.4f} {v['tt/flops']:>10.3g}")
-    return lines
 
 
 @app.command("testtime")
