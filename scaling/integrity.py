@@ -20,19 +20,20 @@ def _sha256(path: Path) -> str:
 
 
 def _manifest(final: Path) -> str:
-    """Hash of the final parameters' file list (names and sizes) and their metadata file."""
+    """Hash of the final parameters: every file's name and bytes (another seed's parameters of the
+    same shape have the same names and sizes, so sizes alone would not tell them apart)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in final.rglob("*") if p.is_file()):
         digest.update(f"{path.relative_to(final)}\0{path.stat().st_size}\0".encode())
-    meta = final / "_METADATA"
-    if meta.is_file():
-        digest.update(meta.read_bytes())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def checksums(run_dir: str | Path) -> dict:
     """{file: sha256} of what a commit vouches for: config.json, the records (metrics.jsonl, or a
-    study's records.jsonl) and the final parameters' manifest (`final/`), those that exist."""
+    study's records.jsonl) and the final parameters (`final/`), those that exist."""
     run_dir = Path(run_dir)
     out = {name: _sha256(run_dir / name) for name in COMMITTED if (run_dir / name).is_file()}
     if (run_dir / FINAL).is_dir():
