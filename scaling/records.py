@@ -382,7 +382,7 @@ def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = Fa
     twice = df.duplicated(subset=key, keep=False)
     if twice.any():
         first = df[twice].iloc[0]
-        where = ", ".join(f"{k}={first[k]!r}" for k in key)
+        where = ", ".join(f"{k}={getattr(first[k], 'item', lambda: first[k])()!r}" for k in key)
         raise DataError(f"{seen[first['run_id']] / METRICS}: {int(twice.sum())} records share a key ({where} "
                         f"appears more than once)")
     df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
