@@ -195,3 +195,13 @@ def test_a_tiny_claim_is_one_function_and_one_row(tiny, tmp_path, capsys):
     assert record.same_verdict(rec, r.to_record())
     assert main(["claim", "tiny", str(path), "--col", "nope"]) == 2
     assert "column 'nope' not found" in capsys.readouterr().err
+
+
+def test_a_refused_claim_is_a_record_too():
+    df = _table_loglinear().head(4)  # 4 points: the log-linear claim needs 6
+    r = registry.judge_or_refuse("loglinear", df, x="C", y=["p"], n_boot=50)
+    assert r.verdict == "not judged" and "at least 6" in r.refusals[0] and r.lines[0].startswith("not computed:")
+    rec = record.read_record(json.dumps(r.to_record()))
+    assert rec["refusals"] == list(r.refusals) and rec["options"]["x"] == "C"
+    with pytest.raises(DataError, match="--bootstrap"):
+        registry.judge_or_refuse("loglinear", df, x="C", y=["p"], n_boot=5)

@@ -144,7 +144,7 @@ def replicated(x, Y, min_seg: int = MIN_SEG, z: float = 2.0) -> np.ndarray:
     return (chosen == 2) & np.all(signs * s > z * se, axis=-1)
 
 
-def seed_weights(seeds: np.ndarray, n_boot: int, rng) -> tuple[np.ndarray, str]:
+def seed_draws(seeds: np.ndarray, n_boot: int, rng) -> tuple[np.ndarray, str]:
     """Bootstrap weight rows [n_boot, n]: whole seeds when there are >= 3, else single points."""
     _, inv = np.unique(seeds, return_inverse=True)
     units = inv.max() + 1
@@ -169,7 +169,7 @@ def analyse_many(x, Y, seeds, *, n_boot: int = 400, seed: int = 0, replicate: fl
     if Y.shape[1] != len(x) or len(seeds) != len(x):
         raise DataError("phases: x, y and seeds need the same number of points")
     chosen, B, two = choose(x, Y, min_seg)
-    W, unit = seed_weights(seeds, n_boot, np.random.default_rng(seed))
+    W, unit = seed_draws(seeds, n_boot, np.random.default_rng(seed))
     fits = [fit_family(x, Y, W, b, min_seg) for b in range(3)]
     boot = fits[2]["slopes"]  # [D, n_boot, 3]
     n = Y.shape[1]

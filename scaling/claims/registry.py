@@ -18,8 +18,8 @@ from typing import Callable
 from scaling.claims import loglinear, multiplier, parallel, phases
 from scaling.claims.base import ClaimResult, inputs_of
 from scaling.claims.options import REQUIRED, Option, resamples, resolve, trim
-from scaling.claims.rules import parse_claim, parse_margin
-from scaling.errors import ConfigError
+from scaling.claims.rules import NOT_JUDGED, parse_claim, parse_margin
+from scaling.errors import ConfigError, ScalingError
 
 SOURCES = ("table", "rows")
 
@@ -130,3 +130,17 @@ def judge(name: str, data, **options) -> ClaimResult:
     opts = row.resolve(**options)
     result = row.judge(data, **opts)
     return dataclasses.replace(result, claim=row.name, question=row.question, options=opts, inputs=inputs_of(data))
+
+
+def judge_or_refuse(name: str, data, **options) -> ClaimResult:
+    """:func:`judge`, except that a claim the data cannot support (a DataError or FitError from the
+    claim itself: too few runs, a missing column ...) comes back as a result, not an error: verdict
+    "not judged", the reason in ``refusals`` and in its one line (a report keeps going). Bad options
+    still raise."""
+    row = get(name)
+    opts = row.resolve(**options)
+    try:
+        return judge(name, data, **opts)
+    except ScalingError as err:
+        return ClaimResult(row.name, row.question, "", "", {}, NOT_JUDGED, "", refusals=(str(err),),
+                           lines=(f"not computed: {err}",), options=opts, inputs=inputs_of(data))
