@@ -170,10 +170,11 @@ def bench_flops_cmd(
     """Analytic FLOPs against XLA's cost analysis, and parameter counts, per family and width."""
     from scaling import config as cfgmod
     from scaling import flops
+    from scaling.families import FAMILIES
 
     typer.echo(f"{'family':<6} {'width':>5} {'depth':>5} {'heads':>5} {'params':>10} {'embed':>8} {'vision':>9} "
                f"{'decoder':>10} {'head':>7}  XLA/analytic: fwd caption, fwd interleaved, fwd text, train caption")
-    for family in ("early", "late", "blind"):
+    for family in FAMILIES:
         for width in widths:
             cfg = cfgmod.load(None, {"model.family": family, "model.width": width})
             p = flops.params(cfg)
