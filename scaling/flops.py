@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from scaling import families
 from scaling.config import RunConfig
-from scaling.data import split_counts
+from scaling.data import split_counts, train_batch
 from scaling.errors import ConfigError
 from scaling.families import VISION_COMPONENTS, stack_params
 from scaling.schedule import spent_steps
@@ -170,11 +170,10 @@ def xla_flops(fn, *args) -> float:
 def against_xla(cfg: RunConfig, splits=("caption", "interleaved", "text"), examples: int = 4) -> dict:
     """XLA / analytic FLOPs of the forward pass per split, and of one training step's loss+gradient
     on the caption split: {"forward/<split>": ratio, "train/caption": ratio}."""
-    import jax  # the oracle only, as in `xla_flops`
+    import jax  # the oracle only, as in `xla_flops`: JAX and the models stay out of the planner
     import jax.numpy as jnp
     from flax import nnx
 
-    from scaling.data import train_batch
     from scaling.models import build, loss_sums
 
     graphdef, params = nnx.split(build(cfg, 0), nnx.Param)

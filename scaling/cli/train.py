@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from scaling.cli import app, bench_app
+from scaling.families import FAMILIES
 
 
 @app.command("train")
@@ -170,7 +171,6 @@ def bench_flops_cmd(
     """Analytic FLOPs against XLA's cost analysis, and parameter counts, per family and width."""
     from scaling import config as cfgmod
     from scaling import flops
-    from scaling.families import FAMILIES
 
     typer.echo(f"{'family':<6} {'width':>5} {'depth':>5} {'heads':>5} {'params':>10} {'embed':>8} {'vision':>9} "
                f"{'decoder':>10} {'head':>7}  XLA/analytic: fwd caption, fwd interleaved, fwd text, train caption")
