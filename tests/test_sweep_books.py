@@ -20,9 +20,10 @@ from scaling import config as C
 from scaling import provenance, records
 from scaling.cli import main
 from scaling.errors import ConfigError, DataError
-from scaling.sweep import books, lock, slurm_backend
+from scaling.sweep import books, lock
+from scaling.sweep.engines import slurm as slurm_backend
 from scaling.sweep.engine import Job
-from scaling.sweep.ray_backend import split_options
+from scaling.sweep.engines.ray import split_options
 from scaling.sweep.spec import expand
 from scaling.sweep.status import collect
 
