@@ -264,7 +264,9 @@ def run_problem(run_dir: str | Path) -> str | None:
             return f"{cfg_path}: no run_id"
         if (run_dir / "spec.json").exists() and rid != run_dir.name:  # a sweep's run: named by its id
             return f"{cfg_path}: run_id {rid!r} does not match its folder {run_dir.name!r}"
-        if config.get("stage", "pretrain") == "pretrain":
+        # a config.json without a stage tag is a pretraining config (scaling.config), hashed here; other
+        # stages' configs need their stage's code (RL's imports JAX) and are checked by the worker
+        if "stage" not in config:
             from scaling import config as C
             from scaling.errors import ConfigError
 
