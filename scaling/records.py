@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from scaling import config as C
 from scaling.errors import ConfigError, DataError
 
 CONFIG = "config.json"
@@ -267,9 +268,6 @@ def run_problem(run_dir: str | Path) -> str | None:
         # a config.json without a stage tag is a pretraining config (scaling.config), hashed here; other
         # stages' configs need their stage's code (RL's imports JAX) and are checked by the worker
         if "stage" not in config:
-            from scaling import config as C
-            from scaling.errors import ConfigError
-
             try:
                 hashed = C.run_id(C.build({k: v for k, v in config.items() if k != "run_id"}, source=str(cfg_path)))
             except ConfigError as err:

@@ -13,8 +13,8 @@ from scaling.sweep.resources import parse_resources
 from scaling.sweep.runspec import RunSpec, Sweep
 
 
-def expand_pretrain(raw: dict, source: str, name: str) -> Sweep:
-    """A pretraining sweep (`stage: pretrain`, the default) -> its runs."""
+def expand_pretrain(raw: dict, source: str, name: str, stage: str) -> Sweep:
+    """A pretraining sweep (`stage: pretrain`, the default) -> its runs (of `stage`)."""
     path = source
     if "pretrained" in raw:
         raise ConfigError(f"{path}: pretrained: only with `stage: rl` (the models RL starts from)")
@@ -39,7 +39,7 @@ def expand_pretrain(raw: dict, source: str, name: str) -> Sweep:
         declared = {**named[str(point["recipe"])], **point, **point.get("size", {})}
         if any(matches(declared, ex) for ex in dropped):
             continue  # excluded before it is built: an excluded run may be one the config rejects
-        spec = _make_run(point, named, path)
+        spec = _make_run(point, named, path, stage)
         resolved = {**C.flatten(C.to_dict(spec.cfg)), "budget": spec.budget}
         if spec.run_id in seen or any(matches(resolved, ex) for ex in dropped):
             continue  # excluded, or the same config reached twice (a repeated value): one run
@@ -47,7 +47,8 @@ def expand_pretrain(raw: dict, source: str, name: str) -> Sweep:
         runs.append(spec)
     if not runs:
         raise ConfigError(f"{path}: the sweep holds no runs (every grid point is excluded)")
-    return Sweep(name=str(raw.get("name") or name), source=source, runs=runs, resources=resources, raw=raw)
+    return Sweep(name=str(raw.get("name") or name), source=source, runs=runs, resources=resources, raw=raw,
+                 stage=stage)
 
 
 
@@ -61,7 +62,7 @@ def _label(point: dict) -> str:
     return " ".join(parts)
 
 
-def _make_run(point: dict, recipes: dict[str, dict], path: str) -> RunSpec:
+def _make_run(point: dict, recipes: dict[str, dict], path: str, stage: str) -> RunSpec:
     label = _label(point)
     where = f"{path}: run {label}"
     overrides = dict(recipes[str(point["recipe"])])
@@ -83,7 +84,8 @@ def _make_run(point: dict, recipes: dict[str, dict], path: str) -> RunSpec:
                               f"at train.batch_size={cfg.train.batch_size}")
     flat_point = {k: v for k, v in point.items() if k not in ("size",)}
     flat_point.update(point.get("size", {}))
-    return RunSpec(run_id=C.run_id(cfg), label=label, cfg=cfg, point=flat_point, budget=budget, cost=cost)
+    return RunSpec(run_id=C.run_id(cfg), label=label, cfg=cfg, point=flat_point, budget=budget, cost=cost,
+                   stage=stage)
 
 
 def pretrained_list(raw: dict, path: str) -> list[tuple[str, RunSpec]]:

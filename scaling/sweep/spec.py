@@ -61,8 +61,7 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
     for key in raw:
         if key not in known:
             raise ConfigError(f"{source}: {key}: unknown key (known: {', '.join(known)})")
-    name_of_stage = raw.get("stage", DEFAULT_STAGE)
-    stage = stages.get(name_of_stage, f"{source}: stage")
+    stage = stages.get(raw.get("stage", DEFAULT_STAGE), f"{source}: stage")
     stages.lineage(stage.name)  # a cycle or an unknown upstream stage is an error before anything is built
     sweep = stage.expand(raw, source, name, stage.name)
     stages.check(sweep, source)

@@ -49,7 +49,7 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     DEFAULT_STAGE: Stage(DEFAULT_STAGE, trainer="scaling.train:train", report="scaling.report.pretrain",
-                         expand=lambda raw, source, name, stage: pretrain_spec.expand_pretrain(raw, source, name),
+                         expand=pretrain_spec.expand_pretrain,
                          stored_config=pretrain_spec.stored_config, read_config=pretrain_spec.read_config,
                          run_id=C.run_id, folder=layout.PRETRAINED, pack_key=pack_key),
     "rl": Stage("rl", trainer=RL_TRAINER, report="scaling.report.rl", expand=rl_spec.expand_rl,
