@@ -16,12 +16,12 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from scaling import families
+from scaling.data.config import DataConfig
+from scaling.data.config import check as check_data
 from scaling.errors import ConfigError
 
-FAMILIES = ("early", "late", "blind")
-SPLITS = ("caption", "qa", "text", "interleaved")
 SCHEDULES = ("cosine", "wsd")
-WORLDS = ("shapes", "kinds")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -53,35 +53,6 @@ class VisionConfig:
     depth: int = 0
     heads: int = 0
     mlp_ratio: int = 4
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Procedural scenes and text. Mixture weights need not sum to 1 (they are normalised).
-
-    world: `shapes` (the small world: 4 shapes x 6 colours x 2 sizes on a 4 x 4 grid) or `kinds`
-    (`scaling.data.kinds`: `kinds` object kinds with Zipf(`zipf`) frequencies, each name syllable
-    replaced at random with probability `noise`; its exact entropy floor is known per split).
-    chains: the share of qa examples (shapes world) that are a text-only reasoning problem with its
-    worked chain, 'question <answer> <think> steps </think> answer' (`scaling.data.reasoning`), so a
-    pretrained model can write the chains RL rewards (`problems.kind: reasoning`). 0 (the default)
-    leaves the data, and the run id, as without it.
-    """
-
-    world: str = "shapes"
-    kinds: int = 20000
-    zipf: float = 1.5
-    noise: float = 0.2
-    image_size: int = 16
-    max_objects: int = 4
-    text_len: int = 24
-    chains: float = 0.0
-    mix_caption: float = 0.4
-    mix_qa: float = 0.3
-    mix_text: float = 0.2
-    mix_interleaved: float = 0.1
-    val_examples: int = 128
-    seed: int = 1234
 
 
 @dataclass(frozen=True)
@@ -157,8 +128,7 @@ def resolve(cfg: RunConfig) -> RunConfig:
 def validate(cfg: RunConfig) -> None:
     """Raise ConfigError naming the key for any impossible setting."""
     m, v, d, o, t = cfg.model, cfg.vision, cfg.data, cfg.optim, cfg.train
-    if m.family not in FAMILIES:
-        raise ConfigError(f"model.family: unknown family {m.family!r} (choose from {', '.join(FAMILIES)})")
+    families.get(m.family)  # ConfigError naming the choices
     if m.dtype not in DTYPES:
         raise ConfigError(f"model.dtype: unknown compute dtype {m.dtype!r} (choose from {', '.join(DTYPES)})")
     positive = {
@@ -179,36 +149,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"vision.heads: {v.heads} does not divide vision.width {v.width}")
     if d.image_size % v.patch_size:
         raise ConfigError(f"vision.patch_size: {v.patch_size} does not divide data.image_size {d.image_size}")
-    if d.image_size < 16 or d.image_size % 4:
-        raise ConfigError(f"data.image_size: must be a multiple of 4 and at least 16, got {d.image_size}")
-    if d.max_objects > 4:
-        raise ConfigError(f"data.max_objects: at most 4 objects per scene, got {d.max_objects}")
-    if d.world not in WORLDS:
-        raise ConfigError(f"data.world: unknown world {d.world!r} (choose from {', '.join(WORLDS)})")
-    if d.world == "kinds":
-        from scaling.data.kinds import MIN_TEXT_LEN, check
-        from scaling.errors import DataError
-
-        try:
-            check(d.kinds, d.zipf, d.noise)
-        except DataError as err:
-            raise ConfigError(str(err)) from None
-        if d.text_len < MIN_TEXT_LEN:
-            raise ConfigError(f"data.text_len: the kinds world's longest text needs {MIN_TEXT_LEN} tokens, "
-                              f"got {d.text_len}")
-    elif d.text_len < 12:
-        raise ConfigError(f"data.text_len: at least 12 tokens are needed for a caption, got {d.text_len}")
-    if d.chains:
-        from scaling.data.reasoning import check_share
-        from scaling.errors import DataError
-
-        try:
-            check_share(d.chains, d.world, d.mix_qa, d.text_len)
-        except DataError as err:
-            raise ConfigError(str(err)) from None
-    mix = [d.mix_caption, d.mix_qa, d.mix_text, d.mix_interleaved]
-    if min(mix) < 0 or sum(mix) <= 0:
-        raise ConfigError(f"data.mix_*: weights must be non-negative with a positive sum, got {mix}")
+    check_data(d)
     if o.schedule not in SCHEDULES:
         raise ConfigError(f"optim.schedule: unknown schedule {o.schedule!r} (choose from {', '.join(SCHEDULES)})")
     for key, value in {"optim.warmup": o.warmup, "optim.decay": o.decay, "optim.final_lr_frac": o.final_lr_frac,
@@ -363,10 +304,6 @@ def load(path: str | Path | None = None, overrides: list[str] | dict | None = No
     return build(data, overrides, source=str(path) if path is not None else "config")
 
 
-# `vision.*` keys each family reads: the others cannot change its model, so they stay out of its id
-VISION_KEYS = {"early": ("patch_size",), "blind": ()}
-
-
 def run_id(cfg: RunConfig) -> str:
     """Short stable hash of the resolved config: only the keys the run's family uses (an `early`
     run's id ignores the ViT's `vision.width`, a `blind` run's every `vision.*` key); paths,
@@ -388,9 +325,8 @@ ADDED = {("model", "dtype"): "float32"}
 
 def _used(cfg: RunConfig) -> dict:
     data = to_dict(cfg)
-    used = VISION_KEYS.get(cfg.model.family)
-    if used is not None:
-        data["vision"] = {k: v for k, v in data["vision"].items() if k in used}
+    used = families.get(cfg.model.family).vision_keys  # the others cannot change its model
+    data["vision"] = {k: v for k, v in data["vision"].items() if k in used}
     unused = {k for keys in WORLD_KEYS.values() for k in keys} - set(WORLD_KEYS.get(cfg.data.world, ()))
     if not cfg.data.chains:
         unused.add("chains")  # only a run that has worked chains names them in its id

@@ -16,46 +16,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scaling import families
 from scaling.config import RunConfig
-from scaling.data import split_counts
+from scaling.data import split_counts, train_batch
 from scaling.errors import ConfigError
-from scaling.models.stream import max_length, patches_per_image, stream, vocab_size
+from scaling.families import VISION_COMPONENTS, stack_params
+from scaling.schedule import spent_steps
+from scaling.stream import max_length, patches_per_image, stream, vocab_size
 
 
 # ---------------------------------------------------------------- parameters
 
 
-def _linear(d_in: int, d_out: int, bias: bool = True) -> int:
-    return d_in * d_out + (d_out if bias else 0)
-
-
-def _stack(width: int, depth: int, ratio: int) -> int:
-    norm = 2 * width
-    block = 2 * norm + _linear(width, 3 * width) + _linear(width, width)
-    block += _linear(width, ratio * width) + _linear(ratio * width, width)
-    return depth * block + norm
-
-
 def params(cfg: RunConfig) -> dict[str, int]:
-    """Parameters per component: embed (gather tables), vision, decoder_nonembed, head, total."""
+    """Parameters per component: embed (gather tables), vision, decoder_nonembed, head, total; the
+    family's row (`scaling.families`) adds its modality table and image path."""
     m, v = cfg.model, cfg.vision
-    patch_dim = v.patch_size**2 * 3
-    embed = vocab_size() * m.width + max_length(cfg) * m.width
-    vision = 0
-    if m.family != "blind":
-        embed += 2 * m.width  # modality table
-    if m.family == "early":
-        vision = _linear(patch_dim, m.width)
-    elif m.family == "late":
-        vision = _linear(patch_dim, v.width) + patches_per_image(cfg) * v.width
-        vision += _stack(v.width, v.depth, v.mlp_ratio)
-        vision += _linear(v.width, m.width) + _linear(m.width, m.width)
     out = {
-        "embed": embed,
-        "vision": vision,
-        "decoder_nonembed": _stack(m.width, m.depth, m.mlp_ratio),
+        "embed": vocab_size() * m.width + max_length(cfg) * m.width,
+        "vision": 0,
+        "decoder_nonembed": stack_params(m.width, m.depth, m.mlp_ratio),
         "head": m.width * vocab_size(),
     }
+    for component, count in families.get(m.family).params(m, v, patches_per_image(cfg)).items():
+        out[component] += count
     out["total"] = sum(out.values())
     return out
 
@@ -71,17 +55,12 @@ def forward_flops(cfg: RunConfig, split: str, causal: bool = False) -> dict[str,
     """
     m, v = cfg.model, cfg.vision
     st = stream(cfg, split)
-    s, d, p_dim = st.length, m.width, v.patch_size**2 * 3
-    images = st.image_positions // st.patches if st.patches else 0  # images actually in the stream
-    out = dict.fromkeys(("patch_embed", "vision", "projector", "decoder_dense", "decoder_attention", "head"), 0.0)
-    if m.family == "early":
-        out["patch_embed"] = 2.0 * st.image_positions * p_dim * d
-    elif m.family == "late":
-        n, w = st.patches, v.width
-        out["patch_embed"] = 2.0 * images * n * p_dim * w
-        per_image = v.depth * (2.0 * n * (4 * w * w + 2 * v.mlp_ratio * w * w) + 4.0 * n * n * w)
-        out["vision"] = images * per_image
-        out["projector"] = 2.0 * images * n * (w * d + d * d)
+    s, d = st.length, m.width
+    out = dict.fromkeys(VISION_COMPONENTS + ("decoder_dense", "decoder_attention", "head"), 0.0)
+    vision = families.get(m.family).flops(m, v, st)
+    if not set(vision) <= set(VISION_COMPONENTS):
+        raise ConfigError(f"model.family {m.family!r}: FLOP terms {sorted(vision)} outside {VISION_COMPONENTS}")
+    out.update(vision)
     out["decoder_dense"] = m.depth * 2.0 * s * (4 * d * d + 2 * m.mlp_ratio * d * d)
     out["decoder_attention"] = m.depth * 4.0 * s * s * d * (0.5 if causal else 1.0)
     out["head"] = 2.0 * len(st.target_positions) * d * vocab_size()
@@ -148,8 +127,6 @@ def num_steps(cfg: RunConfig) -> int:
 def run_cost(cfg: RunConfig) -> dict[str, float]:
     """The whole run's size and compute under every convention (record field names); `compute/flops`
     is the run's final point, `compute/flops_spent` all it trains (cooldown branches included)."""
-    from scaling.schedule import spent_steps
-
     c, steps = step_cost(cfg), num_steps(cfg)
     spent = spent_steps(cfg.optim, cfg.train, steps)  # raises ConfigError when the branches do not fit
     return {
@@ -183,7 +160,7 @@ def tokens_for_flops(cfg: RunConfig, budget: float) -> int:
 
 def xla_flops(fn, *args) -> float:
     """FLOPs that XLA's cost analysis counts for the jitted `fn(*args)` (the tests' oracle)."""
-    import jax
+    import jax  # the oracle only: the planner imports this module and stays JAX-free
 
     cost = jax.jit(fn).lower(*args).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
@@ -193,11 +170,10 @@ def xla_flops(fn, *args) -> float:
 def against_xla(cfg: RunConfig, splits=("caption", "interleaved", "text"), examples: int = 4) -> dict:
     """XLA / analytic FLOPs of the forward pass per split, and of one training step's loss+gradient
     on the caption split: {"forward/<split>": ratio, "train/caption": ratio}."""
-    import jax
+    import jax  # the oracle only, as in `xla_flops`: JAX and the models stay out of the planner
     import jax.numpy as jnp
     from flax import nnx
 
-    from scaling.data import train_batch
     from scaling.models import build, loss_sums
 
     graphdef, params = nnx.split(build(cfg, 0), nnx.Param)

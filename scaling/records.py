@@ -3,7 +3,9 @@
     <run_dir>/config.json    resolved config (+ run_id), written atomically
     <run_dir>/metrics.jsonl  one JSON object per evaluation, append-only, (run_id, step) unique
     <run_dir>/summary.json   written last, atomically; its presence marks the run as committed;
-                             with the committing process's provenance (`scaling.provenance`)
+                             with the committing process's provenance (`scaling.provenance`) and
+                             the checksums of config.json, metrics.jsonl and final/ (`checksums`):
+                             a committed run whose files changed since is damaged in every reader
 
 Files are readable by the group (as open() makes them), so a cluster's other users can read runs.
 A damaged run folder (`problem`) is an error in every reader, never silently dropped.
@@ -21,6 +23,7 @@ from typing import Any, Iterable
 
 from scaling import config as C
 from scaling.errors import ConfigError, DataError
+from scaling.integrity import changed_since_commit, checksums
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -214,10 +217,12 @@ def read_summary(run_dir: str | Path) -> dict | None:
 
 
 def write_summary(run_dir: str | Path, summary: dict) -> None:
-    """Commit the run: summary.json with the committing process's provenance (`scaling.provenance`)."""
-    from scaling.provenance import provenance
+    """Commit the run: summary.json with the committing process's provenance (`scaling.provenance`)
+    and the checksums of what it commits (`checksums`), so any later change to them is seen."""
+    from scaling.provenance import provenance  # provenance reads git and package metadata: only at commit
 
-    atomic_write_json(Path(run_dir) / SUMMARY, {**summary, "provenance": summary.get("provenance") or provenance()})
+    atomic_write_json(Path(run_dir) / SUMMARY, {**summary, "checksums": checksums(run_dir),
+                                                "provenance": summary.get("provenance") or provenance()})
 
 
 def is_committed(run_dir: str | Path) -> bool:
@@ -241,6 +246,9 @@ def finished_config(run_dir: str | Path, prefix: str = "", noun: str = "run") ->
         raise DataError(f"{where}: the {noun} ended with status {summary.get('status')!r}, not done")
     if not (run_dir / "final" / "_METADATA").exists():
         raise DataError(f"{where}: no final parameters (final/ is missing)")
+    changed = changed_since_commit(run_dir, summary)
+    if changed is not None:
+        raise DataError(f"{prefix}{changed}")
     return read_json(run_dir / CONFIG)
 
 
@@ -252,7 +260,8 @@ def run_problem(run_dir: str | Path) -> str | None:
 
     Sound: config.json is an object whose run_id names the folder (a sweep's run) and, for a
     pretraining run, is the hash of its config; summary.json, if present, is an object with a
-    known status and the same run id; a `done` run has records. Every reader (`load`,
+    known status and the same run id, and the files it committed (config.json, metrics.jsonl,
+    final/) are as they were then (`checksums`); a `done` run has records. Every reader (`load`,
     `load_runs`, `sweep status`, `sweep plan`, `sweep run`) uses this, so they agree on what is
     committed.
     """
@@ -282,6 +291,9 @@ def run_problem(run_dir: str | Path) -> str | None:
             return f"{sum_path}: unknown status {summary.get('status')!r} (known: {', '.join(STATUSES)})"
         if summary.get("run_id") not in (None, rid):
             return f"{sum_path}: run_id {summary.get('run_id')!r} is not its config's {rid!r}"
+        changed = changed_since_commit(run_dir, summary)
+        if changed is not None:
+            return changed
         if summary["status"] == "done" and not read_metrics(run_dir):
             return f"{run_dir / METRICS}: a committed run (done) without records"
     except DataError as err:
@@ -350,22 +362,29 @@ def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = Fa
     train/loss, eval/loss/<split>, ...), status, budget (isoFLOP sweeps), label, and every config
     key (model.family, model.width, optim.lr, seed, train.tokens, ...). Only committed runs (with a
     summary.json) unless `committed_only=False`; only the runs of the sweep as last launched unless
-    `all_runs=True`. Unique on (run_id, step). A damaged run folder is a DataError naming its file.
+    `all_runs=True`. Unique on (run_id, step, point): a key twice, a run id in two folders or a damaged
+    run folder is a DataError naming its file.
     """
     import pandas as pd
 
-    rows = []
+    rows, seen = [], {}
     for run_dir in run_dirs(sweep_dir, all_runs):
         cols, summary = _run_columns(run_dir)
         if committed_only and summary is None:
             continue
+        _once(seen, cols["run_id"], run_dir)
         for rec in read_metrics(run_dir):
             rows.append({**cols, **rec, "run_id": cols["run_id"]})
     if not rows:
         return pd.DataFrame(columns=["run_id", "recipe", "step", "status"])
     df = pd.DataFrame(rows)
     key = ["run_id", "step", "point"] if "point" in df.columns else ["run_id", "step"]
-    df = df.drop_duplicates(subset=key, keep="last")
+    twice = df.duplicated(subset=key, keep=False)
+    if twice.any():
+        first = df[twice].iloc[0]
+        where = ", ".join(f"{k}={getattr(first[k], 'item', lambda: first[k])()!r}" for k in key)
+        raise DataError(f"{seen[first['run_id']] / METRICS}: {int(twice.sum())} records share a key ({where} "
+                        f"appears more than once)")
     df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
     return df[_column_order(df.columns, ("run_id", "recipe", "step"))]
 
@@ -378,11 +397,12 @@ def load_runs(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool
     """
     import pandas as pd
 
-    rows = []
+    rows, seen = [], {}
     for run_dir in run_dirs(sweep_dir, all_runs):
         cols, summary = _run_columns(run_dir)
         if committed_only and summary is None:
             continue
+        _once(seen, cols["run_id"], run_dir)
         metrics = read_metrics(run_dir)
         final = dict(metrics[-1]) if metrics else {}
         summary = dict(summary or {})
@@ -397,6 +417,13 @@ def load_runs(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool
         return pd.DataFrame(columns=["run_id", "recipe", "status"])
     df = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
     return df[_column_order(df.columns, ("run_id", "recipe", "status"))]
+
+
+def _once(seen: dict, run_id: str, run_dir: Path) -> None:
+    """DataError when a run id was already read from another folder (copied runs would count twice)."""
+    if run_id in seen:
+        raise DataError(f"{run_dir}: run {run_id!r} also in {seen[run_id]}: a run appears twice")
+    seen[run_id] = run_dir
 
 
 def _column_order(columns, first: tuple) -> list:

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from scaling import records
+from scaling.errors import ConfigError
 
 TRAIN_LOG = "train_log.jsonl"
 TENSORBOARD = "tensorboard"
@@ -52,8 +53,6 @@ class TensorBoardSink:
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            from scaling.errors import ConfigError
-
             raise ConfigError("train.tensorboard: tensorboardX is not installed "
                               "(pip install 'scaling[tensorboard]')") from None
         self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD), purge_step=start or None)
@@ -80,8 +79,6 @@ class TrainLog:
     def __init__(self, run_dir: str | Path, every: int, *, start: int = 0, tokens_per_step: int = 0,
                  wall_s: float | None = None, tensorboard: bool = False, clock=time.perf_counter):
         if every < 0:
-            from scaling.errors import ConfigError
-
             raise ConfigError(f"train.log_every: must be non-negative (0: off), got {every}")
         self.path = Path(run_dir) / TRAIN_LOG
         self.every, self.tokens_per_step, self.clock = int(every), int(tokens_per_step), clock

@@ -27,7 +27,7 @@ from flax import nnx
 from scaling import flops
 from scaling.config import RunConfig
 from scaling.data import SPLITS, layout, split_counts, train_batch, val_batch
-from scaling.data.kinds import syllable_ids
+from scaling.data.tokenizer import syllable_ids
 from scaling.models import build, loss_sums
 from scaling.models.model import example_loss_sums
 from scaling.optim import apply, moments

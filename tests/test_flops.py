@@ -7,9 +7,9 @@ from flax import nnx
 
 from scaling import config, flops
 from scaling.data import SPLITS
+from scaling.families import FAMILIES
 from scaling.models import build
 
-FAMILIES = ("early", "late", "blind")
 # The analytic count omits O(width) per-position work (norms, GELU, softmax), which XLA counts;
 # its share falls as 1/width (about 4.5% at width 64, 1.2% at 256, 8% at width 32).
 WIDTHS = (64, 128, 256)

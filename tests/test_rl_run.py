@@ -132,13 +132,19 @@ def test_bad_input_is_one_line_naming_the_culprit_and_exit_2(pretrained, tmp_pat
     raw["model"]["heads"] = raw["model"]["depth"] = 0
     cfg = config.build({k: v for k, v in raw.items() if k != "run_id"})
     (edited / "config.json").write_text(json.dumps({**config.to_dict(cfg), "run_id": config.run_id(cfg)}))
-    cases.append((["--from", str(edited)], "final: checkpoint does not match"))
+    cases.append((["--from", str(edited)], "config.json: the file changed after the run was committed"))
+    older = tmp_path / "older"  # the same edit in a run committed before checksums: the parameters tell
+    shutil.copytree(edited, older)
+    summary = json.loads((older / "summary.json").read_text())
+    summary.pop("checksums")
+    (older / "summary.json").write_text(json.dumps(summary))
+    cases.append((["--from", str(older)], "final: checkpoint does not match"))
     stale = tmp_path / "stale"
     shutil.copytree(pretrained, stale)
     raw = json.loads((stale / "config.json").read_text())
     raw["optim"]["lr"] = 0.5
     (stale / "config.json").write_text(json.dumps(raw))
-    cases.append((["--from", str(stale)], "does not match its run id"))
+    cases.append((["--from", str(stale)], "config.json: the file changed after the run was committed"))
     ok = ["--from", str(pretrained)]
     cases.append((ok + ["--set", "eval.k=1,32", "--set", "eval.samples=16"], "eval.k"))
     cases.append((ok + ["--set", "problems.heldout=0"], "problems.heldout"))

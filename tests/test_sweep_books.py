@@ -20,9 +20,10 @@ from scaling import config as C
 from scaling import provenance, records
 from scaling.cli import main
 from scaling.errors import ConfigError, DataError
-from scaling.sweep import books, lock, slurm_backend
+from scaling.sweep import books, lock
+from scaling.sweep.engines import slurm as slurm_backend
 from scaling.sweep.engine import Job
-from scaling.sweep.ray_backend import split_options
+from scaling.sweep.engines.ray import split_options
 from scaling.sweep.spec import expand
 from scaling.sweep.status import collect
 
@@ -122,9 +123,24 @@ def test_readers_default_to_the_sweep_as_last_launched(done, tmp_path):
     assert collect(out)["total"] == 2 and collect(out)["other_runs"] == 1
 
 
+def _drop_checksums(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.pop("checksums")
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
 @pytest.mark.parametrize("damage, culprit", [
-    (lambda d: (d / "metrics.jsonl").write_text(""), "without records"),
-    (lambda d: (d / "metrics.jsonl").unlink(), "without records"),
+    (lambda d: (d / "metrics.jsonl").write_text(""), "metrics.jsonl: the file changed after the run was committed"),
+    (lambda d: (d / "metrics.jsonl").unlink(), "metrics.jsonl: committed but gone"),
+    (lambda d: (d / "metrics.jsonl").write_bytes((d / "metrics.jsonl").read_bytes()[:-1]),  # last newline lost
+     "metrics.jsonl: the file changed after"),
+    (lambda d: (d / "metrics.jsonl").write_bytes((d / "metrics.jsonl").read_bytes() + b'{"step": 1, "x": 0}\n'),
+     "metrics.jsonl: the file changed after"),
+    (lambda d: (d / "metrics.jsonl").write_bytes(b"".join((d / "metrics.jsonl").read_bytes().splitlines(True)[:-1])),
+     "metrics.jsonl: the file changed after"),
+    (lambda d: (d / "config.json").write_text((d / "config.json").read_text() + " "), "config.json: the file changed"),
+    # a run committed before checksums were recorded is still checked for its records
+    (lambda d: ((d / "metrics.jsonl").write_text(""), _drop_checksums(d)), "without records"),
     (lambda d: (d / "summary.json").write_text('{"status": "bogus"}'), "unknown status 'bogus'"),
     (lambda d: (d / "summary.json").write_text("[]"), "expected a JSON object"),
     (lambda d: (d / "summary.json").write_bytes(os.urandom(64) + b"\xff"), "summary.json"),
@@ -241,3 +257,25 @@ def test_lock_takes_over_a_stale_holder_and_never_a_live_one(tmp_path):
         assert lock.holder(tmp_path)["pid"] == os.getpid()
     finally:
         held.release()
+
+
+def test_a_run_in_two_folders_or_a_key_twice_is_an_error(done, tmp_path):
+    import shutil
+
+    _, out = fresh(done, tmp_path)
+    runs = sorted((out / "runs").iterdir())
+    mixed = tmp_path / "mixed"  # two trainings' folders of the same run side by side
+    for i, src in enumerate([runs[0], runs[0], runs[1]]):
+        shutil.copytree(src, mixed / f"copy{i}")
+        (mixed / f"copy{i}" / "spec.json").unlink()
+    with pytest.raises(DataError, match=f"run '{runs[0].name}' also in .*copy0: a run appears twice"):
+        scaling.load(mixed)
+    with pytest.raises(DataError, match="a run appears twice"):
+        scaling.load_runs(mixed)
+    # a record written twice under one key, in a run committed without checksums (older code)
+    victim = runs[1]
+    lines = (victim / "metrics.jsonl").read_bytes().splitlines(True)
+    (victim / "metrics.jsonl").write_bytes(b"".join(lines + lines[-1:]))
+    _drop_checksums(victim)
+    with pytest.raises(DataError, match=r"metrics.jsonl: 2 records share a key \(run_id="):
+        scaling.load(out)

@@ -162,6 +162,17 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and str(plain) in err[0] and "<think>" in err[0]
     P._build_reasoning.cache_clear()
+    # final/ replaced by another run's parameters after the commit: refused, naming it
+    import shutil
+
+    swapped = tmp_path / "swapped"
+    shutil.copytree(root / "pre", swapped)
+    shutil.rmtree(swapped / "final")
+    shutil.copytree(plain / "final", swapped / "final")
+    assert main(["testtime", str(swapped), "--out", str(tmp_path / "f"), "--m", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{swapped / 'final'}: the final parameters changed after the run was committed" in err[0]
+    assert not (tmp_path / "f").exists()
 
 
 def test_rl_report_trajectories_claims_and_study(world, tmp_path):

@@ -23,10 +23,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scaling.claims import options, rules
+from scaling.claims.base import ClaimResult, interval, units
+from scaling.claims.text import loglinear_lines
 from scaling.errors import DataError, FitError
+from scaling.fit import registry, resample
 from scaling.fit.io import check_values
 
+QUESTION = "Does the metric grow log-linearly in compute, or does it bend?"
 MIN_POINTS = 6
+COMBINE = "refuted_by_any"  # the rule of `scaling.claims.rules` that joins the metrics' verdicts
 
 
 def _poly_draws(x: np.ndarray, y: np.ndarray, W: np.ndarray, degree: int) -> np.ndarray:
@@ -43,8 +49,6 @@ def _poly_draws(x: np.ndarray, y: np.ndarray, W: np.ndarray, degree: int) -> np.
 def _weights(groups: np.ndarray | None, n: int, n_boot: int, rng) -> tuple[np.ndarray, str]:
     """Bootstrap weights (:mod:`scaling.fit.resample`): whole runs when there are >= 3 of them,
     else single points (correlated along one curve: such intervals are too narrow, and say so)."""
-    from scaling.fit import resample
-
     if groups is not None and len(np.unique(groups)) >= 3:
         u = resample.units(groups)
         return resample.draw(u, n_boot, rng), "runs"
@@ -53,8 +57,6 @@ def _weights(groups: np.ndarray | None, n: int, n_boot: int, rng) -> tuple[np.nd
 
 
 def _interval(v: np.ndarray) -> list[float]:
-    from scaling.fit import resample
-
     v = np.asarray(v, float)
     if not np.isfinite(v).any():
         return [np.nan, np.nan]
@@ -70,8 +72,6 @@ def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, 
             n_boot: int = 1000, seed: int = 0) -> dict:
     """One metric against compute. `heldout`: boolean mask of held-out points (default: the
     points in the last `holdout` fraction of the log-compute range)."""
-    from scaling.fit import registry
-
     line, sigmoid = registry.get("loglinear"), registry.get("sigmoid")
 
     C, P = np.asarray(C, float), np.asarray(P, float)
@@ -112,12 +112,7 @@ def analyse(C, P, *, heldout: np.ndarray | None = None, holdout: float = 1 / 3, 
     span = float(x.max() - x.min())
     tol = 0.25 * abs(float(full.params["b"])) / (2 * span) if span > 0 else float("inf")
     flat = -tol <= curv[0] and curv[1] <= tol
-    if (curv[1] < 0 or misses) and rmse_sig < rmse_ll:
-        verdict = "refuted"
-    elif flat and not misses:
-        verdict = "supported"
-    else:
-        verdict = "inconclusive"
+    verdict = rules.decide(flat and not misses, (curv[1] < 0 or misses) and rmse_sig < rmse_ll, refuted_first=True)
     return {
         "n_points": int(len(C)), "n_heldout": int(heldout.sum()), "bootstrap_unit": unit, "n_boot": n_boot,
         "slope_per_decade": float(full.params["b"]), "slope_interval": _interval(lin[1:, 0]),
@@ -145,8 +140,7 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
             raise DataError(f"column {col!r} not found (columns: {', '.join(map(str, df.columns))})")
     if not ys:
         raise DataError("name at least one metric with --y")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
-        raise DataError(f"--bootstrap {n_boot}: at least 10 resamples are needed")
+    options.resamples(n_boot)
     if run_col is None:
         run_col = next((c for c in ("run_id", "run") if c in df.columns and c != group), None)
     out = {}
@@ -165,10 +159,24 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
                                               n_boot=n_boot, seed=seed)
             except FitError as err:
                 raise FitError(f"{gname}/{y}: {err}") from None
-    verdicts = [m["verdict"] for m in out.values()]
-    combined = ("refuted" if "refuted" in verdicts else "supported" if set(verdicts) == {"supported"}
-                else "inconclusive")
-    return {"x": x, "metrics": out, "combined": combined,
-            "combined_rule": "refuted if any metric is refuted, supported only if all are",
+    combined, rule = rules.combined(COMBINE, [m["verdict"] for m in out.values()])
+    return {"x": x, "metrics": out, "combined": combined, "combined_rule": rule,
             "test": "test: 95% bootstrap intervals (2.5th-97.5th percentiles) of the slope and curvature; "
                     "held-out departure at |z| > 3"}
+
+
+def judge(df: pd.DataFrame, *, x: str, y: list[str], group: str | None = None, split_col: str | None = None,
+          holdout: float = 1 / 3, run_col: str | None = None, n_boot: int = 1000, seed: int = 0) -> ClaimResult:
+    """:func:`loglinear_claim` as a :class:`scaling.claims.base.ClaimResult`: per metric, the slope
+    per decade and the curvature with their 95% intervals, and its verdict."""
+    r = loglinear_claim(df, x, list(y), group=group, split_col=split_col, holdout=holdout, run_col=run_col,
+                        n_boot=n_boot, seed=seed)
+    ms = r["metrics"]
+    estimates = [e for name, m in ms.items() for e in (
+        interval(f"{name}: slope per decade", m["slope_per_decade"], m["slope_interval"]),
+        interval(f"{name}: curvature", m["curvature"], m["curvature_interval"]))]
+    warnings = [f"{name}: the sigmoid fitted on all points did not converge" for name, m in ms.items()
+                if not m["sigmoid_converged"]]
+    return ClaimResult("loglinear", QUESTION, r["test"], units(m["bootstrap_unit"] for m in ms.values()),
+                       {name: m["verdict"] for name, m in ms.items()}, r["combined"], r["combined_rule"],
+                       estimates, warnings, (), r, loglinear_lines(r))

@@ -16,160 +16,24 @@ largest compute, or the user's ``targets``/``at_compute``. The test is stated in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from scaling.claims import rules
+from scaling.claims import options, powerfits, rules
+from scaling.claims.base import ClaimResult, interval
+from scaling.claims.recipes import (MIN_UNITS, PAIR_ON, RecipeData, envelope, recipe_data,  # noqa: F401
+                                    seed_weights)  # (public API: the report and `scaling fit` import them here)
 from scaling.claims.rules import parse_claim, verdict  # noqa: F401  (public API)
-from scaling.errors import DataError, FitError
-from scaling.fit import resample
 from scaling.claims.seeds import jackknife_rows, seed_dof
 from scaling.claims.seeds import units_of as _units
-from scaling.fit.frontier import envelope_index, lr_edge_warnings
+from scaling.claims.text import multiplier_lines
+from scaling.errors import DataError, FitError
+from scaling.fit import resample
 
-#: fewest configurations per recipe: n units give C(2n-1, n) distinct resamples; 5 give 126, the
-#: fewest for which a 2.5th percentile is not one of a handful of possible values
-MIN_UNITS = 5
-PAIR_ON = ("model.width", "optim.lr", "train.tokens")
-
-
-@dataclass(frozen=True)
-class RecipeData:
-    """Finished points of one recipe by configuration: per configuration a compute grid (n_j,)
-    and a (seeds, n_j) loss matrix; ``keys`` label configurations (shared-grid keys when paired)."""
-
-    name: str
-    compute: list
-    loss: list
-    keys: list
-    runs: int
-    mid: tuple = (np.zeros(0), np.zeros(0))
-    floor: float | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "_full", [L.mean(axis=0) for L in self.loss])
-
-    def mean(self, j: int, w=None) -> np.ndarray:
-        """Seed-averaged losses of configuration j (seed weights ``w``; None: all seeds once).
-
-        A resampled mean of s seeds varies (s-1)/s times as much as the mean itself, so its
-        departure from the full mean is scaled by sqrt(s/(s-1)) (in log loss) to make the
-        bootstrap variance unbiased."""
-        L = self.loss[j]
-        full = self._full[j]
-        if w is None:
-            return full
-        mean = w @ L / w.sum()
-        s = L.shape[0]
-        return full * np.exp(np.sqrt(s / (s - 1)) * (np.log(mean) - np.log(full))) if s > 1 else mean
-
-    def curves(self, seed_w=None):
-        """(compute, seed-averaged loss) of every configuration drawn (weights ``seed_w`` per config)."""
-        if seed_w is None:
-            return [(c, self.mean(j)) for j, c in enumerate(self.compute)]
-        return [(c, self.mean(j, seed_w[j])) for j, c in enumerate(self.compute) if seed_w[j].sum() > 0]
-
-    def points(self, seed_w=None):
-        cs = self.curves(seed_w)
-        return np.concatenate([c for c, _ in cs]), np.concatenate([l for _, l in cs])
-
-
-def _check_rows(d: pd.DataFrame, cols) -> None:
-    """The rule of `fit` too: any NaN, infinite, zero or negative value is an error naming the row."""
-    from scaling.fit.io import check_values
-
-    for col in cols:
-        try:
-            check_values(col, pd.to_numeric(d[col], errors="coerce"), positive=True, labels=d.index)
-        except FitError as err:
-            raise DataError(str(err)) from None
-
-
-def recipe_data(df: pd.DataFrame, recipe: str, x: str, y: str, run_col: str = "run_id",
-                recipe_col: str = "recipe", trim: float = 0.0, include_mid: bool = False,
-                pair_on=None, seed_col: str | None = None, for_interval: bool = True) -> RecipeData:
-    """Points of ``recipe`` grouped by configuration (``config_id``; else each run) and seed.
-
-    ``seed_col`` (``--seed-col``): the seeds are that column's values, within configurations
-    given by ``config_id`` (else the run column); it must hold at least two values in the recipe.
-
-    Rows with ``point == "mid"`` are left out unless ``include_mid``; ``trim`` drops each run's
-    points below trim x its largest compute. NaN, infinite, zero or negative compute or loss is an
-    error naming the column and row (never dropped silently).
-    """
-    if len(df) == 0:
-        raise DataError("the table has no rows")
-    for col in (x, y, recipe_col):
-        if col not in df.columns:
-            raise DataError(f"column {col!r} not found (columns: {', '.join(map(str, df.columns))})")
-    if not (0 <= trim < 1):
-        raise DataError(f"--trim {trim}: must be a fraction in [0, 1)")
-    present = sorted(map(str, df[recipe_col].dropna().unique()))
-    if recipe not in present:
-        raise DataError(f"recipe {recipe!r} not found (present: {', '.join(present)})")
-    sub = df[df[recipe_col].astype(str) == recipe]
-    _check_rows(sub, (x, y))
-    if run_col not in sub.columns:  # each row its own run (e.g. a CSV of final points)
-        sub = sub.assign(**{run_col: np.arange(len(sub))})
-    mid = np.zeros(len(sub), bool)
-    if "point" in sub.columns:
-        mid = (sub["point"].astype(str) == "mid").to_numpy()
-    mids = (sub.loc[mid, x].to_numpy(float), sub.loc[mid, y].to_numpy(float))
-    if not include_mid:
-        sub = sub[~mid]
-    cfg_col = "config_id" if "config_id" in sub.columns else run_col
-    if seed_col is not None:
-        from scaling.fit.io import seed_labels
-
-        seed_labels(sub, seed_col, f"the finished rows of recipe {recipe!r}")
-    pair_cols = [c for c in (PAIR_ON if pair_on is None else pair_on) if c in sub.columns]
-    by_cfg: dict = {}
-    for (cfg, run), g in sub.groupby([cfg_col, seed_col or run_col], sort=True):
-        c, l = g[x].to_numpy(float), g[y].to_numpy(float)
-        keep = c >= trim * c.max()
-        key = "|".join(str(g[p].iloc[0]) for p in pair_cols) if pair_cols else str(cfg)
-        by_cfg.setdefault(str(cfg), (key, []))[1].append((c[keep], l[keep]))
-    compute, loss, keys = [], [], []
-    for cfg, (key, seeds) in by_cfg.items():
-        grids = [np.sort(c) for c, _ in seeds]
-        if all(g.shape == grids[0].shape and np.allclose(g, grids[0], rtol=1e-9) for g in grids):
-            compute.append(grids[0])
-            loss.append(np.stack([l[np.argsort(c)] for c, l in seeds]))
-            keys.append(key)
-        else:  # seeds evaluated at different compute: each seed its own configuration
-            for i, (c, l) in enumerate(seeds):
-                compute.append(c[np.argsort(c)])
-                loss.append(l[np.argsort(c)][None, :])
-                keys.append(f"{key}#{i}")
-    n_runs = sum(L.shape[0] for L in loss)
-    seeds = [L.shape[0] for L in loss]
-    # Distinct resamples of the scheme that will be used: seeds within a fixed grid when every
-    # configuration has >= 2 of them, else whole configurations. An interval needs as many as
-    # MIN_UNITS configurations give (126).
-    stratified = bool(seeds) and min(seeds) >= 2
-    distinct = (int(np.prod([resample.n_distinct(k) for k in seeds], dtype=float)) if stratified
-                else resample.n_distinct(max(len(compute), 1)))
-    if for_interval and distinct < resample.n_distinct(MIN_UNITS):  # a pilot for planning needs none
-        raise DataError(
-            f"recipe {recipe!r} has {len(compute)} independent configurations ({n_runs} runs) with finished "
-            f"{y}: {distinct} distinct resamples; an interval needs at least {resample.n_distinct(MIN_UNITS)} "
-            f"({MIN_UNITS} configurations of one run, or 3 seeds in each of 3)")
-    floor = None
-    fcol = y.replace("eval/loss/", "data/entropy_floor/")
-    if fcol != y and fcol in sub.columns:
-        floor = float(pd.to_numeric(sub[fcol], errors="coerce").median())
-    return RecipeData(recipe, compute, loss, keys, n_runs, mids, floor)
-
-
-def seed_weights(rd: RecipeData, counts_runs: np.ndarray) -> list:
-    """Split a (n_runs,) count vector (runs ordered configuration by configuration) per config."""
-    out, i = [], 0
-    for L in rd.loss:
-        out.append(counts_runs[i: i + L.shape[0]])
-        i += L.shape[0]
-    return out
+QUESTION = "How many times less compute does the candidate recipe need to reach the baseline's loss?"
+COMBINED_RULE = ("intersection-union: a verdict only when the frontier-gap and power-law estimators give it, "
+                 "at every headline target; otherwise inconclusive")
+from scaling.fit.frontier import lr_edge_warnings
 
 
 def resample_counts(base: RecipeData, cand: RecipeData, n_boot: int, rng) -> tuple:
@@ -204,11 +68,6 @@ def ratio(cb, cc) -> np.ndarray:
         m = cb / cc
     return np.where(np.isinf(cb) & np.isinf(cc), np.nan, m)
 
-
-def envelope(rd: RecipeData, seed_w=None) -> tuple[np.ndarray, np.ndarray]:
-    c, l = rd.points(seed_w)
-    keep = envelope_index(c, l)
-    return c[keep], l[keep]
 
 
 def headline_loss(rd: RecipeData) -> float:
@@ -262,12 +121,9 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
     compute. A table over 8 losses across the common range and m(C) across the baseline's
     compute range are reported beside it. See :mod:`scaling.claims.rules` for the test.
     """
-    from scaling.claims import powerfits
-
     if baseline == candidate:
         raise DataError(f"--baseline and --candidate are the same recipe ({baseline!r})")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
-        raise DataError(f"--bootstrap {n_boot}: at least 10 resamples are needed")
+    options.resamples(n_boot)
     base = recipe_data(df, baseline, x, y, run_col, recipe_col, trim, include_mid, pair_on, seed_col)
     cand = recipe_data(df, candidate, x, y, run_col, recipe_col, trim, include_mid, pair_on, seed_col)
     lo, hi = reached_range(base, cand)
@@ -342,7 +198,7 @@ def compare(df: pd.DataFrame, baseline: str, candidate: str, *, x: str = "comput
                 row[name]["outside90"] = bool(s["outside90"][j])
                 if claim is not None:
                     v = rules.verdict(s["lo"][j], s["hi"][j], claim, margin)
-                    row[name]["verdict"] = v if s["frac_undefined"][j] <= 0.05 else "inconclusive"
+                    row[name]["verdict"] = v if s["frac_undefined"][j] <= 0.05 else rules.INCONCLUSIVE
             rows.append(row)
         return rows
 
@@ -395,7 +251,40 @@ def headline_verdict(headline: list[dict]) -> dict:
     """The verdict at the pre-specified target(s): both estimators must agree, at every target."""
     per = [(r["nonparametric"]["verdict"], r["parametric"]["verdict"]) for r in headline]
     both = [rules.combine(a, b) for a, b in per]
-    overall = both[0] if len(set(both)) == 1 else "inconclusive"
+    overall = rules.all_agree(both)
     return {"loss": headline[0]["loss"] if len(headline) == 1 else [r["loss"] for r in headline],
             "verdict": overall, "nonparametric": per[0][0] if len(per) == 1 else [a for a, _ in per],
             "parametric": per[0][1] if len(per) == 1 else [b for _, b in per]}
+
+
+def judge(df: pd.DataFrame, *, baseline: str, candidate: str, claim: float | None = None,
+          margin: float | None = None, at_loss=(), at_compute=(), x: str = "compute/flops",
+          y: str = "eval/loss/caption", run_col: str = "run_id", recipe_col: str = "recipe",
+          seed_col: str | None = None, n_boot: int = 1000, trim: float = 0.1, extrapolate: bool = False,
+          include_mid: bool = False, seed: int = 0) -> ClaimResult:
+    """:func:`compare` as a :class:`scaling.claims.base.ClaimResult`: the multiplier of each
+    estimator at each headline target with its interval and verdict ("not judged" without a claim)."""
+    if margin is not None and claim is None:
+        raise DataError("--margin: needs a --claim to be within a margin of")
+    r = compare(df, baseline, candidate, x=x, y=y, targets=list(at_loss), at_compute=list(at_compute), claim=claim,
+                margin=margin, n_boot=n_boot, extrapolate=extrapolate, trim=trim, seed=seed, run_col=run_col,
+                recipe_col=recipe_col, include_mid=include_mid, seed_col=seed_col)
+    level = 2 * r["level_per_bound"] - 1
+    one = len(r["headline"]) == 1
+    estimates, verdicts = [], {}
+    for row in r["headline"]:
+        for name in ("nonparametric", "parametric"):
+            e = row[name]
+            estimates.append(interval(f"{name} multiplier at loss {row['loss']:.6g}", e["value"], (e["lo"], e["hi"]),
+                                      level, e.get("verdict")))
+            if claim is not None:
+                verdicts[name if one else f"{name} at loss {row['loss']:.6g}"] = e["verdict"]
+    shared = r["shared_exponent"]
+    refusals = [f"shared-exponent test: {shared['error']}"] if "error" in shared else []
+    verdict = r["verdict"]["verdict"] if claim is not None else rules.NOT_JUDGED
+    return ClaimResult("multiplier", QUESTION, r["test"], r["resampled"], verdicts, verdict, COMBINED_RULE,
+                       estimates, r["warnings"], refusals, r, multiplier_lines(r))
+
+
+__all__ = ["MIN_UNITS", "PAIR_ON", "RecipeData", "compare", "envelope", "headline_loss", "judge", "loss_at_compute",
+           "parse_claim", "recipe_data", "seed_weights", "verdict"]

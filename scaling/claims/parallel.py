@@ -24,9 +24,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from scaling.claims import rules
+from scaling.claims.base import ClaimResult, interval
+from scaling.claims.text import parallel_lines
 from scaling.errors import DataError, FitError
+from scaling.fit import coverage, coverage_curve, fit_coverage
 
+QUESTION = "Does accuracy rise with the number of parallel agents while latency stays flat?"
 SCHEMES = ("vote", "best", "agents")
+COMBINE = "all_agree"  # the critical-path and measured-latency verdicts must agree
+TEST = ("test: 95% percentile intervals over resampled {unit}; 'supported' when the accuracy gain per "
+        "doubling of M has its interval above 0 and the M_max / M=1 ratio's upper bound is at most x{flat:g}; "
+        "'refuted' when the gain's interval lies at or below 0 or the ratio's lower bound exceeds x{flat:g}; "
+        "judged on critical-path tokens and on measured latency")
+
+
+def check_scheme(scheme: str) -> str:
+    """--scheme: one of :data:`SCHEMES`."""
+    if scheme not in SCHEMES:
+        raise DataError(f"--scheme: unknown scheme {scheme!r} (choose from {', '.join(SCHEMES)})")
+    return scheme
+
+
+def check_flat(flat: float) -> float:
+    """--flat: a ratio bound of at least 1."""
+    if flat < 1:
+        raise DataError(f"--flat: a ratio bound of at least 1, got {flat}")
+    return flat
 
 
 def _cube(rows: list[dict], scheme: str, key: str):
@@ -69,19 +93,13 @@ def _slope(log2m: np.ndarray, acc: np.ndarray) -> np.ndarray:
 
 
 def _verdict(gain, ratio, flat: float) -> str:
-    if gain[0] > 0 and ratio[1] <= flat:
-        return "supported"
-    if gain[1] <= 0 or ratio[0] > flat:
-        return "refuted"
-    return "inconclusive"
+    return rules.decide(gain[0] > 0 and ratio[1] <= flat, gain[1] <= 0 or ratio[0] > flat)
 
 
 def parallel_claim(rows: list[dict], *, scheme: str = "agents", flat: float = 1.25, n_boot: int = 1000,
                    seed: int = 0) -> dict:
-    if scheme not in SCHEMES:
-        raise DataError(f"--scheme: unknown scheme {scheme!r} (choose from {', '.join(SCHEMES)})")
-    if flat < 1:
-        raise DataError(f"--flat: a ratio bound of at least 1, got {flat}")
+    check_scheme(scheme)
+    check_flat(flat)
     acc, seeds, ms = _cube(rows, scheme, "correct")
     if len(ms) < 2 or ms[0] != 1:
         raise FitError(f"the study's M values {ms}: the claim needs M = 1 and at least one larger M")
@@ -107,12 +125,31 @@ def parallel_claim(rows: list[dict], *, scheme: str = "agents", flat: float = 1.
             "verdict_critical_path": _verdict(g_ci, c_ci, flat), "verdict_latency": _verdict(g_ci, l_ci, flat)}
 
 
+
+def judge(rows: list[dict], *, scheme: str = "agents", flat: float = 1.25, n_boot: int = 1000,
+          seed: int = 0) -> ClaimResult:
+    """:func:`parallel_claim` with the coverage law and the majority-vote null beside it, as a
+    :class:`scaling.claims.base.ClaimResult` (details: {"claim", "coverage", "vote_null"})."""
+    r = parallel_claim(rows, scheme=scheme, flat=flat, n_boot=n_boot, seed=seed)
+    cov, null = coverage_law(rows), vote_null(rows)
+    verdicts = {"critical_path": r["verdict_critical_path"], "latency": r["verdict_latency"]}
+    verdict, rule = rules.combined(COMBINE, verdicts.values())
+    estimates = [interval("accuracy gain per doubling of M", r["gain_per_doubling"], r["gain_ci"]),
+                 interval(f"critical-path tokens M={r['M'][-1]} / M=1", r["critical_ratio"], r["critical_ratio_ci"],
+                          verdict=r["verdict_critical_path"]),
+                 interval(f"latency M={r['M'][-1]} / M=1", r["latency_ratio"], r["latency_ratio_ci"],
+                          verdict=r["verdict_latency"])]
+    estimates += [interval(f"accuracy at M={m}", a, ci) for m, a, ci in zip(r["M"], r["accuracy"], r["accuracy_ci"])]
+    refusals = [f"coverage law: {cov['error']}"] if "error" in cov else []
+    return ClaimResult("parallel", QUESTION, TEST.format(unit=r["resampled"], flat=flat), r["resampled"], verdicts,
+                       verdict, rule, estimates, (), refusals, {"claim": r, "coverage": cov, "vote_null": null},
+                       parallel_lines(r, cov, null))
+
+
 def coverage_law(rows: list[dict], *, n_boot: int = 200, seed: int = 0) -> dict:
     """Unbiased pass@k from the largest M's samples (every problem and seed), the fitted
     c(k) = exp(a·k^b) with 95% intervals from resampling problems (all their seeds together),
     and the measured best-of-M accuracy at each M."""
-    from scaling.fit import coverage, coverage_curve, fit_coverage
-
     best = [r for r in rows if r["scheme"] == "best"]
     if not best:
         raise DataError("no best-of-M rows in the study")

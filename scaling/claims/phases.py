@@ -30,10 +30,33 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from scaling.claims import rules
+from scaling.claims.base import ClaimResult, interval, units
+from scaling.claims.text import phases_lines
 from scaling.errors import DataError, FitError
 
+QUESTION = "Does reasoning length lengthen, then compress, then lengthen again as RL compute grows?"
 PATTERN = (1, -1, 1)
 MIN_SEG = 3
+COMBINE = "all_agree"  # the rule of `scaling.claims.rules` that joins the metrics' (and groups') verdicts
+TEST = ("test: 'supported' when BIC picks 2 breakpoints, the 95% bootstrap intervals (2.5th-97.5th "
+        "percentiles) of the three segment slopes exclude 0 with signs (+, -, +) and more than {replicate:.0%} "
+        "of the seeds replicate alone; 'refuted' when a slope interval excludes 0 on the wrong side or BIC picks "
+        "2 breakpoints in fewer than 2.5% of the resamples")
+
+
+def replicate_fraction(r: float) -> float:
+    """--replicate: a fraction of the seeds in [0, 1)."""
+    if not 0 <= r < 1:
+        raise DataError(f"--replicate {r}: must lie in [0, 1)")
+    return r
+
+
+def segment_points(m: int) -> int:
+    """--min-seg: distinct compute values per segment, at least 2."""
+    if m < 2:
+        raise DataError(f"--min-seg {m}: a segment needs at least 2 compute values")
+    return m
 
 
 def candidates(x: np.ndarray, breaks: int, min_seg: int = MIN_SEG, max_grid: int = 24) -> np.ndarray:
@@ -121,7 +144,7 @@ def replicated(x, Y, min_seg: int = MIN_SEG, z: float = 2.0) -> np.ndarray:
     return (chosen == 2) & np.all(signs * s > z * se, axis=-1)
 
 
-def seed_weights(seeds: np.ndarray, n_boot: int, rng) -> tuple[np.ndarray, str]:
+def seed_draws(seeds: np.ndarray, n_boot: int, rng) -> tuple[np.ndarray, str]:
     """Bootstrap weight rows [n_boot, n]: whole seeds when there are >= 3, else single points."""
     _, inv = np.unique(seeds, return_inverse=True)
     units = inv.max() + 1
@@ -146,7 +169,7 @@ def analyse_many(x, Y, seeds, *, n_boot: int = 400, seed: int = 0, replicate: fl
     if Y.shape[1] != len(x) or len(seeds) != len(x):
         raise DataError("phases: x, y and seeds need the same number of points")
     chosen, B, two = choose(x, Y, min_seg)
-    W, unit = seed_weights(seeds, n_boot, np.random.default_rng(seed))
+    W, unit = seed_draws(seeds, n_boot, np.random.default_rng(seed))
     fits = [fit_family(x, Y, W, b, min_seg) for b in range(3)]
     boot = fits[2]["slopes"]  # [D, n_boot, 3]
     n = Y.shape[1]
@@ -162,8 +185,7 @@ def analyse_many(x, Y, seeds, *, n_boot: int = 400, seed: int = 0, replicate: fl
     right = np.all(np.where(signs > 0, lo > 0, hi < 0), axis=-1)
     wrong = np.any(excl & (np.where(lo > 0, 1, -1) != signs), axis=-1)
     enough = k > replicate * len(names)
-    verdict = np.where((chosen == 2) & right & enough, "supported",
-                       np.where(wrong | (p2 < 0.025), "refuted", "inconclusive"))
+    verdict = rules.decide((chosen == 2) & right & enough, wrong | (p2 < 0.025))
     return {"breakpoints": chosen, "bic": B, "p_two": p2, "slopes": two["slopes"][:, 0], "breaks": two["breaks"][:, 0],
             "slope_lo": lo, "slope_hi": hi, "k": k, "n_seeds": len(names), "verdict": verdict,
             "bootstrap_unit": unit, "n_boot": n_boot}
@@ -219,3 +241,19 @@ def phases_claim(df: pd.DataFrame, x: str, ys: list[str], *, seed_col: str = "se
             except (FitError, DataError) as err:
                 raise type(err)(f"{gname}/{y}: {err}") from None
     return {"x": x, "seed_col": seed_col, "metrics": out}
+
+
+def judge(df: pd.DataFrame, *, x: str = "rl/flops", y: list[str] = ("eval/length/heldout",), seed_col: str = "seed",
+          group: str | None = None, n_boot: int = 400, replicate: float = 0.5, min_seg: int = MIN_SEG) -> ClaimResult:
+    """:func:`phases_claim` as a :class:`scaling.claims.base.ClaimResult`: per metric, the three
+    segment slopes of the two-breakpoint fit with their 95% intervals, and its verdict."""
+    r = phases_claim(df, x, list(y), seed_col=seed_col, group=group, n_boot=n_boot, replicate=replicate,
+                     min_seg=min_seg)
+    ms = r["metrics"]
+    estimates = [interval(f"{name}: slope {i + 1} per decade", s, ci)
+                 for name, m in ms.items() for i, (s, ci) in enumerate(zip(m["slopes_per_decade"], m["slope_intervals"]))]
+    verdicts = {name: m["verdict"] for name, m in ms.items()}
+    verdict, rule = rules.combined(COMBINE, verdicts.values())
+    return ClaimResult("phases", QUESTION, TEST.format(replicate=replicate),
+                       units(m["bootstrap_unit"] for m in ms.values()), verdicts, verdict, rule, estimates, (), (),
+                       r, phases_lines(r))

@@ -9,7 +9,10 @@ configurations, weighted by how often each configuration was drawn), in one batc
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
+from scipy.optimize import least_squares
 
+from scaling.claims.recipes import envelope, seed_weights
 from scaling.errors import FitError
 from scaling.fit import registry, resample
 from scaling.fit.estimate import fit_problem, solve
@@ -20,8 +23,6 @@ from scaling.fit.frontier import envelope_index
 def _resample_rows(rd, counts, once: bool = False):
     """(W, Y): per resample, frontier weights and log seed-averaged losses over all points
     (``once``: a drawn configuration weighs 1 whatever its count, as in a leave-one-seed-out row)."""
-    from scaling.claims.multiplier import seed_weights
-
     sizes = [L.shape[1] for L in rd.loss]
     c_all = np.concatenate(rd.compute)
     y_full = np.log(rd.points()[1])
@@ -54,8 +55,6 @@ def recipe_fit(rd, counts, delta="auto", jackknife=None) -> dict:
     ``jackknife``: leave-one-seed-out count rows (:func:`scaling.fit.resample.jackknife`) fitted in
     the same batch; their parameters come back as "jackknife" {"E"/"A"/"alpha": (J,)}.
     """
-    from scaling.claims.multiplier import envelope
-
     fc, fl = envelope(rd)
     if fc.size < 4:
         raise FitError(f"recipe {rd.name!r}: {fc.size} frontier points; a power law (3 parameters) needs >= 4")
@@ -87,8 +86,6 @@ def compute_for_loss(E, A, alpha, target) -> np.ndarray:
 
 def _lsq(resid, x0s):
     """Best least-squares solution over starts (scipy; small problems, no compilation)."""
-    from scipy.optimize import least_squares
-
     best = None
     for x0 in x0s:
         with np.errstate(all="ignore"):
@@ -106,10 +103,6 @@ def shared_exponent_test(base, cand, fit_b, fit_c) -> dict:
     frontier losses; F test on the residual sums of squares (1 and n - 6 degrees of freedom).
     Returns {"F", "p", "alpha_shared", "alpha" (baseline, candidate), "rss_shared",
     "rss_separate", "n"}; p < 0.05 means the multiplier depends on scale."""
-    from scipy import stats
-
-    from scaling.claims.multiplier import envelope
-
     (cb, lb), (cc, lc) = envelope(base), envelope(cand)
     n = cb.size + cc.size
     if n <= 6:
@@ -140,8 +133,6 @@ def shared_exponent_test(base, cand, fit_b, fit_c) -> dict:
 
 def delta_sensitivity(rd, deltas=(1e-3, "auto", np.inf)) -> list[dict]:
     """The recipe's frontier fit under each Huber delta (1e-3, data-driven, least squares)."""
-    from scaling.claims.multiplier import envelope
-
     fc, fl = envelope(rd)
     out = []
     for d in deltas:

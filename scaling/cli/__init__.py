@@ -29,7 +29,7 @@ COMMANDS = (
     "rl",
     "compare",
     "report",
-    "claims_extra",
+    "claim",
     "testtime",
 )
 

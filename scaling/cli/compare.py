@@ -1,4 +1,4 @@
-"""`scaling compare` (compute multiplier between two recipes) and `scaling claim loglinear`."""
+"""`scaling compare` (compute multiplier between two recipes) and `scaling plan power`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import typer
 from scaling.cli import app
 from scaling.records import jsonable
 
-claim_app = typer.Typer(no_args_is_help=True, help="Verdicts on stated claims about curves.")
-app.add_typer(claim_app, name="claim")
 plan_app = typer.Typer(no_args_is_help=True, help="Plan an experiment from pilot runs.")
 app.add_typer(plan_app, name="plan")
 
@@ -57,7 +55,7 @@ def compare_cmd(
 ) -> None:
     """Compute multiplier of CANDIDATE over BASELINE at equal loss, with intervals, the stated test and a verdict."""
     from scaling import plots
-    from scaling.claims import compare, parse_claim, parse_margin
+    from scaling.claims import compare, options, parse_claim, parse_margin
     from scaling.claims.text import multiplier_curves, multiplier_lines
     from scaling.errors import DataError
     from scaling.fit.io import read_table
@@ -66,10 +64,8 @@ def compare_cmd(
     margin_value = parse_margin(margin)
     if margin_value is not None and claim_value is None:
         raise DataError("--margin: needs a --claim to be within a margin of")
-    if n_boot < 10:
-        raise DataError(f"--bootstrap {n_boot}: at least 10 resamples are needed")
-    if not (0 <= trim < 1):
-        raise DataError(f"--trim {trim}: must be a fraction in [0, 1)")
+    options.resamples(n_boot)
+    options.trim(trim)
     if plot is not None:
         plot = _plot_path(plot)
     df = read_table(source)
@@ -95,32 +91,6 @@ def compare_cmd(
 
             lines += plan_lines(r["power"])
         typer.echo("\n".join(lines))
-
-
-@claim_app.command("loglinear")
-def loglinear_cmd(
-    source: Path = typer.Argument(..., help="A CSV (or sweep folder) with compute and metric columns."),
-    x: str = typer.Option(..., "--x", help="Compute column (e.g. RL FLOPs or GPU-hours)."),
-    y: List[str] = typer.Option(..., "--y", help="Metric column (repeatable), e.g. pass@1 and pass@16."),
-    group: Optional[str] = typer.Option(None, "--group", help="Analyse each value of this column separately."),
-    split_col: Optional[str] = typer.Option(None, "--split-col", help="Column whose value 'heldout' marks held-out points."),
-    holdout: float = typer.Option(1 / 3, "--holdout", help="Without --split-col: held-out fraction of the log-compute range."),
-    run_col: Optional[str] = typer.Option(None, "--run-col", help="Resample whole runs (needs >= 3 runs; default run_id or run when present)."),
-    n_boot: int = typer.Option(1000, "--bootstrap"),
-    json_out: bool = typer.Option(False, "--json"),
-) -> None:
-    """Slope per decade, curvature, held-out log-linear vs sigmoid, and a verdict per metric."""
-    from scaling.claims import loglinear_claim
-    from scaling.fit.io import read_table
-
-    r = loglinear_claim(read_table(source), x, list(y), group=group, split_col=split_col, holdout=holdout,
-                        run_col=run_col, n_boot=n_boot)
-    if json_out:
-        typer.echo(json.dumps(jsonable(r), indent=2))
-        return
-    from scaling.claims.text import loglinear_lines
-
-    typer.echo("\n".join(loglinear_lines(r)))
 
 
 @plan_app.command("power")

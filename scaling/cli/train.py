@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from scaling.cli import app, bench_app
+from scaling.families import FAMILIES
 
 
 @app.command("train")
@@ -173,7 +174,7 @@ def bench_flops_cmd(
 
     typer.echo(f"{'family':<6} {'width':>5} {'depth':>5} {'heads':>5} {'params':>10} {'embed':>8} {'vision':>9} "
                f"{'decoder':>10} {'head':>7}  XLA/analytic: fwd caption, fwd interleaved, fwd text, train caption")
-    for family in ("early", "late", "blind"):
+    for family in FAMILIES:
         for width in widths:
             cfg = cfgmod.load(None, {"model.family": family, "model.width": width})
             p = flops.params(cfg)

@@ -8,15 +8,16 @@ Zipfian inventory of object kinds whose loss falls as a power law, with an exact
     val = val_batch(data_cfg, "caption")                     # fixed, cached
 """
 
-from scaling.config import SPLITS
 from scaling.data.batches import build, entropy_floor, layout, mixture, n_slots, split_counts, train_batch, val_batch
+from scaling.data.config import SPLITS, WORLDS, DataConfig
 from scaling.data.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Obj, Scene, holds, is_val_scene, render,
                                  sample_scene)
 from scaling.data.text import QA_TIERS, caption, check_answer, fact, make_qa, text_passage
 from scaling.data.tokenizer import Tokenizer, tokenizer
 
 __all__ = [
-    "SPLITS", "Tokenizer", "tokenizer", "layout", "split_counts", "train_batch", "val_batch", "Scene", "Obj",
-    "sample_scene", "render", "caption", "make_qa", "check_answer", "QA_TIERS", "SHAPES", "COLOURS", "SIZES",
-    "RELATIONS", "holds", "is_val_scene", "mixture", "n_slots", "build", "fact", "text_passage", "entropy_floor",
+    "SPLITS", "WORLDS", "DataConfig", "Tokenizer", "tokenizer", "layout", "split_counts", "train_batch",
+    "val_batch", "Scene", "Obj", "sample_scene", "render", "caption", "make_qa", "check_answer", "QA_TIERS",
+    "SHAPES", "COLOURS", "SIZES", "RELATIONS", "holds", "is_val_scene", "mixture", "n_slots", "build", "fact",
+    "text_passage", "entropy_floor",
 ]

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from scaling.config import SPLITS, DataConfig
+from scaling.data.config import SPLITS, DataConfig
 from scaling.data import kinds, reasoning
 from scaling.data.kinds import sample_kinds
 from scaling.data.scenes import Draw, cell_pixels, render_into, sample_pool_scene

@@ -178,14 +178,6 @@ def text_words(w: World, rng: np.random.Generator, kinds: np.ndarray) -> list[st
 # ---------------------------------------------------------------- the exact floor
 
 
-def syllable_ids() -> tuple[int, ...]:
-    """Token ids of the syllables (what a name syllable's noise draws from)."""
-    from scaling.data.tokenizer import tokenizer
-
-    tok = tokenizer()
-    return tuple(tok.id(s) for s in SYLLABLES)
-
-
 def token_entropy(noise: float, vocab: int) -> float:
     """Entropy (nats) of one noised syllable given the true one: the true syllable with probability
     1 - noise + noise/vocab, each other with noise/vocab."""

@@ -7,7 +7,8 @@ to a multiple of 8. The vocabulary is part of the code: changing a grammar chang
 
 from __future__ import annotations
 
-from scaling.config import SPLITS
+from scaling.data.config import SPLITS
+from scaling.data.kinds import SYLLABLES
 from scaling.data.kinds import WORDS as KIND_WORDS
 from scaling.data.text import WORDS
 from scaling.errors import DataError
@@ -78,3 +79,9 @@ def tokenizer() -> Tokenizer:
     if _TOKENIZER is None:
         _TOKENIZER = Tokenizer(WORDS + KIND_WORDS + CHAIN)  # one vocabulary for both worlds and chains
     return _TOKENIZER
+
+
+def syllable_ids() -> tuple[int, ...]:
+    """Token ids of the kinds world's name syllables (what a name syllable's noise draws from)."""
+    tok = tokenizer()
+    return tuple(tok.id(s) for s in SYLLABLES)

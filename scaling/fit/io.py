@@ -51,6 +51,50 @@ def read_table(source) -> pd.DataFrame:
     return table
 
 
+def require_columns(df: pd.DataFrame, named: dict) -> None:
+    """DataError naming the option when a column it names is not in the table ({option: column};
+    None values are options left unset)."""
+    for option, column in named.items():
+        if column is not None and column not in df.columns:
+            raise DataError(f"{option} {column!r}: no such column (columns: {', '.join(map(str, df.columns))})")
+
+
+def check_ids(df: pd.DataFrame, columns, source: str = "the table") -> None:
+    """DataError naming the column and row when an id (run, recipe, configuration) is empty."""
+    for col in columns:
+        if col is None or col not in df.columns:
+            continue
+        text = df[col].astype(str).str.strip()
+        empty = df[col].isna().to_numpy() | (text == "").to_numpy() | text.str.lower().isin(["nan", "none"]).to_numpy()
+        if empty.any():
+            i = int(np.flatnonzero(empty)[0])
+            raise DataError(f"{source}: column {col!r} row {df.index[i]}: empty id ({int(empty.sum())} such rows)")
+
+
+def check_keys(df: pd.DataFrame, key, source: str = "the table", drop_duplicates: bool = False) -> tuple[pd.DataFrame, int]:
+    """(table, rows dropped): each key (e.g. run, step, point) must name one row. A key twice is a
+    DataError naming the first, unless `drop_duplicates` (an explicit option): then rows that
+    repeat another row entirely are dropped and counted, and a key twice with other values is still
+    an error (which of them is right cannot be told)."""
+    key = [k for k in key if k is not None and k in df.columns]
+    if not key:
+        return df, 0
+    twice = df.duplicated(subset=key, keep=False)
+    if not twice.any():
+        return df, 0
+    if drop_duplicates:
+        exact = df.duplicated(keep="first")
+        rest = df[~exact]
+        if not rest.duplicated(subset=key, keep=False).any():
+            return rest, int(exact.sum())
+        twice = rest.duplicated(subset=key, keep=False)
+        df = rest
+    first = df[twice].iloc[0]
+    where = ", ".join(f"{k}={getattr(first[k], 'item', lambda: first[k])()!r}" for k in key)
+    hint = "" if drop_duplicates else "; --drop-duplicates drops rows that repeat another row entirely"
+    raise DataError(f"{source}: {int(twice.sum())} rows share a key ({where} appears more than once){hint}")
+
+
 def resolve_column(df: pd.DataFrame, role: str, name: str | None = None) -> str:
     """The column to use for ``role``: ``name`` if given (it must exist), else the first default
     name present (eval/loss/<split> columns are also matched for the loss)."""

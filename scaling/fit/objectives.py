@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from scaling.fit.lbfgs import autodiff
 
@@ -80,8 +81,6 @@ def _sigmoid_objective(theta, row):
 
 def sigmoid_linear_params(theta, lC, y, w):
     """(R0, A) of the projected sigmoid fit at theta = (log C_mid, B) (NumPy, float64)."""
-    import numpy as np
-
     s = 1.0 / (1.0 + np.exp(-theta[1] * (lC - theta[0])))
     M = np.stack([1.0 - s, s], axis=1) * np.sqrt(w)[:, None]
     coef, *_ = np.linalg.lstsq(M, y * np.sqrt(w), rcond=None)

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
+from scipy import stats
 
 from scaling.errors import FitError
 
@@ -130,7 +132,6 @@ def draw(u: Units, n_boot: int, rng: np.random.Generator, configs: np.ndarray | 
 
 def n_distinct(n: int) -> int:
     """Distinct one-stage resamples of n units: C(2n-1, n)."""
-    from math import comb
 
     return comb(2 * n - 1, n)
 
@@ -156,7 +157,6 @@ def small_sample_factor(dof, level: float = 0.95):
     ``dof`` may be an array (one per statistic)."""
     if dof is None:
         return 1.0
-    from scipy import stats
 
     d = np.asarray(dof, float)
     q = 1 - (1 - level) / 2

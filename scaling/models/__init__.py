@@ -1,6 +1,7 @@
-"""Models: one decoder; `early`, `late` and `blind` families (see `model.py`)."""
+"""Models: one decoder; the `early`, `late` and `blind` families (see `model.py`, `families.py`).
+
+The stream geometry is `scaling.stream` (JAX-free, so the planner reads it without this package)."""
 
 from scaling.models.model import Model, build, loss_sums, patchify, targets
-from scaling.models.stream import Stream, max_length, stream
 
-__all__ = ["Model", "Stream", "build", "loss_sums", "max_length", "patchify", "stream", "targets"]
+__all__ = ["Model", "build", "loss_sums", "patchify", "targets"]

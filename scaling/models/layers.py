@@ -12,7 +12,19 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from scaling.config import RunConfig
+
 _INIT = nnx.initializers.normal(stddev=0.02)
+
+
+def compute_dtype(cfg: RunConfig) -> jnp.dtype:
+    """The compute dtype the run config's `model.dtype` names (float32 | bfloat16)."""
+    return jnp.dtype(cfg.model.dtype)
+
+
+def at_least_f32(dtype) -> jnp.dtype:
+    """The dtype of logits, softmax and loss: float32, or wider if the compute dtype is."""
+    return jnp.promote_types(dtype, jnp.float32)
 
 
 def linear(d_in: int, d_out: int, rngs: nnx.Rngs, std: float = 0.02, dtype=jnp.float32) -> nnx.Linear:

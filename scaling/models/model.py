@@ -1,4 +1,5 @@
-"""One decoder, three ways for images to enter it.
+"""One decoder; the ways images enter it are the model families (`scaling.families`, and their JAX
+modules in `scaling.models.families`):
 
 - `early`: image patches -> linear -> the shared stream (early fusion, "native").
 - `late`:  patches -> bidirectional ViT encoder -> MLP projector -> the stream ("stitched").
@@ -19,8 +20,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.config import RunConfig
-from scaling.models.layers import Stack, embedding, linear
-from scaling.models.stream import max_length, patches_per_image, stream, vocab_size
+from scaling.models.families import entry
+from scaling.models.layers import Stack, at_least_f32, compute_dtype, embedding
+from scaling.stream import max_length, stream, vocab_size
 
 
 def patchify(images: jax.Array, patch: int) -> jax.Array:
@@ -32,46 +34,14 @@ def patchify(images: jax.Array, patch: int) -> jax.Array:
     return x.reshape(*lead, g * g, patch * patch * c)
 
 
-def compute_dtype(cfg: RunConfig) -> jnp.dtype:
-    """The compute dtype `model.dtype` names (float32 | bfloat16)."""
-    return jnp.dtype(cfg.model.dtype)
-
-
-def at_least_f32(dtype) -> jnp.dtype:
-    """The dtype of logits, softmax and loss: float32, or wider if the compute dtype is."""
-    return jnp.promote_types(dtype, jnp.float32)
-
-
-class VisionEncoder(nnx.Module):
-    """The `late` family's own ViT: patch embedding, positions, bidirectional blocks, projector."""
-
-    def __init__(self, cfg: RunConfig, rngs: nnx.Rngs):
-        v, p, dt = cfg.vision, cfg.vision.patch_size, compute_dtype(cfg)
-        self.patch_embed = linear(p * p * 3, v.width, rngs, dtype=dt)
-        self.pos = embedding(patches_per_image(cfg), v.width, rngs)
-        self.stack = Stack(v.width, v.depth, v.heads, v.mlp_ratio, rngs, dt)
-        self.proj_in = linear(v.width, cfg.model.width, rngs, dtype=dt)
-        self.proj_out = linear(cfg.model.width, cfg.model.width, rngs, dtype=dt)
-
-    def __call__(self, patches: jax.Array) -> jax.Array:
-        x = (self.patch_embed(patches) + self.pos[...]).astype(self.patch_embed.dtype)
-        x = self.stack(x, causal=False)
-        return self.proj_out(jax.nn.gelu(self.proj_in(x)))
-
-
 class Model(nnx.Module):
     def __init__(self, cfg: RunConfig, rngs: nnx.Rngs):
         m, dt = cfg.model, compute_dtype(cfg)
         self.cfg = cfg
         self.tok = embedding(vocab_size(), m.width, rngs)
         self.pos = embedding(max_length(cfg), m.width, rngs)
-        if m.family != "blind":
-            self.modality = embedding(2, m.width, rngs)
-        if m.family == "early":
-            p = cfg.vision.patch_size
-            self.patch_embed = linear(p * p * 3, m.width, rngs, dtype=dt)
-        elif m.family == "late":
-            self.vision = VisionEncoder(cfg, rngs)
+        for name, module in entry(m.family).modules(cfg, rngs).items():  # the family's own, in its order
+            setattr(self, name, module)
         self.decoder = Stack(m.width, m.depth, m.heads, m.mlp_ratio, rngs, dt)
         self.head = nnx.Linear(m.width, vocab_size(), use_bias=False,
                                kernel_init=nnx.initializers.normal(stddev=0.02), dtype=dt,
@@ -79,17 +49,13 @@ class Model(nnx.Module):
 
     def embed(self, split: str, images: jax.Array, text: jax.Array) -> jax.Array:
         """images [B, n_img, S, S, 3], text [B, n_txt, T] -> stream [B, L, width]."""
-        fam = self.cfg.model.family
+        family = entry(self.cfg.model.family)
         parts = []
         for seg in stream(self.cfg, split).segments:
             if seg.kind == "text":
-                x = self.tok[...][text[:, seg.index]]
-                if fam != "blind":
-                    x = x + self.modality[...][0]
+                x = family.text(self, self.tok[...][text[:, seg.index]])
             else:
-                patches = patchify(images[:, seg.index], self.cfg.vision.patch_size)
-                x = self.patch_embed(patches) if fam == "early" else self.vision(patches)
-                x = x + self.modality[...][1]
+                x = family.image(self, patchify(images[:, seg.index], self.cfg.vision.patch_size))
             parts.append(x)
         x = jnp.concatenate(parts, axis=1)
         return (x + self.pos[...][: x.shape[1]]).astype(compute_dtype(self.cfg))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaling.config import apply_overrides, from_dict, read_mapping, to_dict
+from scaling.data.reasoning import FAMILIES, MAX_DIFFICULTY
 from scaling.errors import ConfigError
 
 PENALTIES = ("none", "correct", "group", "kimi")
@@ -143,8 +144,6 @@ def validate(cfg: RLConfig) -> None:
     if p.kind not in KINDS:
         raise ConfigError(f"problems.kind: unknown kind {p.kind!r} (choose from {', '.join(KINDS)})")
     if p.kind == "reasoning":
-        from scaling.data.reasoning import FAMILIES, MAX_DIFFICULTY
-
         fams = [f for f in p.families.replace(" ", "").split(",") if f]
         if not fams or any(f not in FAMILIES for f in fams):
             raise ConfigError(f"problems.families: choose from {', '.join(FAMILIES)}, got {p.families!r}")

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from scaling import flops as F
 from scaling.config import RunConfig
-from scaling.models import stream
-from scaling.models.stream import vocab_size
+from scaling.stream import stream, vocab_size
 
 
 def prefill(cfg: RunConfig) -> float:

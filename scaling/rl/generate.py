@@ -17,13 +17,15 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from scaling.config import RunConfig
 from scaling.data import tokenizer
-from scaling.models import stream
+from scaling.models.families import entry
 from scaling.models.layers import attend as _attend
-from scaling.models.model import compute_dtype
+from scaling.models.layers import compute_dtype
+from scaling.stream import stream
 
 
 def text_start(cfg: RunConfig) -> int:
@@ -64,9 +66,7 @@ def decode_step(model, cache, token, pos):
     keys, values = cache
     b = token.shape[0]
     rows = jnp.arange(b)
-    x = model.tok[...][token] + model.pos[...][pos]
-    if model.cfg.model.family != "blind":
-        x = x + model.modality[...][0]
+    x = entry(model.cfg.model.family).text(model, model.tok[...][token] + model.pos[...][pos])
     x = x[:, None].astype(compute_dtype(model.cfg))  # [B, 1, d], in the compute dtype like `Model.embed`
     mask = (jnp.arange(keys.shape[2])[None, :] <= pos[:, None])[:, None, None, :]  # [B, 1, 1, L]
     for i, blk in enumerate(model.decoder.blocks):
@@ -131,8 +131,6 @@ def sample(graphdef, params, images, prompt, prompt_len, key, temperature, *, gr
 def full_text(prompt, prompt_len, tokens, group: int):
     """Text segments [P*group, 1, T] holding prompt + sampled answer (NumPy or JAX arrays), the
     input of the full forward used by the update and by the reference model."""
-    import numpy as np
-
     prompt = np.repeat(np.asarray(prompt), group, axis=0)
     plen = np.repeat(np.asarray(prompt_len), group, axis=0)
     tokens = np.asarray(tokens)

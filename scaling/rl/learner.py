@@ -14,6 +14,7 @@ import optax
 from flax import nnx
 
 from scaling.config import RunConfig
+from scaling.data.reasoning import check
 from scaling.rl import flops as rlflops
 from scaling.rl import generate, grpo
 from scaling.rl.config import RLConfig, int_list
@@ -162,8 +163,6 @@ class Learner:
         out[f"eval/reward/{name}"] = float(reward.mean())
         out.update(think_stats(think, correct, np.concatenate([p["truncated"] for p in parsed]), name))
         if problems.kind == "reasoning":
-            from scaling.data.reasoning import check
-
             steps = np.array([check(problems.questions[i // n], c)["steps"] for i, c in enumerate(completions)])
             out[f"eval/chain_valid/{name}"] = float(steps.mean())
             out[f"eval/chain_valid_correct/{name}"] = float(steps[correct].mean()) if correct.any() else float("nan")

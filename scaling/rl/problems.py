@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from scaling.config import DataConfig
-from scaling.data import make_qa, render, tokenizer
+from scaling.data import make_qa, reasoning, render, tokenizer
 from scaling.data.scenes import Draw, sample_pool_scene
 from scaling.errors import DataError
 from scaling.rl.config import ProblemConfig, int_list
@@ -63,8 +63,6 @@ def build(data: DataConfig, cfg: ProblemConfig, which: str) -> Problems:
 
 def require_chain_vocabulary() -> None:
     """DataError unless the vocabulary holds every word of the reasoning format."""
-    from scaling.data import reasoning
-
     missing = [w for w in reasoning.WORDS if w not in tokenizer().ids]
     if missing:
         raise DataError(f"the vocabulary has no {', '.join(missing)}: the model was not built for the reasoning "
@@ -75,8 +73,6 @@ def require_chain_vocabulary() -> None:
 def _build_reasoning(data: DataConfig, cfg: ProblemConfig, which: str) -> Problems:
     """Text-only reasoning problems (`scaling.data.reasoning`), every (family, difficulty) pair in
     turn; a blank image where the family sees one. tiers holds the difficulty."""
-    from scaling.data import reasoning
-
     require_chain_vocabulary()
     levels = int_list(cfg.difficulty, "problems.difficulty")
     pairs = [(f, d) for f in cfg.families.replace(" ", "").split(",") if f for d in levels

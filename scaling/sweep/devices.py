@@ -9,7 +9,7 @@
              fraction of its memory (XLA_PYTHON_CLIENT_MEM_FRACTION), so 1/g workers share a card
              instead of each pre-allocating 75% of it.
 Without visible GPUs nothing is set. The visible GPUs are the launcher's CUDA_VISIBLE_DEVICES, or
-those `nvidia-smi -L` lists. Slurm allocates whole GPUs itself (`scaling.sweep.slurm_backend`).
+those `nvidia-smi -L` lists. Slurm allocates whole GPUs itself (`scaling.sweep.engines.slurm`).
 """
 
 from __future__ import annotations

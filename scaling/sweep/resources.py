@@ -7,8 +7,9 @@ from typing import Any
 
 from scaling.errors import ConfigError
 from scaling.pack import DEFAULT_PACK, check_pack_size
+from scaling.sweep import engines
 
-RESOURCE_KEYS = ("cpus", "gpus", "retries", "pack", "ray", "slurm")
+RESOURCE_KEYS = ("cpus", "gpus", "retries", "pack") + engines.OPTION_KEYS  # the engines' own options
 
 
 def parse_resources(raw: dict, path: str) -> dict:
@@ -18,7 +19,7 @@ def parse_resources(raw: dict, path: str) -> dict:
     for key in res:
         if key not in RESOURCE_KEYS:
             raise ConfigError(f"{path}: resources.{key}: unknown key (known: {', '.join(RESOURCE_KEYS)})")
-    out = {"cpus": 1, "gpus": 0, "retries": 2, "pack": DEFAULT_PACK, "ray": {}, "slurm": {}, **res}
+    out = {"cpus": 1, "gpus": 0, "retries": 2, "pack": DEFAULT_PACK, **{k: {} for k in engines.OPTION_KEYS}, **res}
     for key in ("cpus", "gpus", "retries"):
         value = out[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -26,7 +27,7 @@ def parse_resources(raw: dict, path: str) -> dict:
     if out["gpus"] > 1 and out["gpus"] != int(out["gpus"]):
         raise ConfigError(f"{path}: resources.gpus: more than one GPU must be a whole number, got {out['gpus']!r}")
     out["pack"] = check_pack_size(out["pack"], f"{path}: resources.pack")
-    for key in ("ray", "slurm"):
+    for key in engines.OPTION_KEYS:
         if not isinstance(out[key], dict):
             raise ConfigError(f"{path}: resources.{key}: expected a mapping, got {out[key]!r}")
         _finite(out[key], f"{path}: resources.{key}")

@@ -35,11 +35,10 @@ from typing import Callable
 from scaling import records
 from scaling.errors import ConfigError
 from scaling.pack import check_pack_size
-from scaling.sweep import books, layout, stages, timing
+from scaling.sweep import books, engines, layout, stages, timing
 from scaling.sweep.engine import Event, Job, pack_jobs, pack_planned_s
 from scaling.sweep.runspec import DEFAULT_STAGE, RunSpec, Sweep
 
-BACKENDS = ("local", "ray", "slurm")
 SPEC = "spec.json"
 RL_TRAINER = stages.RL_TRAINER  # the CLI's default --rl-trainer
 
@@ -219,18 +218,14 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
     runs are never packed). Refused, before anything is written: a folder
     of another sweep (unless `extend`), a damaged run folder or book, committed runs of another
     code version (unless `accept_code`)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend: unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    engine = engines.get(backend)  # ConfigError naming the choices
     if workers < 1:
         raise ConfigError(f"--workers: must be at least 1, got {workers}")
     size = check_pack_size(sweep.resources.get("pack", 1) if pack is None else pack)
     retries = int(sweep.resources["retries"] if retries is None else retries)
     if retries < 0:
         raise ConfigError(f"--retries: must be non-negative, got {retries}")
-    gpus = sweep.resources.get("gpus", 0)
-    if backend == "slurm" and gpus != int(gpus):
-        raise ConfigError(f"resources.gpus: {gpus} is a fraction of a GPU; Slurm allocates whole GPUs "
-                          f"(use 1, or the local or Ray engine to share a card)")
+    engine.check(sweep.resources)  # its option schema, before anything is written
     given = {stages.TRAINER_OPTIONS[k]: v for k, v in (("trainer", trainer), ("rl_trainer", rl_trainer)) if v}
     chosen = {s: _absolute(t) for s, t in {**{s: r.trainer for s, r in stages.STAGES.items()}, **given,
                                            **(trainers or {})}.items()}
@@ -394,10 +389,4 @@ def _write_upstream_index(folder: Path, sweep: Sweep, stage: str) -> None:
 
 
 def _backend(name: str) -> Callable:
-    if name == "local":
-        from scaling.sweep.local import execute
-    elif name == "ray":
-        from scaling.sweep.ray_backend import execute
-    else:
-        from scaling.sweep.slurm_backend import execute
-    return execute
+    return engines.get(name).execute()

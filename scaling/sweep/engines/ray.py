@@ -23,8 +23,7 @@ from typing import Callable
 from scaling.errors import ConfigError
 from scaling.sweep import worker
 from scaling.sweep.engine import Event, settle_pack
-
-TASK_KEY = "task"
+from scaling.sweep.engines import RAY_TASK, check_ray
 
 
 def _run(run_dirs: list[str], trainer: str, attempt: int, cpus) -> dict[str, tuple[str, str]]:
@@ -33,14 +32,9 @@ def _run(run_dirs: list[str], trainer: str, attempt: int, cpus) -> dict[str, tup
 
 def split_options(resources: dict) -> tuple[dict, dict]:
     """(ray.init keywords, task options) from `resources`."""
+    check_ray(resources)
     init = dict(resources.get("ray") or {})
-    task = init.pop(TASK_KEY, None) or {}
-    if not isinstance(task, dict):
-        raise ConfigError(f"resources.ray.{TASK_KEY}: expected a mapping of Ray task options, got {task!r}")
-    for key in ("num_cpus", "num_gpus", "max_retries", "retry_exceptions"):
-        if key in task:
-            raise ConfigError(f"resources.ray.{TASK_KEY}.{key}: set by the launcher (resources.cpus, "
-                              f"resources.gpus, resources.retries)")
+    task = init.pop(RAY_TASK, None) or {}
     return init, {"num_cpus": resources["cpus"], "num_gpus": resources["gpus"], **task}
 
 
@@ -55,7 +49,7 @@ def _system_error(ray, err: Exception) -> bool:
 def execute(packs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
             on_event: Callable) -> None:
     try:
-        import ray
+        import ray  # optional: only a Ray launch needs it
     except ImportError:
         raise ConfigError("--backend ray: Ray is not installed (pip install 'scaling[ray]')") from None
     init, options = split_options(resources)
@@ -65,7 +59,7 @@ def execute(packs: list, *, workers: int, retries: int, trainer: str, resources:
     try:
         task = ray.remote(_run).options(max_retries=0, **options)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"resources.ray.{TASK_KEY}: {err}") from None
+        raise ConfigError(f"resources.ray.{RAY_TASK}: {err}") from None
     queue = deque(packs)
     refs: dict = {}
     try:

@@ -32,6 +32,7 @@ from scaling import records
 from scaling.errors import ConfigError
 from scaling.sweep import worker
 from scaling.sweep.engine import Event, settle_pack
+from scaling.sweep.engines import check_slurm
 from scaling.sweep.lock import is_locked
 
 POLL_S = 0.5
@@ -92,13 +93,11 @@ def _alive(submitit, folder: Path, job_id: str | None):
 def execute(packs: list, *, workers: int, retries: int, trainer: str, resources: dict, sweep_dir,
             on_event: Callable) -> None:
     try:
-        import submitit
+        import submitit  # optional: only a Slurm launch needs it
     except ImportError:
         raise ConfigError("--backend slurm: submitit is not installed (pip install 'scaling[slurm]')") from None
+    check_slurm(resources)
     gpus = resources.get("gpus", 0)
-    if gpus != int(gpus):
-        raise ConfigError(f"resources.gpus: {gpus} is a fraction of a GPU; Slurm allocates whole GPUs "
-                          f"(use 1, or the local or Ray engine to share a card)")
     params = dict(resources.get("slurm", {}))
     cluster = params.pop("cluster", None)
     params.setdefault("timeout_min", timeout_min(packs))

@@ -1,6 +1,7 @@
 """Geometry of the token stream: where each image and text segment sits, per family and split.
 
-Pure Python (no JAX), shared by the models and the analytic FLOP count so both see one truth.
+Pure Python (no JAX), shared by the models, the analytic FLOP count and the planner so all see one
+truth. Whether a family's image segments enter the stream is its row's `sees_images` (`scaling.families`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from scaling import families
 from scaling.config import RunConfig
 from scaling.data import SPLITS, layout, tokenizer
 
@@ -45,13 +47,14 @@ def stream(cfg: RunConfig, split: str) -> Stream:
 @lru_cache(maxsize=None)
 def _stream(family: str, image_size: int, patch_size: int, text_len: int, split: str) -> Stream:
     patches = (image_size // patch_size) ** 2
+    sees_images = families.get(family).sees_images
     segments, pos, targets = [], 0, []
     n_images = n_texts = 0
     for kind, index in layout(split):
         if kind == "image":
             n_images += 1
-            if family == "blind":
-                continue  # the control never sees the image
+            if not sees_images:
+                continue  # e.g. the blind control
             segments.append(Segment("image", index, pos, patches))
             pos += patches
         else:
