@@ -9,6 +9,7 @@ import re
 from typing import Any, Iterator
 
 from scaling import config as C
+from scaling import flops
 from scaling.errors import ConfigError
 from scaling.sweep.keys import check_key, dotted, same
 
@@ -123,9 +124,5 @@ def matches(values: dict, ex: dict) -> bool:
 
 
 def run_cost(cfg: C.RunConfig) -> dict:
-    """`scaling.flops.run_cost`, or {} while the FLOP model is not available."""
-    try:
-        from scaling import flops  # kept out of the launcher's imports: flops imports JAX (models)
-    except ImportError:  # pragma: no cover - the FLOP model ships with the package
-        return {}
+    """`scaling.flops.run_cost` (JAX-free) as a plain dict."""
     return dict(flops.run_cost(cfg))

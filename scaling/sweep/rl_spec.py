@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from scaling import config as C
+from scaling import flops as F
 from scaling.errors import ConfigError
 from scaling.schedule import eval_steps
 from scaling.sweep.grid import axes, excludes, grid_points, matches, recipe_axis, recipes
@@ -121,11 +122,8 @@ def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
 
     rl/flops: the RL training compute the records count (sampling + update + reference);
     rl/flops_eval: the evaluations' sampling; compute/flops: both, the work the time estimate uses."""
-    try:
-        from scaling import flops as F  # JAX (models), kept out of the light launcher's imports
-        from scaling.rl import flops as RF
-    except ImportError:  # pragma: no cover - the FLOP model ships with the package
-        return {}
+    from scaling.rl import flops as RF  # only for RL sweeps: the scaling.rl package imports JAX
+
     s, g, e, p = cfg.sampling, cfg.grpo, cfg.eval, cfg.problems
     step = RF.step_flops(model_cfg, g.problems, s.group, s.max_len, g.updates, g.kl > 0)
     train = cfg.steps * step["rl/flops"]
