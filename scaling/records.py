@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from scaling import config as C
 from scaling.errors import ConfigError, DataError
 from scaling.integrity import changed_since_commit, checksums
 
@@ -273,10 +274,9 @@ def run_problem(run_dir: str | Path) -> str | None:
             return f"{cfg_path}: no run_id"
         if (run_dir / "spec.json").exists() and rid != run_dir.name:  # a sweep's run: named by its id
             return f"{cfg_path}: run_id {rid!r} does not match its folder {run_dir.name!r}"
-        if config.get("stage", "pretrain") == "pretrain":
-            from scaling import config as C
-            from scaling.errors import ConfigError
-
+        # a config.json without a stage tag is a pretraining config (scaling.config), hashed here; other
+        # stages' configs need their stage's code (RL's imports JAX) and are checked by the worker
+        if "stage" not in config:
             try:
                 hashed = C.run_id(C.build({k: v for k, v in config.items() if k != "run_id"}, source=str(cfg_path)))
             except ConfigError as err:

@@ -48,7 +48,7 @@ def load_pretrained(run_dir: str | Path):
     its run id or its final checkpoint."""
     run_dir = Path(run_dir)
     raw = records.finished_config(run_dir, prefix="--from ", noun="pretrained run")
-    if raw.get("stage", "pretrain") != "pretrain" and "pretrained_config" in raw:
+    if "stage" in raw and "pretrained_config" in raw:  # a pretraining config.json carries no stage tag
         raise DataError(f"--from {run_dir}: is an RL run, not a pretraining run")
     rid = raw.pop("run_id", None)
     cfg = C.build(raw, source=f"{run_dir}/{records.CONFIG}")
