@@ -29,6 +29,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 STATUSES = ("done", "diverged", "failed")
+RUNS = "runs"  # a sweep folder's runs: <folder>/runs/<run_id>/ (the layout: scaling.sweep.layout)
 
 
 def _umask() -> int:
@@ -321,7 +322,7 @@ def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
         raise DataError(f"{root}: no such folder")
     if (root / CONFIG).is_file():
         return [root]
-    base = root / "runs" if (root / "runs").is_dir() else root
+    base = root / RUNS if (root / RUNS).is_dir() else root
     found = sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
     index = root / "sweep.json"
     if all_runs or not index.is_file():

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RUNS = "runs"
+from scaling.records import RUNS
+
 STATE = "state"
 PRETRAINED = "pretrained"  # the pretraining stage's folder (its row in scaling.sweep.stages)
 
