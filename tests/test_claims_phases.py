@@ -114,17 +114,19 @@ def test_cli_groups_and_bad_input(tmp_path, capsys):
     lines = [ln for ln in out.splitlines() if ln.startswith(("0.0/", "0.5/"))]
     assert len(lines) == 2 and "REFUTED" in lines[0] and "SUPPORTED" in lines[1] and "3/3" in lines[1]
     assert main(["claim", "phases", str(path), "--y", "nope"]) == 2
-    assert "column 'nope' not found" in capsys.readouterr().err
+    assert "--y 'nope': no such column" in capsys.readouterr().err
     assert main(["claim", "phases", str(tmp_path / "missing.csv")]) == 2
     assert main(["claim", "phases", str(path), "--bootstrap", "0"]) == 2
     bad = pd.DataFrame(rows).astype({"rl/flops": object})
     bad.loc[3, "rl/flops"] = "lots"
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    assert main(["claim", "phases", str(tmp_path / "bad.csv")]) == 2
+    assert main(["claim", "phases", str(path)]) == 2  # two groups' rows pooled: each (seed, compute) twice
+    assert "rows share a key (seed=0.0, rl/flops=1000000000.0 appears more than once)" in capsys.readouterr().err
+    assert main(["claim", "phases", str(tmp_path / "bad.csv"), "--group", "grpo.length_coef"]) == 2
     assert "column 'rl/flops' row 3: not a number" in capsys.readouterr().err
     bad.loc[3, "rl/flops"] = -1.0
     bad.to_csv(tmp_path / "neg.csv", index=False)
-    assert main(["claim", "phases", str(tmp_path / "neg.csv")]) == 2
+    assert main(["claim", "phases", str(tmp_path / "neg.csv"), "--group", "grpo.length_coef"]) == 2
     assert "row 3: compute must be finite" in capsys.readouterr().err
     short = pd.DataFrame(rows[:5])
     short.to_csv(tmp_path / "short.csv", index=False)

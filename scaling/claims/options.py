@@ -34,6 +34,8 @@ class Option:
     flag: str | None = None
     many: bool = False
     check: Callable[[Any], Any] | None = None
+    column: str | None = None  # names a column of the input table: "data" (must exist), "id" (must exist,
+    #                            no empty values: runs, recipes, seeds, groups), None (not a column)
 
     @property
     def cli_flag(self) -> str:

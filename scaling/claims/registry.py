@@ -20,6 +20,7 @@ from scaling.claims.base import ClaimResult, inputs_of
 from scaling.claims.options import REQUIRED, Option, resamples, resolve, trim
 from scaling.claims.rules import NOT_JUDGED, parse_claim, parse_margin
 from scaling.errors import ConfigError, ScalingError
+from scaling.fit.io import check_ids, check_keys, require_columns
 
 SOURCES = ("table", "rows")
 
@@ -35,6 +36,17 @@ class Claim:
     source: str = "table"
     source_help: str = "A CSV or a sweep folder."
     help: str = ""
+    key: Callable[[dict, list], list] | None = None  # (options, table columns) -> the table's key columns
+
+    def check_table(self, df, opts: dict):
+        """(table, rows dropped): the columns the options name exist, ids are not empty, and each key
+        names one row (exact repeats dropped, and counted, only with drop_duplicates)."""
+        require_columns(df, {o.cli_flag: v for o in self.options if o.column
+                             for v in (opts[o.name] if o.many else [opts[o.name]])})
+        check_ids(df, [opts[o.name] for o in self.options if o.column == "id"])
+        if self.key is None:
+            return df, 0
+        return check_keys(df, self.key(opts, list(df.columns)), "the table", opts.get("drop_duplicates", False))
 
     def __post_init__(self):
         if self.source not in SOURCES:
@@ -49,6 +61,28 @@ def _boot(default: int) -> Option:
     return Option("n_boot", int, default, "Bootstrap resamples.", "--bootstrap", check=resamples)
 
 
+DROP = Option("drop_duplicates", bool, False, "Drop rows that repeat another row entirely (counted); a key "
+              "(run, step or compute, point) twice with other values stays an error.")
+
+
+def _step_or(x: str, columns: list) -> str:
+    """A record's position along its run: the step where the table has one, else the compute."""
+    return "step" if "step" in columns else x
+
+
+def _multiplier_key(o: dict, cols: list) -> list:
+    return [o["run_col"], _step_or(o["x"], cols), "point"]
+
+
+def _loglinear_key(o: dict, cols: list) -> list:
+    run = o["run_col"] or next((c for c in ("run_id", "run") if c in cols and c != o["group"]), None)
+    return [o["group"], run, o["split_col"], _step_or(o["x"], cols)] if run else []
+
+
+def _phases_key(o: dict, cols: list) -> list:
+    return [o["group"], o["seed_col"], "run_id", _step_or(o["x"], cols)]
+
+
 ROWS = (
     Claim("multiplier", multiplier.QUESTION, multiplier.judge, (
         Option("baseline", str, REQUIRED, "Recipe to compare against."),
@@ -58,39 +92,45 @@ ROWS = (
         Option("at_loss", float, [], "Headline target loss (repeatable).", many=True),
         Option("at_compute", float, [], "Headline at the loss the baseline reaches at this compute (repeatable).",
                many=True),
-        Option("x", str, "compute/flops", "Compute column."),
-        Option("y", str, "eval/loss/caption", "Loss column."),
-        Option("run_col", str, "run_id", "Run column."),
-        Option("recipe_col", str, "recipe", "Recipe column."),
-        Option("seed_col", str, None, "Seed column (seeds within configurations are the replicates)."),
+        Option("x", str, "compute/flops", "Compute column.", column="data"),
+        Option("y", str, "eval/loss/caption", "Loss column.", column="data"),
+        Option("run_col", str, "run_id", "Run column.", column="id"),
+        Option("recipe_col", str, "recipe", "Recipe column.", column="id"),
+        Option("seed_col", str, None, "Seed column (seeds within configurations are the replicates).",
+               column="id"),
         _boot(1000),
         Option("trim", float, 0.1, "Drop each run's points below this fraction of its final compute.", check=trim),
         Option("extrapolate", bool, False, "Allow targets outside the common loss range."),
         Option("include_mid", bool, False, "Use mid-run points too."),
         Option("seed", int, 0, "Seed of the resampling."),
-    ), help="Compute multiplier of the candidate over the baseline at equal loss (as `scaling compare`)."),
+        DROP,
+    ), key=_multiplier_key, help="Compute multiplier of the candidate over the baseline at equal loss (as `scaling compare`)."),
     Claim("loglinear", loglinear.QUESTION, loglinear.judge, (
-        Option("x", str, REQUIRED, "Compute column (e.g. RL FLOPs or GPU-hours)."),
-        Option("y", str, REQUIRED, "Metric column (repeatable), e.g. pass@1 and pass@16.", many=True),
-        Option("group", str, None, "Analyse each value of this column separately."),
-        Option("split_col", str, None, "Column whose value 'heldout' marks held-out points."),
+        Option("x", str, REQUIRED, "Compute column (e.g. RL FLOPs or GPU-hours).", column="data"),
+        Option("y", str, REQUIRED, "Metric column (repeatable), e.g. pass@1 and pass@16.", many=True,
+               column="data"),
+        Option("group", str, None, "Analyse each value of this column separately.", column="id"),
+        Option("split_col", str, None, "Column whose value 'heldout' marks held-out points.", column="data"),
         Option("holdout", float, 1 / 3, "Without --split-col: held-out fraction of the log-compute range."),
-        Option("run_col", str, None, "Resample whole runs (needs >= 3 runs; default run_id or run when present)."),
+        Option("run_col", str, None, "Resample whole runs (needs >= 3 runs; default run_id or run when present).",
+               column="id"),
         _boot(1000),
         Option("seed", int, 0, "Seed of the resampling."),
-    ), source_help="A CSV (or sweep folder) with compute and metric columns.",
+        DROP,
+    ), key=_loglinear_key, source_help="A CSV (or sweep folder) with compute and metric columns.",
         help="Slope per decade, curvature, held-out log-linear vs sigmoid, and a verdict per metric."),
     Claim("phases", phases.QUESTION, phases.judge, (
-        Option("x", str, "rl/flops", "RL compute column."),
-        Option("y", str, ["eval/length/heldout"], "Length column (repeatable).", many=True),
-        Option("seed_col", str, "seed", "Seed column (whole seeds are resampled)."),
-        Option("group", str, None, "Analyse each value separately (e.g. grpo.length_coef)."),
+        Option("x", str, "rl/flops", "RL compute column.", column="data"),
+        Option("y", str, ["eval/length/heldout"], "Length column (repeatable).", many=True, column="data"),
+        Option("seed_col", str, "seed", "Seed column (whole seeds are resampled).", column="id"),
+        Option("group", str, None, "Analyse each value separately (e.g. grpo.length_coef).", column="id"),
         _boot(400),
         Option("replicate", float, 0.5, "Supported needs more than this fraction of seeds to replicate.",
                check=phases.replicate_fraction),
         Option("min_seg", int, phases.MIN_SEG, "Distinct compute values per segment, at least.",
                check=phases.segment_points),
-    ), source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
+        DROP,
+    ), key=_phases_key, source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
         help="Piecewise-linear length vs log compute (0/1/2 breakpoints by BIC), slope intervals over seeds, verdict."),
     Claim("parallel", parallel.QUESTION, parallel.judge, (
         Option("scheme", str, "agents", "vote, best or agents.", check=parallel.check_scheme),
@@ -128,7 +168,14 @@ def judge(name: str, data, **options) -> ClaimResult:
     defaults filled in): the result carries its options and inputs' hash."""
     row = get(name)
     opts = row.resolve(**options)
-    result = row.judge(data, **opts)
+    dropped = 0
+    if row.source == "table":
+        table, dropped = row.check_table(data, opts)
+    claim_opts = {k: v for k, v in opts.items() if k != DROP.name}
+    result = row.judge(table if row.source == "table" else data, **claim_opts)
+    if dropped:
+        note = f"{dropped} row(s) that repeated another row entirely were dropped (--drop-duplicates)"
+        result = dataclasses.replace(result, warnings=(*result.warnings, note), lines=(*result.lines, note))
     return dataclasses.replace(result, claim=row.name, question=row.question, options=opts, inputs=inputs_of(data))
 
 
