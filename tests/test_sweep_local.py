@@ -12,7 +12,8 @@ import yaml
 import scaling
 from scaling.cli import main
 from scaling.errors import DataError
-from scaling.sweep import estimate, runner
+from scaling.sweep import runner
+from scaling.sweep import timing as estimate
 from scaling.sweep.spec import expand
 from scaling.sweep.status import collect
 
