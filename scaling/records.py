@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from scaling import config as C
 from scaling.errors import ConfigError, DataError
 from scaling.integrity import changed_since_commit, checksums
 
@@ -28,6 +29,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 STATUSES = ("done", "diverged", "failed")
+RUNS = "runs"  # a sweep folder's runs: <folder>/runs/<run_id>/ (the layout: scaling.sweep.layout)
 
 
 def _umask() -> int:
@@ -273,10 +275,9 @@ def run_problem(run_dir: str | Path) -> str | None:
             return f"{cfg_path}: no run_id"
         if (run_dir / "spec.json").exists() and rid != run_dir.name:  # a sweep's run: named by its id
             return f"{cfg_path}: run_id {rid!r} does not match its folder {run_dir.name!r}"
-        if config.get("stage", "pretrain") == "pretrain":
-            from scaling import config as C
-            from scaling.errors import ConfigError
-
+        # a config.json without a stage tag is a pretraining config (scaling.config), hashed here; other
+        # stages' configs need their stage's code (RL's imports JAX) and are checked by the worker
+        if "stage" not in config:
             try:
                 hashed = C.run_id(C.build({k: v for k, v in config.items() if k != "run_id"}, source=str(cfg_path)))
             except ConfigError as err:
@@ -321,7 +322,7 @@ def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
         raise DataError(f"{root}: no such folder")
     if (root / CONFIG).is_file():
         return [root]
-    base = root / "runs" if (root / "runs").is_dir() else root
+    base = root / RUNS if (root / RUNS).is_dir() else root
     found = sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
     index = root / "sweep.json"
     if all_runs or not index.is_file():

@@ -35,6 +35,7 @@ from scaling.rl import config as R
 from scaling.rl import problems as P
 from scaling.rl.learner import Learner
 from scaling.schedule import eval_steps
+from scaling.sweep import layout
 
 COUNTERS = ("flops_sampling", "flops_update", "flops_reference", "flops", "flops_2n6n",
             "rollouts", "filtered", "tokens_sampled")
@@ -48,7 +49,7 @@ def load_pretrained(run_dir: str | Path):
     its run id or its final checkpoint."""
     run_dir = Path(run_dir)
     raw = records.finished_config(run_dir, prefix="--from ", noun="pretrained run")
-    if raw.get("stage", "pretrain") != "pretrain" and "pretrained_config" in raw:
+    if "stage" in raw and "pretrained_config" in raw:  # a pretraining config.json carries no stage tag
         raise DataError(f"--from {run_dir}: is an RL run, not a pretraining run")
     rid = raw.pop("run_id", None)
     cfg = C.build(raw, source=f"{run_dir}/{records.CONFIG}")
@@ -166,7 +167,7 @@ def pretrained_dir_of(run_dir: str | Path, cfg: R.RLConfig) -> Path:
         return (run_dir / spec["pretrained_dir"]).resolve()
     if not cfg.pretrained:
         raise ConfigError(f"{run_dir}: the RL config names no pretrained run, and spec.json no pretrained_dir")
-    return run_dir.resolve().parent.parent / "pretrained" / "runs" / cfg.pretrained
+    return layout.run_dir(layout.upstream_folder(layout.folder_of(run_dir.resolve()), layout.PRETRAINED), cfg.pretrained)
 
 
 def train(cfg, run_dir: str | Path) -> dict:

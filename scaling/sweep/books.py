@@ -16,6 +16,8 @@ from pathlib import Path
 
 from scaling import provenance, records
 from scaling.errors import ConfigError, DataError
+from scaling.sweep import layout, stages
+from scaling.sweep.runspec import DEFAULT_STAGE
 
 INDEX = "sweep.json"
 
@@ -24,7 +26,7 @@ class StateBook:
     """`<sweep_dir>/state/<run_id>.json`, merged and rewritten atomically on every change."""
 
     def __init__(self, sweep_dir: str | Path):
-        self.dir = Path(sweep_dir) / "state"
+        self.dir = Path(sweep_dir) / layout.STATE
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def read(self, run_id: str) -> dict:
@@ -46,7 +48,7 @@ class StateBook:
 
 def read_state(sweep_dir: str | Path, run_id: str) -> dict:
     """A run's state file ({} if there is none); DataError naming the file if it is damaged."""
-    path = Path(sweep_dir) / "state" / f"{run_id}.json"
+    path = Path(sweep_dir) / layout.STATE / f"{run_id}.json"
     return records.read_json_dict(path) if path.exists() else {}
 
 
@@ -70,31 +72,31 @@ def write_index(sweep_dir: Path, sweep, info: dict, launches: list, extend: bool
     runs = list(dict.fromkeys(rid for ids in parts.values() for rid in ids))
     out = {"name": info.get("name") if extend and info.get("name") else sweep.name,
            "source": os.path.abspath(sweep.source), "runs": runs, "parts": parts, "launches": launches}
-    if sweep.stage == "rl":
-        out.update(stage="rl", pretrained=[r.run_id for r in sweep.pretrained])
+    if sweep.upstream:  # a sweep of several stages names its stage and the runs it starts from
+        out["stage"] = sweep.stage
+        out.update({stages.get(s).folder: [r.run_id for r in runs] for s, runs in sweep.upstream.items()})
     records.atomic_write_json(sweep_dir / INDEX, out)
 
 
 def check_books(folders: dict, jobs: list) -> None:
     """Read every folder's sweep.json and every job's state file (in its stage's folder): a
     DataError names the first damaged one."""
-    for stage, folder in folders.items():
+    for folder in folders.values():
         read_index(folder)
-        for job in jobs:
-            if job.stage == stage:
-                read_state(folder, job.spec.run_id)
+    for job in sorted(jobs, key=lambda j: list(folders).index(j.stage)):
+        read_state(folders[job.stage], job.spec.run_id)
 
 
 def check_owner(sweep_dir: Path, sweep, extend: bool) -> dict:
     """The folder's index; ConfigError if it belongs to another sweep and `extend` is not set."""
     info = read_index(sweep_dir)
-    owner, stage = info.get("name"), info.get("stage", "pretrain")
+    owner, held = info.get("name"), info.get("stage", DEFAULT_STAGE)
     parts = info.get("parts") or {}
     if owner is not None and sweep.name not in (owner, *parts) and not extend:
         raise ConfigError(f"{sweep_dir}: holds sweep {owner!r} (from {info.get('source')}), not {sweep.name!r}; "
                           f"choose another --out, or pass --extend to add this sweep's runs to it")
-    if owner is not None and stage != sweep.stage:
-        raise ConfigError(f"{sweep_dir}: holds a {stage} sweep ({owner!r}); a {sweep.stage} sweep cannot share it")
+    if owner is not None and held != sweep.stage:  # a folder holds one stage's sweep (not a stage branch)
+        raise ConfigError(f"{sweep_dir}: holds a {held} sweep ({owner!r}); a {sweep.stage} sweep cannot share it")
     return info
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from scaling.sweep.spec import RunSpec
+from scaling.sweep.runspec import RunSpec
 from scaling.sweep.worker import LOG
 
 MAX_PREEMPTIONS = 100  # requeues after a checkpoint-on-signal exit do not count against the retries
@@ -27,7 +27,7 @@ class Job:
     run_dir: Path
     attempt: int = 0
     fresh: bool = True  # no records yet when this launch began (its time measures a whole run)
-    pretrained_dir: Path | None = None  # RL runs: the pretraining run they start from
+    upstream_dirs: tuple[Path, ...] = ()  # the run folders it starts from (one per `spec.upstream`)
     planned_s: float = 0.0  # the plan's estimate of one whole attempt
     job_id: str | None = None  # the engine's id of the current attempt (Slurm job, Ray task)
     preemptions: int = 0

@@ -1,7 +1,7 @@
 """RL sweeps (`stage: rl`): expansion into runs bound to their pretrained runs, and the RL cost model.
 
 The format is described in `scaling.sweep.spec` (the `pretrained:` list and axis); `spec.expand`
-hands a sweep with `stage: rl` to `expand_rl`.
+hands a sweep with `stage: rl` to `expand_rl` (the RL row of `scaling.sweep.stages`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,19 @@ import math
 from typing import Any
 
 from scaling import config as C
+from scaling import flops as F
 from scaling.errors import ConfigError
-from scaling.sweep.keys import check_key, dotted, fmt
-from scaling.sweep.spec import (RECIPE_NAME, RunSpec, Sweep, _axes, _excludes, _matches, _recipe_axis, _recipes,
-                                _resources, config_keys, grid_points, run_cost)
+from scaling.schedule import eval_steps
+from scaling.sweep.grid import axes, excludes, grid_points, matches, recipe_axis, recipes
+from scaling.sweep.keys import fmt
+from scaling.sweep.pretrain_spec import pretrained_list
+from scaling.sweep.resources import parse_resources
+from scaling.sweep.runspec import RunSpec, Sweep
+
 
 def _rl():
-    from scaling.rl import config as R  # imported only for RL sweeps
+    # imported only for RL sweeps: the scaling.rl package imports JAX, kept out of the light launcher
+    from scaling.rl import config as R
 
     return R
 
@@ -41,45 +47,6 @@ def _rl_build(data: dict, overrides: dict, source: str):
     return R.build(data, source=source)
 
 
-def _pretrained(raw: dict, path: str) -> list[tuple[str, RunSpec]]:
-    """The `pretrained:` list -> [(label, pretraining RunSpec)], validated."""
-    entries = raw.get("pretrained")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: pretrained: `stage: rl` needs a non-empty list of pretraining configs "
-                          f"({{config.key: value}} over the defaults)")
-    out: list[tuple[str, RunSpec]] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        where = f"{path}: pretrained[{i}]"
-        if entry is not None and not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping of pretraining config keys, got {entry!r}")
-        entry = dict(entry or {})
-        label = str(entry.pop("label", i))
-        if label != str(i) and not RECIPE_NAME.fullmatch(label):
-            raise ConfigError(f"{where}.label: a label is a word of letters, digits, '_', '-' or '.' "
-                              f"starting with a letter, got {label!r}")
-        if any(label == lab for lab, _ in out):
-            raise ConfigError(f"{where}.label: {label!r} is used twice")
-        patch = dotted(entry, where)
-        allowed = config_keys()
-        for key in patch:
-            check_key(key, where, allowed)
-        cfg = C.build({}, patch, source=where)
-        cost = run_cost(cfg)
-        if cost.get("steps", 1) < 1:
-            raise ConfigError(f"{where}: train.tokens: {cfg.train.tokens} is less than one training step "
-                              f"at train.batch_size={cfg.train.batch_size}")
-        rid = C.run_id(cfg)
-        if rid in seen:
-            raise ConfigError(f"{where}: the same pretraining config as pretrained[{seen[rid]}]")
-        seen[rid] = i
-        text = " ".join(f"{k}={fmt(v)}" for k, v in patch.items())
-        spec = RunSpec(run_id=rid, label=f"pretrained={label}" + (f" {text}" if text else ""), cfg=cfg,
-                       point={"pretrained": i, **patch}, cost=cost)
-        out.append((label, spec))
-    return out
-
-
 def _pretrained_index(value: Any, labels: list[str], where: str) -> int:
     """An axis/exclude value naming a pretrained entry (its index or its label) -> the index."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
@@ -93,18 +60,19 @@ def _pretrained_index(value: Any, labels: list[str], where: str) -> int:
     raise ConfigError(f"{where}: no pretrained model {value!r} (pretrained: {known})")
 
 
-def expand_rl(raw: dict, path: str, name: str) -> Sweep:
+def expand_rl(raw: dict, path: str, name: str, stage: str) -> Sweep:
+    """An RL sweep -> its RL runs (of `stage`), each bound to one run of the `pretrained:` list."""
     R = _rl()
     if "isoflop" in raw:
         raise ConfigError(f"{path}: isoflop: not available with `stage: rl` (RL runs are sized by steps)")
-    pretrained = _pretrained(raw, path)
+    pretrained = pretrained_list(raw, path)
     labels = [label for label, _ in pretrained]
     reserved = {"recipe": "`recipe` is the recipe's name; do not set it inside a recipe",
                 "pretrained": "`pretrained` is chosen by the `pretrained:` list (or a `pretrained` axis); "
                               "do not set it inside a recipe"}
-    recipes = _recipes(raw, path, build=_rl_build, reserved=reserved)
+    named = recipes(raw, path, build=_rl_build, reserved=reserved)
     allowed = rl_config_keys()
-    groups = _axes(raw, path, allowed)
+    groups = axes(raw, path, allowed)
     for gi, (keys, rows) in enumerate(groups):
         if "pretrained" in keys:
             col = keys.index("pretrained")
@@ -112,39 +80,40 @@ def expand_rl(raw: dict, path: str, name: str) -> Sweep:
             groups[gi] = (keys, [row[:col] + (_pretrained_index(row[col], labels, where),) + row[col + 1:]
                                  for row in rows])
     axis_keys = [k for keys, _ in groups for k in keys]
-    _recipe_axis(groups, axis_keys, recipes, path)
+    recipe_axis(groups, axis_keys, named, path)
     if "pretrained" not in axis_keys:
         groups.insert(1, (["pretrained"], [(i,) for i in range(len(pretrained))]))
-    excludes = _excludes(raw, path, allowed)
-    for i, ex in enumerate(excludes):
+    dropped = excludes(raw, path, allowed)
+    for i, ex in enumerate(dropped):
         if "pretrained" in ex:
             ex["pretrained"] = _pretrained_index(ex["pretrained"], labels, f"{path}: exclude[{i}].pretrained")
-    resources = _resources(raw, path)
+    resources = parse_resources(raw, path)
 
     runs: list[RunSpec] = []
     seen: set[str] = set()
     for point in grid_points(groups):
         recipe, index = str(point["recipe"]), point["pretrained"]
-        if any(_matches({**recipes[recipe], **point}, ex) for ex in excludes):
+        if any(matches({**named[recipe], **point}, ex) for ex in dropped):
             continue
         pre_label, pre = pretrained[index]
         shown = {**point, "pretrained": pre_label}
         label = " ".join([recipe] + [f"{k}={fmt(v)}" for k, v in shown.items() if k != "recipe"])
         where = f"{path}: run {label}"
-        overrides = {**recipes[recipe], **{k: v for k, v in point.items() if k not in ("recipe", "pretrained")}}
+        overrides = {**named[recipe], **{k: v for k, v in point.items() if k not in ("recipe", "pretrained")}}
         cfg = R.with_pretrained(_rl_build({"recipe": recipe}, overrides, source=where), pre.run_id)
         rid = R.run_id(cfg)
         resolved = {**C.flatten(C.to_dict(cfg)), "pretrained": index}
-        if rid in seen or any(_matches(resolved, ex) for ex in excludes):
+        if rid in seen or any(matches(resolved, ex) for ex in dropped):
             continue
         seen.add(rid)
         runs.append(RunSpec(run_id=rid, label=label, cfg=cfg, point=point, cost=rl_cost(cfg, pre.cfg),
-                            stage="rl", pretrained=pre))
+                            stage=stage, upstream=(pre,)))
     if not runs:
         raise ConfigError(f"{path}: the sweep holds no runs (every grid point is excluded)")
     used = {r.pretrained.run_id for r in runs}
+    starts = [spec for _, spec in pretrained if spec.run_id in used]  # an unused pretrained model is not trained
     return Sweep(name=str(raw.get("name") or name), source=path, runs=runs, resources=resources, raw=raw,
-                 stage="rl", pretrained=[spec for _, spec in pretrained if spec.run_id in used])
+                 stage=stage, upstream={starts[0].stage: starts})
 
 
 def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
@@ -153,11 +122,8 @@ def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
 
     rl/flops: the RL training compute the records count (sampling + update + reference);
     rl/flops_eval: the evaluations' sampling; compute/flops: both, the work the time estimate uses."""
-    try:
-        from scaling import flops as F
-        from scaling.rl import flops as RF
-    except ImportError:  # pragma: no cover - the FLOP model ships with the package
-        return {}
+    from scaling.rl import flops as RF  # only for RL sweeps: the scaling.rl package imports JAX
+
     s, g, e, p = cfg.sampling, cfg.grpo, cfg.eval, cfg.problems
     step = RF.step_flops(model_cfg, g.problems, s.group, s.max_len, g.updates, g.kl > 0)
     train = cfg.steps * step["rl/flops"]
@@ -175,6 +141,19 @@ def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
 
 def _eval_points(steps: int, points: int) -> int:
     """How many evaluations after step 0 an RL run makes (the one schedule, `scaling.schedule`)."""
-    from scaling.schedule import eval_steps
-
     return len(eval_steps(steps, points, first=1))
+
+
+def stored_config(spec: RunSpec) -> dict:
+    """An RL run's config.json (without run_id), as `scaling.rl.run` writes it."""
+    return {"stage": spec.stage, **C.to_dict(spec.cfg), "pretrained_config": C.to_dict(spec.pretrained.cfg)}
+
+
+def read_config(data: dict, source: str):
+    """An RL run's config.json (without run_id) -> its RLConfig."""
+    R = _rl()
+    return R.build({k: v for k, v in data.items() if k not in ("stage", "pretrained_config")}, source=source)
+
+
+def run_id(cfg) -> str:
+    return _rl().run_id(cfg)

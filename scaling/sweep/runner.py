@@ -5,13 +5,16 @@
     <sweep_dir>/state/<run_id>.json the launcher's view of a run: attempts, times, last failure
     <sweep_dir>/runs/<run_id>/      the run itself (config.json, metrics.jsonl, summary.json,
                                     spec.json: how the sweep made it, log.txt: every attempt's output)
-    <sweep_dir>/pretrained/         RL sweeps (`stage: rl`): the pretraining runs they start from, a
-                                    sweep folder itself (runs/<run_id>/, state/); run first
+    <sweep_dir>/<folder>/           each stage the sweep's runs start from (`stages.Stage.folder`, e.g.
+                                    pretrained/ for an RL sweep's pretraining runs), a sweep folder
+                                    itself (runs/<run_id>/, state/); run first
 
-An RL sweep runs in two stages through the same engines: its pretraining runs (trainer
-`scaling.train:train`), then, once those are committed, its RL runs (`scaling.rl.run:train`, which
-finds its pretrained run through `spec.json`). An RL run whose pretrained run did not end `done`
-is not started; it is listed as failed and tried again by the next launch.
+A sweep of a stage that starts from other stages (`stages.Stage.starts_from`, e.g. `stage: rl`)
+runs stage after stage in dependency order (`stages.lineage`) through the same engines, each with
+its stage's trainer (an RL sweep: its pretraining runs with `scaling.train:train`, then its RL runs
+with `scaling.rl.run:train`, which finds its pretrained run through `spec.json`). A run whose
+upstream run did not end `done` is not started; it is listed as failed and tried again by the next
+launch.
 
 Idempotent: a committed run (summary.json present) is never run again; anything else is (re)started
 and the trainer resumes it from its own checkpoint. Every file here is written atomically, and the
@@ -31,15 +34,13 @@ from typing import Callable
 
 from scaling import records
 from scaling.errors import ConfigError
-from scaling.sweep import books, engines, timing
-from scaling.pack import check_pack_size, pack_key
+from scaling.pack import check_pack_size
+from scaling.sweep import books, engines, layout, stages, timing
 from scaling.sweep.engine import Event, Job, pack_jobs, pack_planned_s
-from scaling.sweep.spec import RunSpec, Sweep
-from scaling.sweep.worker import DEFAULT_TRAINER
+from scaling.sweep.runspec import DEFAULT_STAGE, RunSpec, Sweep
 
 SPEC = "spec.json"
-RL_TRAINER = "scaling.rl.run:train"
-PRETRAINED = "pretrained"  # <sweep_dir>/pretrained/: an RL sweep's pretraining runs
+RL_TRAINER = stages.RL_TRAINER  # the CLI's default --rl-trainer
 
 
 @dataclass
@@ -62,17 +63,9 @@ def _spent(cost: dict) -> float | None:
     """All the FLOPs a run trains (its cooldown branches included): what its time is planned on."""
     return cost.get("compute/flops_spent", cost.get("compute/flops"))
 
-def run_dir_of(sweep_dir: str | Path, run_id: str) -> Path:
-    return Path(sweep_dir) / "runs" / run_id
-
-
-def stage_dir(sweep_dir: str | Path, spec: RunSpec, sweep: Sweep) -> Path:
-    """The sweep folder a run belongs to: `<sweep_dir>/pretrained` for an RL sweep's pretraining runs."""
-    return Path(sweep_dir) / PRETRAINED if sweep.stage == "rl" and spec.stage == "pretrain" else Path(sweep_dir)
-
-
 def spec_run_dir(sweep: Sweep, sweep_dir: str | Path, spec: RunSpec) -> Path:
-    return run_dir_of(stage_dir(sweep_dir, spec, sweep), spec.run_id)
+    """A run's folder: `layout.run_dir` in its stage's folder (`stages.folders`)."""
+    return layout.run_dir(stages.folders(sweep, sweep_dir)[spec.stage], spec.run_id)
 
 
 def default_out(sweep_file: str | Path) -> Path:
@@ -103,12 +96,11 @@ def _clean_temporaries(sweep_dir: Path) -> None:
 
 def prepare(sweep: Sweep, sweep_dir: str | Path) -> list[Job]:
     """Create the sweep folder and every run directory (config.json, spec.json); no training.
-    The jobs come in launch order (an RL sweep's pretraining runs first)."""
+    The jobs come in launch order (upstream stages' runs first)."""
     sweep_dir = Path(sweep_dir)
     try:
-        (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
-        if sweep.stage == "rl":
-            (sweep_dir / PRETRAINED / "runs").mkdir(parents=True, exist_ok=True)
+        for folder in stages.folders(sweep, sweep_dir).values():
+            layout.runs_dir(folder).mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"{sweep_dir}: output folder is not writable ({err.strerror or err})") from None
     src = Path(sweep.source)
@@ -117,10 +109,10 @@ def prepare(sweep: Sweep, sweep_dir: str | Path) -> list[Job]:
     jobs = _jobs(sweep, sweep_dir)
     for job in jobs:
         spec, run_dir = job.spec, job.run_dir
-        records.prepare_run_dir(run_dir, spec.config_dict(), spec.run_id)
-        meta = {**spec.meta(), "sweep": sweep.name, "cost": spec.cost}
-        if job.pretrained_dir is not None:
-            meta["pretrained_dir"] = os.path.relpath(job.pretrained_dir, run_dir)  # relative: the folder may move
+        records.prepare_run_dir(run_dir, stages.get(spec.stage).stored_config(spec), spec.run_id)
+        meta = {**stages.meta(spec), "sweep": sweep.name, "cost": spec.cost}
+        for up, up_dir in zip(spec.upstream, job.upstream_dirs):  # relative: the folder may move
+            meta[f"{stages.get(up.stage).folder}_dir"] = os.path.relpath(up_dir, run_dir)
         path = run_dir / SPEC
         try:
             same = path.exists() and records.read_json(path) == json.loads(json.dumps(meta))
@@ -133,42 +125,35 @@ def prepare(sweep: Sweep, sweep_dir: str | Path) -> list[Job]:
 
 def _jobs(sweep: Sweep, sweep_dir: Path) -> list[Job]:
     """One Job per run of the sweep, in launch order; writes nothing."""
-    return [Job(spec, spec_run_dir(sweep, sweep_dir, spec),
-                pretrained_dir=spec_run_dir(sweep, sweep_dir, spec.pretrained) if spec.pretrained else None)
-            for spec in sweep.all_runs]
-
-
-def stage_dirs(sweep: Sweep, sweep_dir: Path) -> dict[str, Path]:
-    """{stage: the folder its runs and books live in}, in launch order."""
-    if sweep.stage == "rl":
-        return {"pretrain": sweep_dir / PRETRAINED, "rl": sweep_dir}
-    return {"pretrain": sweep_dir}
+    folders = stages.folders(sweep, sweep_dir)
+    return [Job(spec, layout.run_dir(folders[spec.stage], spec.run_id),
+                upstream_dirs=tuple(layout.run_dir(folders[u.stage], u.run_id) for u in spec.upstream))
+            for stage in folders for spec in sweep.runs_of()[stage]]
 
 
 def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
-    """One row per run (an RL sweep's pretraining runs first): id, stage, label, params, tokens,
-    FLOPs (RL runs: the RL training FLOPs), estimated seconds, current status (as `sweep run` and
+    """One row per run (upstream stages' runs first): id, stage, label, params, tokens, FLOPs (the
+    stage's `plan_flops`; RL runs: the RL training FLOPs), estimated seconds, current status (as `sweep run` and
     `scaling.load` see it: a damaged run folder is `damaged`); RL runs also name their pretrained
     run. `rate`: one `timing.Rate`, or {stage: Rate} (`rates_for`). A damaged book in
     `sweep_dir` is a DataError naming the file, as for `sweep run`."""
     if sweep_dir is not None:
-        books.check_books(stage_dirs(sweep, Path(sweep_dir)), _jobs(sweep, Path(sweep_dir)))
+        books.check_books(stages.folders(sweep, sweep_dir), _jobs(sweep, Path(sweep_dir)))
     rows = []
-    for spec in sweep.all_runs:
-        status = "pending"
+    for job in _jobs(sweep, Path(sweep_dir or ".")):
+        spec, status, row = job.spec, "pending", stages.get(job.stage)
         if sweep_dir is not None:
-            run_dir = spec_run_dir(sweep, sweep_dir, spec)
+            run_dir = job.run_dir
             if (run_dir / records.CONFIG).exists() and records.run_problem(run_dir):
                 status = "damaged"
             elif (run_dir / records.SUMMARY).exists():
                 status = records.read_summary(run_dir)["status"]
-        rl = spec.stage == "rl"
-        flops = spec.cost.get("rl/flops" if rl else "compute/flops")
+        flops = spec.cost.get(row.plan_flops)
         rows.append({
             "run_id": spec.run_id, "stage": spec.stage, "label": spec.label, "recipe": spec.recipe,
             "budget": spec.budget, "pretrained": spec.pretrained.run_id if spec.pretrained else None,
             "params": spec.cost.get("params/total"),
-            "tokens": None if rl else spec.cost.get("tokens/total", spec.cfg.train.tokens),
+            "tokens": spec.cost.get("tokens/total", spec.cfg.train.tokens) if row.plan_tokens else None,
             "steps": spec.cost.get("steps"), "flops": flops, "flops_6nd": spec.cost.get("compute/flops_6nd"),
             "seconds": _rate(rate, spec.stage).seconds(_spent(spec.cost)), "status": status,
         })
@@ -176,15 +161,17 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
 
 
 def _samples(sweep_dir: Path, stage: str) -> list:
-    return timing.measured_runs(sweep_dir, stage) + timing.measured_runs(sweep_dir / PRETRAINED, stage)
+    """Measured runs of `stage` in a sweep folder and in every stage folder inside it."""
+    inside = dict.fromkeys(layout.upstream_folder(sweep_dir, s.folder) for s in stages.STAGES.values() if s.folder)
+    return [x for folder in (sweep_dir, *inside) for x in timing.measured_runs(folder, DEFAULT_STAGE).get(stage, [])]
 
 
 def rate_for(sweep_dir: str | Path | None, flops_per_s: float | None = None,
-             overhead_s: float | None = None, stage: str = "pretrain") -> timing.Rate:
+             overhead_s: float | None = None, stage: str = DEFAULT_STAGE) -> timing.Rate:
     """The rate to plan runs of `stage` with: given values win, else measured from the finished runs
     of that stage in `sweep_dir` (or, before it has any, in the sweep folders beside it), else the
     defaults."""
-    rate = timing.default_rate(stage)
+    rate = stages.get(stage).rate
     if sweep_dir is not None:
         sweep_dir = Path(sweep_dir)
         samples = _samples(sweep_dir, stage)
@@ -201,14 +188,13 @@ def rate_for(sweep_dir: str | Path | None, flops_per_s: float | None = None,
 def rates_for(sweep: Sweep, sweep_dir: str | Path | None, flops_per_s: float | None = None,
               overhead_s: float | None = None) -> dict[str, timing.Rate]:
     """{stage: Rate} for every stage the sweep runs (`rate_for` each)."""
-    stages = ["pretrain", "rl"] if sweep.stage == "rl" else ["pretrain"]
-    return {s: rate_for(sweep_dir, flops_per_s, overhead_s, stage=s) for s in stages}
+    return {s: rate_for(sweep_dir, flops_per_s, overhead_s, stage=s) for s in stages.launch_order(sweep)}
 
 
 def _rate(rate, stage: str) -> timing.Rate:
     if isinstance(rate, timing.Rate):
         return rate
-    return (rate or {}).get(stage) or timing.default_rate(stage)
+    return (rate or {}).get(stage) or stages.get(stage).rate
 
 
 def planned_seconds(sweep: Sweep, rate) -> dict[str, float]:
@@ -220,12 +206,13 @@ def planned_seconds(sweep: Sweep, rate) -> dict[str, float]:
 
 
 def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", workers: int = 1,
-              retries: int | None = None, trainer: str = DEFAULT_TRAINER, rl_trainer: str = RL_TRAINER,
-              rate=None, extend: bool = False, accept_code: bool = False, pack: int | None = None,
+              retries: int | None = None, trainer: str | None = None, rl_trainer: str | None = None,
+              trainers: dict[str, str] | None = None, rate=None, extend: bool = False, accept_code: bool = False, pack: int | None = None,
               on_event: Callable[[Event], None] | None = None,
               on_start: Callable[[Result], None] | None = None) -> Result:
     """Run every run of `sweep` that is not committed under `sweep_dir`; see the module doc.
-    `trainer` trains the pretraining runs, `rl_trainer` the RL runs of an RL sweep; `rate` is a
+    Each stage's runs train with its row's trainer; `trainer` replaces the pretraining runs' one,
+    `rl_trainer` the RL runs', `trainers` ({stage: trainer}) any stage's; `rate` is a
     Rate or {stage: Rate} (default: `rates_for`). `pack`: at most this many pretraining runs of
     equal shape train together in one worker (default `resources.pack`; 1: every run alone; RL
     runs are never packed). Refused, before anything is written: a folder
@@ -239,7 +226,9 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
     if retries < 0:
         raise ConfigError(f"--retries: must be non-negative, got {retries}")
     engine.check(sweep.resources)  # its option schema, before anything is written
-    trainers = {"pretrain": _absolute(trainer), "rl": _absolute(rl_trainer)}
+    given = {stages.TRAINER_OPTIONS[k]: v for k, v in (("trainer", trainer), ("rl_trainer", rl_trainer)) if v}
+    chosen = {s: _absolute(t) for s, t in {**{s: r.trainer for s, r in stages.STAGES.items()}, **given,
+                                           **(trainers or {})}.items()}
     sweep_dir = Path(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: output path exists and is not a folder")
@@ -250,7 +239,7 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
             raise ConfigError(f"{sweep_dir}: output folder is not writable ({err.strerror or err})") from None
     lock = _lock_sweep(sweep_dir)
     try:
-        folders = stage_dirs(sweep, sweep_dir)
+        folders = stages.folders(sweep, sweep_dir)
         jobs = _jobs(sweep, sweep_dir)
         books.check_books(folders, jobs)  # a damaged book is an error, before any write
         info = books.check_owner(sweep_dir, sweep, extend)
@@ -274,12 +263,12 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
         result.planned_s = makespan_s(packs, rate, workers)
         history = list(info.get("launches", []))
         launch = books.launch_entry(backend, workers, len(todo), result.planned_s,
-                                    {s: _rate(rate, s).__dict__ for s in folders} if sweep.stage == "rl"
-                                    else _rate(rate, "pretrain").__dict__)
+                                    {s: _rate(rate, s).__dict__ for s in folders} if sweep.upstream
+                                    else _rate(rate, sweep.stage).__dict__)
         number = len(history) + 1
         books.write_index(sweep_dir, sweep, info, history + [launch], extend)
-        if sweep.stage == "rl":
-            _write_pretrained_index(sweep_dir, sweep)
+        for stage in sweep.upstream:
+            _write_upstream_index(folders[stage], sweep, stage)
         if on_start:
             on_start(result)
         t0 = time.monotonic()
@@ -313,15 +302,15 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
             if on_event:
                 on_event(event)
 
-        for stage, folder in folders.items():  # pretraining first: RL runs start from its models
+        for stage, folder in folders.items():  # upstream first: later stages start from their runs
             # longest first, as the plan assumes: a long pack started last would run alone at the end
             over = _rate(rate, stage).overhead_s
             batch = sorted(packs[stage], key=lambda p: -pack_planned_s(p, over))
-            if stage == "rl":
-                batch = [p for p in batch if _pretrained_ready(p[0], record)]
+            if stages.get(stage).starts_from:
+                batch = [p for p in batch if _upstream_ready(p[0], record)]
             if batch:
                 execute = _backend(backend)
-                execute(batch, workers=workers, retries=retries, trainer=trainers[stage],
+                execute(batch, workers=workers, retries=retries, trainer=chosen[stage],
                         resources=sweep.resources, sweep_dir=folder, on_event=record)
         result.measured_s = time.monotonic() - t0
         launch.update(finished=time.time(), measured_s=result.measured_s, counts=result.counts,
@@ -332,10 +321,13 @@ def run_sweep(sweep: Sweep, sweep_dir: str | Path, *, backend: str = "local", wo
         lock.close()
 
 
-def make_packs(jobs: list[Job], size: int, stages: list[str]) -> dict[str, list[list[Job]]]:
-    """{stage: packs of at most `size` jobs of equal shape}, in launch order; sets each job's
-    pack_id and pack_flops (for the books and the time calibration)."""
-    packs = {stage: pack_jobs([j for j in jobs if j.stage == stage], size, _packable) for stage in stages}
+def make_packs(jobs: list[Job], size: int, order: list[str]) -> dict[str, list[list[Job]]]:
+    """{stage: packs of at most `size` jobs of equal shape} for the stages in `order` (launch order);
+    sets each job's pack_id and pack_flops (for the books and the time calibration)."""
+    by_stage: dict[str, list[Job]] = {stage: [] for stage in order}
+    for job in jobs:
+        by_stage[job.stage].append(job)
+    packs = {stage: pack_jobs(stage_jobs, size, _packable) for stage, stage_jobs in by_stage.items()}
     for stage_packs in packs.values():
         for p in stage_packs:
             flops = sum(_spent(j.spec.cost) or 0.0 for j in p)
@@ -358,12 +350,13 @@ def plan_seconds(sweep: Sweep, sweep_dir: str | Path, run_ids: set, rate, worker
     """Planned wall seconds of the runs `run_ids` of `sweep`, packed as `run_sweep` would pack them."""
     size = check_pack_size(sweep.resources.get("pack", 1) if pack is None else pack)
     jobs = [j for j in _jobs(sweep, Path(sweep_dir)) if j.spec.run_id in run_ids]
-    return makespan_s(make_packs(jobs, size, list(stage_dirs(sweep, Path(sweep_dir)))), rate, workers)
+    return makespan_s(make_packs(jobs, size, list(stages.folders(sweep, sweep_dir))), rate, workers)
 
 
 def _packable(job: Job):
-    """What a pretraining run must share with others to train in their pack; RL runs: None (alone)."""
-    return pack_key(job.spec.cfg) if job.stage == "pretrain" else None
+    """What a run must share with others to train in their pack (its stage's `pack_key`); None: alone."""
+    key = stages.get(job.stage).pack_key
+    return key(job.spec.cfg) if key is not None else None
 
 
 def _absolute(trainer: str) -> str:
@@ -373,22 +366,25 @@ def _absolute(trainer: str) -> str:
     return trainer
 
 
-def _pretrained_ready(job: Job, record: Callable[[Event], None]) -> bool:
-    """True when the RL run's pretrained run is committed `done`; otherwise the RL run is listed as
-    failed (not started, not committed: the next launch tries again)."""
-    summary = records.read_summary(job.pretrained_dir) if job.pretrained_dir is not None else None
-    if summary is not None and summary.get("status") == "done":
-        return True
-    state = "unfinished" if summary is None else f"ended {summary.get('status')!r}"
-    record(Event("failed", job, f"not started: its pretrained run {job.spec.pretrained.run_id} is {state}"))
-    return False
+def _upstream_ready(job: Job, record: Callable[[Event], None]) -> bool:
+    """True when every run the job's run starts from is committed `done`; otherwise the run is listed
+    as failed (not started, not committed: the next launch tries again)."""
+    for up, up_dir in zip(job.spec.upstream, job.upstream_dirs):
+        summary = records.read_summary(up_dir)
+        if summary is not None and summary.get("status") == "done":
+            continue
+        state = "unfinished" if summary is None else f"ended {summary.get('status')!r}"
+        record(Event("failed", job, f"not started: its {stages.get(up.stage).folder} run {up.run_id} is {state}"))
+        return False
+    return True
 
 
-def _write_pretrained_index(sweep_dir: Path, sweep: Sweep) -> None:
-    """`<sweep_dir>/pretrained/sweep.json`, so the folder reads as a sweep of its own (status, load)."""
-    records.atomic_write_json(sweep_dir / PRETRAINED / "sweep.json", {
-        "name": f"{sweep.name}/{PRETRAINED}", "source": os.path.abspath(sweep.source), "stage": "pretrain",
-        "runs": [r.run_id for r in sweep.pretrained], "part_of": str(sweep_dir.resolve()),
+def _write_upstream_index(folder: Path, sweep: Sweep, stage: str) -> None:
+    """`<sweep_dir>/<folder>/sweep.json`, so an upstream stage's folder reads as a sweep of its own
+    (status, load)."""
+    records.atomic_write_json(folder / books.INDEX, {
+        "name": f"{sweep.name}/{folder.name}", "source": os.path.abspath(sweep.source), "stage": stage,
+        "runs": [r.run_id for r in sweep.upstream[stage]], "part_of": str(folder.parent.resolve()),
     })
 
 

@@ -6,7 +6,8 @@ A run is `done`, `diverged` or `failed` once committed (summary.json); before th
 A run folder that fails `scaling.records.run_problem` is `damaged` (with the reason): `load` and
 `sweep run` refuse it, `sweep plan` marks it. Only the runs of the sweep as last launched are
 counted (as `scaling.load` reads them); other run folders on disk are counted apart.
-An RL sweep's folder lists its pretraining runs (`pretrained/runs/`) beside its RL runs.
+A sweep of several stages lists the runs of the stages it starts from (e.g. an RL sweep's
+pretraining runs, `pretrained/runs/`) before its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from scaling import records
 from scaling.errors import DataError
+from scaling.sweep import layout, stages
 from scaling.sweep.books import read_index, read_state
+from scaling.sweep.runspec import DEFAULT_STAGE
 from scaling.sweep.lock import holder, is_locked
 from scaling.sweep.worker import LOG
 
@@ -43,13 +46,12 @@ def run_status(run_dir: Path, state: dict) -> tuple[str, str]:
 def collect(sweep_dir: str | Path, slowest: int = 5) -> dict:
     """Everything `scaling sweep status` shows, as data (plain JSON values)."""
     sweep_dir = Path(sweep_dir)
-    if not (sweep_dir / "runs").is_dir():
+    if not layout.runs_dir(sweep_dir).is_dir():
         raise DataError(f"{sweep_dir}: not a sweep folder (no runs/ inside); "
                         f"pass the --out folder of `scaling sweep run`")
     info = read_index(sweep_dir)
-    folders = [sweep_dir]
-    if (sweep_dir / "pretrained" / "runs").is_dir():  # an RL sweep: its pretraining runs first
-        folders.insert(0, sweep_dir / "pretrained")
+    inside = dict.fromkeys(layout.upstream_folder(sweep_dir, s.folder) for s in stages.STAGES.values() if s.folder)
+    folders = [f for f in inside if layout.runs_dir(f).is_dir()] + [sweep_dir]  # upstream stages' runs first
     runs, others = [], 0
     for folder in folders:
         mine = records.run_dirs(folder)
@@ -64,7 +66,7 @@ def collect(sweep_dir: str | Path, slowest: int = 5) -> dict:
                 seconds = state["ended"] - state["started"]
             runs.append({
                 "run_id": run_dir.name, "label": spec.get("label", run_dir.name), "status": status,
-                "stage": spec.get("stage", "pretrain"), "log": str(run_dir / LOG),
+                "stage": spec.get("stage", DEFAULT_STAGE), "log": str(run_dir / LOG),
                 "detail": why or state.get("detail", ""), "attempts": state.get("attempts", 0),
                 "job_id": state.get("job_id"), "seconds": seconds, "flops": (spec.get("cost") or {}).get("compute/flops"),
                 "code": ((summary.get("provenance") or {}).get("code")),

@@ -17,9 +17,9 @@ from scaling.errors import DataError
 
 DEFAULT_FLOPS_PER_S = 2.0e9  # effective training FLOP/s of the small models on one CPU worker
 DEFAULT_OVERHEAD_S = 15.0  # per run: interpreter, JAX import, compilation, evaluations
-# RL runs (`stage: rl`): FLOPs are `scaling.sweep.rl_spec.rl_cost`'s compute/flops (RL training and
-# evaluation sampling, every answer at max length); measured on sweeps/rl_demo.yaml (2 CPU workers:
-# 1.8e10 FLOP/s + 41 s), rounded towards caution
+# RL runs (`stage: rl`, its row in scaling.sweep.stages): FLOPs are `scaling.sweep.rl_spec.rl_cost`'s
+# compute/flops (RL training and evaluation sampling, every answer at max length); measured on
+# sweeps/rl_demo.yaml (2 CPU workers: 1.8e10 FLOP/s + 41 s), rounded towards caution
 RL_FLOPS_PER_S = 1.5e10
 RL_OVERHEAD_S = 35.0
 
@@ -34,10 +34,6 @@ class Rate:
         return self.overhead_s + (flops or 0.0) / self.flops_per_s
 
 
-def default_rate(stage: str = "pretrain") -> Rate:
-    return Rate(RL_FLOPS_PER_S, RL_OVERHEAD_S) if stage == "rl" else Rate()
-
-
 def makespan(durations: list[float], workers: int) -> float:
     """Wall time of running `durations` on `workers` slots, longest first (greedy)."""
     workers = max(1, int(workers))
@@ -48,11 +44,12 @@ def makespan(durations: list[float], workers: int) -> float:
     return max(slots) if durations else 0.0
 
 
-def measured_runs(sweep_dir: str | Path, stage: str = "pretrain") -> list[tuple[float, float]]:
-    """(flops, seconds) of every run (or pack of runs: their FLOPs together, once per pack) of
-    `stage` (pretrain | rl) the launcher saw go from nothing to committed in one attempt (retried,
-    preempted or resumed runs say nothing about a run's cost)."""
-    out, packs = [], {}
+def measured_runs(sweep_dir: str | Path, default_stage: str) -> dict[str, list[tuple[float, float]]]:
+    """{stage: (flops, seconds) of every run (or pack of runs: their FLOPs together, once per pack)
+    the launcher saw go from nothing to committed in one attempt} (retried, preempted or resumed runs
+    say nothing about a run's cost); a book without a stage is of `default_stage`."""
+    out: dict[str, list] = {}
+    packs: dict[str, dict] = {}
     state_dir = Path(sweep_dir) / "state"
     if not state_dir.is_dir():
         return out
@@ -61,17 +58,18 @@ def measured_runs(sweep_dir: str | Path, stage: str = "pretrain") -> list[tuple[
             state = records.read_json_dict(path)
         except DataError:
             continue  # a damaged book calibrates nothing (the launch itself refuses it, naming the file)
-        if state.get("stage", "pretrain") != stage:
-            continue
+        stage = state.get("stage", default_stage)
         if state.get("status") == "committed" and state.get("whole") and state.get("flops"):
             seconds = state.get("ended", 0) - state.get("started", 0)
             if seconds <= 0:
                 continue
             if state.get("pack") and state.get("pack_flops"):
-                packs[state["pack"]] = (float(state["pack_flops"]), float(seconds))
+                packs.setdefault(stage, {})[state["pack"]] = (float(state["pack_flops"]), float(seconds))
             else:
-                out.append((float(state["flops"]), float(seconds)))
-    return out + list(packs.values())
+                out.setdefault(stage, []).append((float(state["flops"]), float(seconds)))
+    for stage, by_pack in packs.items():
+        out.setdefault(stage, []).extend(by_pack.values())
+    return out
 
 
 def calibrate(samples: list[tuple[float, float]], fallback: Rate = Rate()) -> Rate:

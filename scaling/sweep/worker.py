@@ -4,7 +4,7 @@
 The worker reads the resolved config from `RUN_DIR/config.json`, takes an exclusive lock on the run
 directory (so two workers can never write the same run, e.g. a leftover worker of a killed launcher
 and its replacement), removes temporary files a kill left behind, and calls the trainer
-(`scaling.train:train` unless told otherwise; RL runs of an RL sweep: `scaling.rl.run:train`) as
+(`scaling.train:train` unless told otherwise; the launcher passes each stage's trainer) as
 `trainer(cfg, run_dir)`; several run folders are a pack, trained together by `trainer.pack(cfgs,
 run_dirs)` when the trainer has one (`scaling.train:train` does), else one after another. Every
 backend runs runs this way. A pack's exit code is the process's; each member's outcome is read from
@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Callable
 
 from scaling import records
+from scaling.errors import ConfigError
 from scaling.preemption import EXIT_REQUEUE, Preempted
+from scaling.sweep import stages
 from scaling.sweep.lock import LockBusy, acquire
 
 EXIT_OK = 0
@@ -58,23 +60,13 @@ def load_trainer(spec: str) -> Callable:
 
 
 def read_config(run_dir: Path):
-    """The resolved config stored in `run_dir/config.json` (checked against its run id): a
-    RunConfig, or for an RL run (`"stage": "rl"`) a `scaling.rl.config.RLConfig`."""
-    from scaling import config as C
-    from scaling.errors import ConfigError
-
+    """The resolved config stored in `run_dir/config.json` (checked against its run id), read by its
+    stage's row (`stages.of_config`): a RunConfig, or for an RL run a `scaling.rl.config.RLConfig`."""
     data = records.read_json(run_dir / records.CONFIG)
     stored_id = data.pop("run_id", None)
-    if data.get("stage") == "rl":
-        from scaling.rl import config as R
-
-        fields = {k: v for k, v in data.items() if k not in ("stage", "pretrained_config")}
-        cfg = R.build(fields, source=str(run_dir / records.CONFIG))
-        if stored_id is not None and R.run_id(cfg) != stored_id:
-            raise ConfigError(f"{run_dir}: config.json does not hash to its run id {stored_id!r}")
-        return cfg
-    cfg = C.build(data, source=str(run_dir / records.CONFIG))
-    if stored_id is not None and C.run_id(cfg) != stored_id:
+    stage = stages.of_config(data)
+    cfg = stage.read_config(data, str(run_dir / records.CONFIG))
+    if stored_id is not None and stage.run_id(cfg) != stored_id:
         raise ConfigError(f"{run_dir}: config.json does not hash to its run id {stored_id!r}")
     return cfg
 

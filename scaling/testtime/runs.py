@@ -31,7 +31,7 @@ def load_run(run_dir: str | Path) -> Loaded:
     """DataError naming the folder when it is missing, not a run, unfinished or not done."""
     run_dir = Path(run_dir)
     raw = records.finished_config(run_dir)
-    if raw.get("stage") != "rl":
+    if "pretrained_config" not in raw:  # an RL run's config.json names the model it started from
         from scaling.rl.run import load_pretrained
 
         cfg, graphdef, params, rid = load_pretrained(run_dir)
