@@ -80,7 +80,10 @@ def plan(
                     "estimated_s": eta, "flops": sum(r["flops"] or 0 for r in rows),
                     "rates": {stage: r.__dict__ for stage, r in rates.items()}})
         return
-    iso, rl = sweep.isoflop, sweep.stage == "rl"
+    from scaling.sweep import stages
+
+    # a sweep whose runs start from another stage's: each row says its stage and the run it starts from
+    iso, rl = sweep.isoflop, any(stages.get(r["stage"]).starts_from for r in rows)
     headers = ["run_id"] + (["stage"] if rl else []) + ["run"] + (["pretrained"] if rl else []) + \
         ["params", "tokens", "FLOPs"] + (["budget", "off"] if iso else []) + ["est.", "status"]
     table = []
@@ -93,7 +96,7 @@ def plan(
         table.append(cells + [_secs(r["seconds"]), r["status"]])
     typer.echo(_table(headers, table))
     if rl:
-        pre = [r for r in rows if r["stage"] == "pretrain"]
+        pre = [r for r in rows if not stages.get(r["stage"]).starts_from]
         typer.echo(f"\n{sweep.name}: {len(pre)} pretraining + {len(rows) - len(pre)} RL runs, {len(todo)} to run; "
                    f"{sum(r['flops'] or 0 for r in pre):.3g} pretraining FLOPs, "
                    f"{sum(r['flops'] or 0 for r in rows if r not in pre):.3g} RL FLOPs (FLOPs of an RL run: "
