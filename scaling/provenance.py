@@ -40,7 +40,7 @@ DECIDES_RECORDS = ("__init__.py", "config.py", "families.py", "stream.py", "data
                    "schedule.py", "lifecycle.py", "train.py", "trainer.py", "pack.py", "optim.py", "checkpoint.py",
                    "preemption.py", "tracking.py", "rl", "testtime")
 # ... and what only reads, plans, launches, fits or reports: changing it cannot change a run's records.
-READS_ONLY = ("cli", "sweep", "fit", "claims", "report.py", "report_rl.py", "plots.py", "records.py", "integrity.py", "provenance.py", "bench",
+READS_ONLY = ("cli", "sweep", "fit", "claims", "report", "plots.py", "records.py", "integrity.py", "provenance.py", "bench",
               "errors.py")
 # Older code versions whose records this code reproduces exactly, with how that was checked.
 SAME_RECORDS = {

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from calibration_synthetic import E, sweep
-from scaling import report
+from scaling.report import pretrain as report
 from scaling.errors import ConfigError
 
 
@@ -41,7 +41,7 @@ def test_report_reuses_compare_fits_and_states_the_floor(records, tmp_path):
     with pytest.raises(ConfigError, match="report.metric"):
         report.write(records, out, {**cfg, "metric": "nope"})
     bad = {**cfg, "pairs": [{"candidate": "early", "baseline": "baseline", "claim": None}]}
-    import scaling.report as rep
+    import scaling.report.pretrain as rep
 
     orig = rep.summary_md
     rep.summary_md = lambda *a: (_ for _ in ()).throw(RuntimeError("disk full"))

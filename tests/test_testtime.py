@@ -176,12 +176,12 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
 
 
 def test_rl_report_trajectories_claims_and_study(world, tmp_path):
-    """`scaling report` on an RL sweep (scaling.report_rl): trajectories, claims, the study of the named run."""
+    """`scaling report` on an RL sweep (scaling.report.rl): trajectories, claims, the study of the named run."""
     import shutil
 
     import pandas as pd
 
-    from scaling import report_rl
+    from scaling.report import rl as report_rl
     from scaling.errors import ConfigError
 
     root, _ = world
@@ -202,7 +202,7 @@ def test_rl_report_trajectories_claims_and_study(world, tmp_path):
                               "bootstrap": 50, "testtime": {"run": {"grpo.length_coef": 0.5, "seed": 0}, "m": "1,2",
                                                             "problems": 4}}, "t.yaml")
     with chain_vocabulary():
-        res = report_rl.write(df, runs, tmp_path / "rep", cfg, "t", {})
+        res = report_rl.write(df, tmp_path / "rep", cfg, runs=runs, sweep_name="t", timings={})
     traj = {(t["group"], t["seed"]): t for t in res["trajectories"]}
     assert len(traj) == 6 and traj[0.5, 0]["start"] == rows[30]["eval/think/heldout/mean"]
     assert traj[0.0, 1]["min"] == min(r["eval/think/heldout/mean"] for r in rows[10:20])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -25,58 +25,26 @@ def report_cmd(
                                        "(default resources.pack or 8; 1: every run alone)."),
 ) -> None:
     """Run the sweep (resumable; finished runs are skipped), then fit, compare and write the report."""
-    from scaling import records
-    from scaling import report as rep
-    from scaling.cli.sweep import run as sweep_run
-    from scaling.sweep import runner, spec
+    import contextlib
 
-    sweep = spec.load_sweep(sweep_file)  # validates the whole grid before anything runs
-    if pack is not None:
-        from scaling.pack import check_pack_size
+    from scaling.cli.sweep import Display, _echo_json, launched
+    from scaling.report.build import RunsFailed, build, default_out
 
-        check_pack_size(pack)
-    recipes = sorted({r.recipe for r in sweep.runs})
-    rl = sweep.stage == "rl"  # an RL sweep's report: length, pass@k, test-time scaling (scaling.report_rl)
-    if rl:
-        from scaling import report_rl
-
-        cfg = report_rl.settings(sweep.raw.get("report"), str(sweep_file))
-    else:
-        cfg = rep.settings(sweep.raw.get("report"), str(sweep_file), recipes)
-    if bootstrap is not None:
-        if bootstrap < 10:
-            from scaling.errors import ConfigError
-
-            raise ConfigError(f"--bootstrap {bootstrap}: at least 10 resamples are needed")
-        cfg["bootstrap"] = bootstrap
-    runs = runs or runner.default_out(sweep_file)
-    out = out or Path("report") / Path(sweep_file).stem
-    _check_writable(out)  # before minutes of training, not after
-    timings = {}
-    t0 = time.monotonic()
-    if not no_train:
-        import contextlib
-        import sys
-
-        # with --json, stdout holds only the JSON: the sweep's progress goes to stderr
-        with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
-            sweep_run(sweep_file, out=runs, workers=workers, backend=backend, retries=None, flops_per_s=None,
-                      overhead_s=None, trainer="scaling.train:train", pack=pack)
-        timings["sweep"] = time.monotonic() - t0
-    df = records.load(runs)
-    wanted = {r.run_id for r in sweep.runs}
-    df = df[df["run_id"].isin(wanted)]
-    if df.empty:
-        from scaling.errors import DataError
-
-        raise DataError(f"{runs}: no committed runs of {sweep_file}; run it first (without --no-train)")
-    if rl:
-        results = report_rl.write(df, runs, out, cfg, sweep.name, timings)
-    else:
-        results = rep.write(df, out, cfg, sweep_name=sweep.name, timings=timings)
+    out = out or default_out(sweep_file)
+    display = Display(rich=False)
+    # with --json, stdout holds only the JSON: the sweep's progress goes to stderr
+    with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
+        display.rich = sys.stdout.isatty()
+        try:
+            results = build(sweep_file, runs, out, workers=workers, backend=backend, train=not no_train,
+                            bootstrap=bootstrap, pack=pack, on_event=display.event,
+                            on_start=lambda res, planned: display.start(res, workers, planned),
+                            on_launched=lambda sweep, runs, res: (display.stop(), launched(sweep, runs, res)))
+        except RunsFailed:  # `launched` has said which and exits 1 before this
+            raise typer.Exit(1) from None
+        finally:
+            display.stop()
     if json_out:
-        from scaling.cli.sweep import _echo_json
-
         _echo_json(results)
         return
     for name, m in ((results.get("phases") or {}).get("metrics") or {}).items():
@@ -91,20 +59,3 @@ def report_cmd(
         if v:
             typer.echo(f"{r['candidate']} vs {r['baseline']}: claim {r['claim']:g}x -> {v['verdict'].upper()}")
     typer.echo(f"report: {out / 'summary.md'} ({', '.join(f'{k} {v:.0f} s' for k, v in results['timings_s'].items())})")
-
-
-def _check_writable(out: Path) -> None:
-    """ConfigError naming `out` when no report folder can be made there."""
-    import os
-
-    from scaling.errors import ConfigError
-
-    probe = out if out.exists() else out.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: the report path exists and is not a folder")
-    if not probe.is_dir():
-        raise ConfigError(f"{out}: report folder cannot be made ({probe} is not a folder)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{out}: report folder is not writable ({probe})")

@@ -59,4 +59,5 @@ def rl_sweep_cmd(
     from scaling.cli.sweep import run
 
     run(sweep_file=sweep, out=out, workers=workers, backend=backend, retries=None, flops_per_s=None,
-        overhead_s=None, trainer="scaling.train:train", rl_trainer="scaling.rl.run:train")
+        overhead_s=None, trainer="scaling.train:train", rl_trainer="scaling.rl.run:train", extend=False,
+        accept_code=False, pack=None)

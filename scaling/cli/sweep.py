@@ -32,29 +32,6 @@ def _num(x, fmt: str = ".3g") -> str:
     return "-" if x is None else format(float(x), fmt)
 
 
-def _positive(name: str, value, allow_none: bool = True):
-    """A numeric option that must be a finite number above zero (None allowed where optional)."""
-    import math
-
-    from scaling.errors import ConfigError
-
-    if value is None and allow_none:
-        return value
-    if value is None or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name}: must be a finite number above zero, got {value}")
-    return value
-
-
-def _nonnegative(name: str, value):
-    import math
-
-    from scaling.errors import ConfigError
-
-    if value is not None and (not math.isfinite(value) or value < 0):
-        raise ConfigError(f"{name}: must be a finite non-negative number, got {value}")
-    return value
-
-
 def _echo_json(data) -> None:
     import json
 
@@ -88,15 +65,9 @@ def plan(
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (runs, totals, rates)."),
 ) -> None:
     """Dry run: every run with its parameters, tokens and FLOPs, and the estimated total time."""
-    from scaling.sweep import runner, spec
+    from scaling.sweep import launch, runner, spec
 
-    _positive("--workers", workers, allow_none=False)
-    _positive("--flops-per-s", flops_per_s)
-    _nonnegative("--overhead-s", overhead_s)
-    if pack is not None:
-        from scaling.pack import check_pack_size
-
-        check_pack_size(pack)
+    launch.check_options(workers, flops_per_s, overhead_s, pack)
     sweep = spec.load_sweep(sweep_file)
     out = out or runner.default_out(sweep_file)
     sweep_dir = out if out.is_dir() else None
@@ -109,7 +80,10 @@ def plan(
                     "estimated_s": eta, "flops": sum(r["flops"] or 0 for r in rows),
                     "rates": {stage: r.__dict__ for stage, r in rates.items()}})
         return
-    iso, rl = sweep.isoflop, sweep.stage == "rl"
+    from scaling.sweep import stages
+
+    # a sweep whose runs start from another stage's: each row says its stage and the run it starts from
+    iso, rl = sweep.isoflop, any(stages.get(r["stage"]).starts_from for r in rows)
     headers = ["run_id"] + (["stage"] if rl else []) + ["run"] + (["pretrained"] if rl else []) + \
         ["params", "tokens", "FLOPs"] + (["budget", "off"] if iso else []) + ["est.", "status"]
     table = []
@@ -122,7 +96,7 @@ def plan(
         table.append(cells + [_secs(r["seconds"]), r["status"]])
     typer.echo(_table(headers, table))
     if rl:
-        pre = [r for r in rows if r["stage"] == "pretrain"]
+        pre = [r for r in rows if not stages.get(r["stage"]).starts_from]
         typer.echo(f"\n{sweep.name}: {len(pre)} pretraining + {len(rows) - len(pre)} RL runs, {len(todo)} to run; "
                    f"{sum(r['flops'] or 0 for r in pre):.3g} pretraining FLOPs, "
                    f"{sum(r['flops'] or 0 for r in rows if r not in pre):.3g} RL FLOPs (FLOPs of an RL run: "
@@ -195,6 +169,7 @@ class Display:
     def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None
 
 
 @sweep_app.command("run")
@@ -218,31 +193,25 @@ def run(
     pack: Optional[int] = typer.Option(None, "--pack", help=PACK_HELP),
 ) -> None:
     """Run every run of the sweep not yet committed in --out; safe to interrupt and run again."""
-    from scaling.sweep import runner, spec
+    from scaling.sweep import launch, runner, spec
 
-    if not isinstance(rl_trainer, str):  # called as a function (`scaling report`) without it
-        rl_trainer = runner.RL_TRAINER
-    extend, accept_code = extend is True, accept_code is True  # False when called as a function
-    _positive("--workers", workers, allow_none=False)
-    _positive("--flops-per-s", flops_per_s)
-    _nonnegative("--overhead-s", overhead_s)
-    if isinstance(pack, int):
-        from scaling.pack import check_pack_size
-
-        check_pack_size(pack)
+    launch.check_options(workers, flops_per_s, overhead_s, pack)
     sweep = spec.load_sweep(sweep_file)  # the whole grid is validated before anything runs
     out = out or runner.default_out(sweep_file)
-    rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
     display = Display(rich=sys.stdout.isatty())
-    planned = runner.planned_seconds(sweep, rates)
     try:
-        result = runner.run_sweep(sweep, out, backend=backend, workers=workers, retries=retries,
-                                  trainer=trainer, rl_trainer=rl_trainer, rate=rates, extend=extend,
-                                  accept_code=accept_code, pack=pack if isinstance(pack, int) else None,
+        result = launch.run_sweep(sweep, out, workers=workers, backend=backend, retries=retries,
+                                  flops_per_s=flops_per_s, overhead_s=overhead_s, trainer=trainer,
+                                  rl_trainer=rl_trainer, extend=extend, accept_code=accept_code, pack=pack,
                                   on_event=display.event,
-                                  on_start=lambda res: display.start(res, workers, planned))
+                                  on_start=lambda res, planned: display.start(res, workers, planned))
     finally:
         display.stop()
+    launched(sweep, out, result)
+
+
+def launched(sweep, out: Path, result) -> None:
+    """The launch's closing lines; exit code 1 when runs failed (`scaling sweep run`, `scaling report`)."""
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items())) or "nothing to run"
     typer.echo(f"{sweep.name}: {counts}; took {_secs(result.measured_s)} (planned {_secs(result.planned_s)})"
                f"; records in {out}")

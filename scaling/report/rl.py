@@ -1,5 +1,6 @@
-"""An RL sweep's report (`scaling report` on a `stage: rl` sweep): length under pressure, pass@k
-against RL compute, and test-time scaling of one of its runs.
+"""An RL sweep's report (`scaling report` on a sweep of RL runs; `scaling.report.build` picks it by
+the stage table): length under pressure, pass@k against RL compute, and test-time scaling of one
+of its runs.
 
 The sweep file's optional `report:` section:
 
@@ -49,8 +50,8 @@ def _ints(value, key: str) -> list[int]:
     return out
 
 
-def settings(raw: dict | None, source: str) -> dict:
-    """Validate an RL sweep's `report:` section; errors name the file and key."""
+def settings(raw: dict | None, source: str, recipes=()) -> dict:
+    """Validate an RL sweep's `report:` section (`recipes` is not used here); errors name the file and key."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: report: expected a mapping")
@@ -121,8 +122,10 @@ def _claim(fn, *args, **kw):
         return None, str(err)
 
 
-def write(df: pd.DataFrame, runs: Path, out: Path, cfg: dict, sweep_name: str, timings: dict) -> dict:
-    """The report's claims and study into `out` (summary.md, results.json); returns the results."""
+def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | None = None,
+          sweep_name: str = "sweep", timings: dict | None = None) -> dict:
+    """The report's claims and study into `out` (summary.md, results.json); returns the results.
+    `runs`: the sweep folder (the test-time study reads its runs and writes its records there)."""
     import time
 
     from scaling.claims import loglinear_claim
@@ -131,6 +134,7 @@ def write(df: pd.DataFrame, runs: Path, out: Path, cfg: dict, sweep_name: str, t
     from scaling.claims.text import parallel_lines, phases_lines
 
     t0 = time.monotonic()
+    runs, out, timings = Path(runs) if runs is not None else None, Path(out), dict(timings or {})
     group, y, n_boot = cfg["group"], cfg["length"], cfg["bootstrap"]
     for col in [X, y, "seed", *([group] if group else [])]:
         if col not in df.columns:
@@ -158,6 +162,8 @@ def write(df: pd.DataFrame, runs: Path, out: Path, cfg: dict, sweep_name: str, t
         (loglinear_lines(res["loglinear"]) if res["loglinear"] else [f"not computed: {res['loglinear_refused']}"]) + ["```"]
     tt = cfg["testtime"]
     if tt is not None:
+        if runs is None:
+            raise ConfigError("report.testtime: the study needs the sweep folder (runs=...)")
         md += _testtime(df, runs, tt, n_boot, res, timings, parallel_lines)
     res["timings_s"] = timings
     md.insert(3, "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ".")

@@ -1,4 +1,4 @@
-"""A sweep's report: frontiers with fitted laws, isoFLOP curves, multipliers with verdicts.
+"""A pretraining sweep's report (`scaling.report.build` picks it by the stage table): frontiers with fitted laws, isoFLOP curves, multipliers with verdicts.
 
 The sweep file's optional `report:` section says what to compare:
 
@@ -24,21 +24,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling import plots
 from scaling.claims import compare, parse_claim, powerfits
 from scaling.claims.multiplier import envelope, recipe_data
 from scaling.claims.seeds import units_of
-from scaling.claims.text import fmt, multiplier_curves, multiplier_lines
+from scaling.claims.text import fmt, multiplier_lines
 from scaling.errors import ConfigError, DataError, FitError
 from scaling.fit import registry, resample
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
+from scaling.report.figures import report_figures
 
 REPORT_KEYS = ("metric", "bootstrap", "compare", "trim")
 PAIR_KEYS = ("candidate", "baseline", "claim")
 
 
-def settings(raw: dict | None, source: str, recipes: list[str]) -> dict:
-    """Validate a sweep file's `report:` section; errors name the file and key."""
+def settings(raw: dict | None, source: str, recipes=()) -> dict:
+    """Validate a sweep file's `report:` section (`recipes`: the sweep's); errors name the file and key."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: report: expected a mapping")
@@ -148,17 +148,6 @@ def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons:
     return out
 
 
-def frontier_figure(fits: dict, y: str, title: str):
-    """The frontier plot: points (mid-run points faint), frontier, fitted law, 95% band, exact floor."""
-    pts = {k: {"compute": v["points"]["compute"], "loss": v["points"]["loss"],
-               "frontier_compute": v["frontier"]["compute"], "frontier_loss": v["frontier"]["loss"],
-               "mid_compute": v["mid"]["compute"], "mid_loss": v["mid"]["loss"], "floor": v["floor"]}
-           for k, v in fits.items()}
-    bands = {k: {"compute": v["grid"], "loss": v["curve"], "lo": v["lo"], "hi": v["hi"],
-                 "label": f"{k}: E+A·C^-{v['fit']['params']['alpha']:.2f}"} for k, v in fits.items()}
-    return plots.frontier_plot(pts, bands, y_label=f"{y} (nats/token)", title=title)
-
-
 def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets: int = 4) -> dict:
     """Loss against parameters at fixed compute, interpolated along each run's trajectory.
 
@@ -190,8 +179,9 @@ def _ci(v, iv, digits=3) -> str:
     return f"{v:.{digits}g} ({iv[0]:.{digits}g}–{iv[1]:.{digits}g})"
 
 
-def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, sweep_name: str = "sweep", timings: dict | None = None) -> dict:
-    """Fit, compare and plot; write the report folder as a whole (a temporary folder renamed into
+def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | None = None,
+          sweep_name: str = "sweep", timings: dict | None = None) -> dict:
+    """Fit, compare and plot (`runs`, the sweep folder, is not needed here); write the report folder as a whole (a temporary folder renamed into
     place, so a failure leaves an existing report intact). Returns the results (JSON-ready parts)."""
     import shutil
     import tempfile
@@ -219,17 +209,7 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, sweep_name: str = "sw
             except (DataError, FitError) as err:
                 refused.append(f"{pair['candidate']} vs {pair['baseline']}: not compared ({err})")
         fits = recipe_fits(df, y, cfg["trim"], cfg["bootstrap"], comparisons)
-        figures = {"frontier": plots.save(frontier_figure(fits, y, f"{sweep_name}: loss versus training compute"),
-                                          tmp / "frontier.png")}
-        iso = isoflop_curves(df, y)
-        if iso:
-            figures["isoflop"] = plots.save(plots.isoflop(iso, title=f"{sweep_name}: isoFLOP curves (interpolated)"),
-                                            tmp / "isoflop.png")
-        for r in comparisons:
-            name = f"multiplier_{r['candidate']}_vs_{r['baseline']}.png"
-            figures[name] = plots.save(plots.multiplier(multiplier_curves(r), claim=r["claim"],
-                                                        title=f"{r['candidate']} vs {r['baseline']}: compute multiplier"),
-                                       tmp / name)
+        figures = report_figures(fits, comparisons, y, sweep_name, tmp, isoflop_curves(df, y))
         timings["fit+compare+plots"] = time.monotonic() - t0
         results = {
             "sweep": sweep_name, "metric": y, "runs": int(df["run_id"].nunique()), "timings_s": timings,
