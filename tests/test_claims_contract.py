@@ -54,6 +54,7 @@ def test_registered_claim_keeps_the_contract(name):
     assert r.estimates and all(isinstance(e, Estimate) and 0 < e.level < 1 for e in r.estimates)
     assert any(e.lo <= e.value <= e.hi for e in r.estimates)
     assert r.options == registry.get(name).resolve(**opts) and r.inputs == inputs_of(data)
+    assert r.subject and r.summary().startswith(f"{name} {r.subject}: {r.verdict.upper()}")
     rec = r.to_record()
     assert record.validate(rec) is rec and rec["schema"] == "scaling.verdict/1"
     text = json.dumps(rec, allow_nan=False)  # plain JSON: no NaN, no NumPy

@@ -32,6 +32,22 @@ def test_report_folder(tiny_report):
     assert results["comparisons"] == [] and len(results["refused"]) == 2
     assert "early vs baseline: not compared (recipe 'baseline' has 3 independent configurations" in summary
     assert not (out / "multiplier_early_vs_baseline.png").exists()
+    # every verdict the report states is a verdict record of the claim registry, refused ones included
+    from scaling.claims import record
+
+    assert [record.validate(r)["claim"] for r in results["verdicts"]] == ["multiplier", "multiplier"]
+    refusal = results["verdicts"][0]
+    assert refusal["verdict"] == "not judged" and refusal["subject"].startswith("early vs ")
+    assert "3 independent configurations" in refusal["refusals"][0] and refusal["inputs"]["rows"] > 0
+
+
+def test_report_prints_one_line_per_verdict_record(tiny_report, capsys):
+    capsys.readouterr()
+    assert main(["report", str(TINY), "--runs", str(tiny_report / "runs"), "--out", str(tiny_report / "r4")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = json.loads((tiny_report / "r4" / "results.json").read_text())["verdicts"]
+    assert [ln for ln in lines if ln.startswith("multiplier ")] == [r["summary"] for r in records]
+    assert all(": NOT JUDGED (" in r["summary"] for r in records)
 
 
 def test_report_again_trains_nothing(tiny_report, capsys):

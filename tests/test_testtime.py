@@ -208,6 +208,15 @@ def test_rl_report_trajectories_claims_and_study(world, tmp_path):
     assert traj[0.0, 1]["min"] == min(r["eval/think/heldout/mean"] for r in rows[10:20])
     assert set(res["phases"]["metrics"]) == {"0.0/eval/think/heldout/mean", "0.5/eval/think/heldout/mean"}
     assert len(res["loglinear"]["metrics"]) == 4
+    # the report's verdicts are the registry's records: same verdicts as its payloads, one schema
+    from scaling.claims import record
+
+    claims = [record.validate(r)["claim"] for r in res["verdicts"]]
+    assert claims == ["phases", "loglinear", "parallel", "parallel", "parallel"]
+    by_claim = {r["claim"]: r for r in res["verdicts"]}
+    assert by_claim["phases"]["verdicts"] == {k: m["verdict"] for k, m in res["phases"]["metrics"].items()}
+    assert by_claim["loglinear"]["verdict"] == res["loglinear"]["combined"]
+    assert [r["subject"] for r in res["verdicts"][2:]] == ["scheme vote", "scheme best", "scheme agents"]
     assert (runs / "testtime" / rid / "summary.json").is_file() and res["testtime"]["run_id"] == rid
     md = (tmp_path / "rep" / "summary.md").read_text()
     assert "parallel claim" in md and "## Phase claim" in md and "log-linear claim" in md

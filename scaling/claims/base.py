@@ -68,6 +68,7 @@ class ClaimResult:
     lines: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    subject: str = ""  # what was judged, in a few words (e.g. "early vs baseline, claim 2x")
 
     def __post_init__(self):
         for k in ("estimates", "warnings", "refusals", "lines"):
@@ -76,6 +77,13 @@ class ClaimResult:
         for name, v in [*self.verdicts.items(), ("combined", self.verdict)]:
             if v not in rules.VOCABULARY:
                 raise ValueError(f"claim {self.claim!r}: verdict {v!r} of {name} is not in the vocabulary")
+
+    def summary(self) -> str:
+        """One line: the claim, its subject and its verdict (with the parts' when there are several)."""
+        parts = list(self.verdicts.items()) if len(self.verdicts) > 1 else []
+        why = f" ({'; '.join(self.refusals)})" if self.refusals and not self.verdicts else ""
+        text = " ".join(filter(None, (self.claim, self.subject))) + f": {self.verdict.upper()}{why}"
+        return text + (" (" + ", ".join(f"{k}: {v}" for k, v in parts) + ")" if parts else "")
 
     def to_record(self) -> dict:
         """The verdict record (:mod:`scaling.claims.record`: schema, provenance, time)."""

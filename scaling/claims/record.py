@@ -5,6 +5,8 @@ Schema ``scaling.verdict/1`` (one JSON object; NaN and infinities are written as
     schema         "scaling.verdict/1": the name and version of this layout
     claim          the claim's name in `scaling.claims.registry` (e.g. "loglinear")
     question       the claim's question in words
+    subject        what was judged, in a few words (e.g. "early vs baseline, claim 2x")
+    summary        one line: claim, subject, verdict (what `scaling report` prints)
     verdict        the combined verdict: one of supported, equivalent, refuted, inconclusive,
                    or "not judged" (an estimate with no stated claim)
     verdicts       {estimator or metric: verdict}, the words the combined verdict was made from
@@ -51,7 +53,7 @@ SCHEMA = f"{NAME}/{VERSION}"
 #: fields that differ between two derivations of the same verdict (when and where it was made)
 CIRCUMSTANCES = ("created", "provenance", "code", "version")
 #: every field of a record and its JSON type
-FIELDS = {"schema": str, "claim": str, "question": str, "verdict": str, "verdicts": dict, "combined_rule": str,
+FIELDS = {"schema": str, "claim": str, "question": str, "subject": str, "summary": str, "verdict": str, "verdicts": dict, "combined_rule": str,
           "test": str, "unit": str, "estimates": list, "warnings": list, "refusals": list, "options": dict,
           "inputs": dict, "code": str, "version": str, "provenance": dict, "created": str, "details": dict,
           "lines": list}
@@ -61,7 +63,8 @@ ESTIMATE_FIELDS = ("name", "value", "lo", "hi", "level", "verdict")
 def to_record(result) -> dict:
     """The verdict record of a :class:`scaling.claims.base.ClaimResult` (plain JSON values)."""
     prov = provenance()
-    rec = {"schema": SCHEMA, "claim": result.claim, "question": result.question, "verdict": result.verdict,
+    rec = {"schema": SCHEMA, "claim": result.claim, "question": result.question, "subject": result.subject,
+           "summary": result.summary(), "verdict": result.verdict,
            "verdicts": dict(result.verdicts), "combined_rule": result.combined_rule, "test": result.test,
            "unit": result.unit,
            "estimates": [{k: getattr(e, k) for k in ESTIMATE_FIELDS} for e in result.estimates],

@@ -37,6 +37,7 @@ class Claim:
     source_help: str = "A CSV or a sweep folder."
     help: str = ""
     key: Callable[[dict, list], list] | None = None  # (options, table columns) -> the table's key columns
+    subject: Callable[[dict], str] = lambda options: ""  # options -> what is judged, in a few words
 
     def check_table(self, df, opts: dict):
         """(table, rows dropped): the columns the options name exist, ids are not empty, and each key
@@ -68,6 +69,11 @@ DROP = Option("drop_duplicates", bool, False, "Drop rows that repeat another row
 def _step_or(x: str, columns: list) -> str:
     """A record's position along its run: the step where the table has one, else the compute."""
     return "step" if "step" in columns else x
+
+
+def _against(o: dict) -> str:
+    ys = o["y"] if isinstance(o["y"], list) else [o["y"]]
+    return f"{', '.join(ys)} against {o['x']}" + (f" by {o['group']}" if o.get("group") else "")
 
 
 def _multiplier_key(o: dict, cols: list) -> list:
@@ -104,7 +110,9 @@ ROWS = (
         Option("include_mid", bool, False, "Use mid-run points too."),
         Option("seed", int, 0, "Seed of the resampling."),
         DROP,
-    ), key=_multiplier_key, help="Compute multiplier of the candidate over the baseline at equal loss (as `scaling compare`)."),
+    ), key=_multiplier_key,
+        subject=lambda o: f"{o['candidate']} vs {o['baseline']}" + (f", claim {o['claim']:g}x" if o["claim"] else ""),
+        help="Compute multiplier of the candidate over the baseline at equal loss (as `scaling compare`)."),
     Claim("loglinear", loglinear.QUESTION, loglinear.judge, (
         Option("x", str, REQUIRED, "Compute column (e.g. RL FLOPs or GPU-hours).", column="data"),
         Option("y", str, REQUIRED, "Metric column (repeatable), e.g. pass@1 and pass@16.", many=True,
@@ -117,7 +125,7 @@ ROWS = (
         _boot(1000),
         Option("seed", int, 0, "Seed of the resampling."),
         DROP,
-    ), key=_loglinear_key, source_help="A CSV (or sweep folder) with compute and metric columns.",
+    ), key=_loglinear_key, subject=_against, source_help="A CSV (or sweep folder) with compute and metric columns.",
         help="Slope per decade, curvature, held-out log-linear vs sigmoid, and a verdict per metric."),
     Claim("phases", phases.QUESTION, phases.judge, (
         Option("x", str, "rl/flops", "RL compute column.", column="data"),
@@ -130,14 +138,14 @@ ROWS = (
         Option("min_seg", int, phases.MIN_SEG, "Distinct compute values per segment, at least.",
                check=phases.segment_points),
         DROP,
-    ), key=_phases_key, source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
+    ), key=_phases_key, subject=_against, source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
         help="Piecewise-linear length vs log compute (0/1/2 breakpoints by BIC), slope intervals over seeds, verdict."),
     Claim("parallel", parallel.QUESTION, parallel.judge, (
         Option("scheme", str, "agents", "vote, best or agents.", check=parallel.check_scheme),
         Option("flat", float, 1.25, "Largest M_max/M=1 ratio that counts as flat.", check=parallel.check_flat),
         _boot(1000),
         Option("seed", int, 0, "Seed of the resampling."),
-    ), source="rows", source_help="A `scaling testtime` output folder.",
+    ), source="rows", subject=lambda o: f"scheme {o['scheme']}", source_help="A `scaling testtime` output folder.",
         help="Accuracy gain per doubling of M, critical-path and latency ratios with CIs, coverage law, vote null."),
 )
 
@@ -176,7 +184,8 @@ def judge(name: str, data, **options) -> ClaimResult:
     if dropped:
         note = f"{dropped} row(s) that repeated another row entirely were dropped (--drop-duplicates)"
         result = dataclasses.replace(result, warnings=(*result.warnings, note), lines=(*result.lines, note))
-    return dataclasses.replace(result, claim=row.name, question=row.question, options=opts, inputs=inputs_of(data))
+    return dataclasses.replace(result, claim=row.name, question=row.question, options=opts, inputs=inputs_of(data),
+                               subject=row.subject(opts))
 
 
 def judge_or_refuse(name: str, data, **options) -> ClaimResult:
@@ -190,4 +199,5 @@ def judge_or_refuse(name: str, data, **options) -> ClaimResult:
         return judge(name, data, **opts)
     except ScalingError as err:
         return ClaimResult(row.name, row.question, "", "", {}, NOT_JUDGED, "", refusals=(str(err),),
-                           lines=(f"not computed: {err}",), options=opts, inputs=inputs_of(data))
+                           lines=(f"not computed: {err}",), options=opts, inputs=inputs_of(data),
+                           subject=row.subject(opts))

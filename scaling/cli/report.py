@@ -47,15 +47,6 @@ def report_cmd(
     if json_out:
         _echo_json(results)
         return
-    for name, m in ((results.get("phases") or {}).get("metrics") or {}).items():
-        typer.echo(f"phases {name}: {m['verdict'].upper()} (replicated in {m['replicated']} seeds)")
-    for name, m in ((results.get("loglinear") or {}).get("metrics") or {}).items():
-        typer.echo(f"log-linear {name}: {m['verdict'].upper()}")
-    for scheme, c in ((results.get("testtime") or {}).get("parallel") or {}).items():
-        typer.echo(f"parallel {scheme}: critical path {c['verdict_critical_path'].upper()}, "
-                   f"latency {c['verdict_latency'].upper()}")
-    for r in results.get("comparisons", []):
-        v = r.get("verdict")
-        if v:
-            typer.echo(f"{r['candidate']} vs {r['baseline']}: claim {r['claim']:g}x -> {v['verdict'].upper()}")
+    for record in results["verdicts"]:  # one line per verdict record, whatever the claim
+        typer.echo(record["summary"])
     typer.echo(f"report: {out / 'summary.md'} ({', '.join(f'{k} {v:.0f} s' for k, v in results['timings_s'].items())})")

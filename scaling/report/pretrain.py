@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.claims import compare, parse_claim, powerfits
+from scaling.claims import parse_claim, powerfits
+from scaling.claims import registry as claims
 from scaling.claims.multiplier import envelope, recipe_data
 from scaling.claims.seeds import units_of
 from scaling.claims.text import fmt, multiplier_lines
@@ -201,13 +202,15 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
     except OSError as err:
         raise ConfigError(f"{out}: report folder is not writable ({err.strerror or err})") from None
     try:
-        comparisons, refused = [], []
-        for pair in cfg["pairs"]:
-            try:
-                comparisons.append(compare(df, pair["baseline"], pair["candidate"], y=y, claim=pair["claim"],
-                                           n_boot=cfg["bootstrap"], trim=cfg["trim"]))
-            except (DataError, FitError) as err:
-                refused.append(f"{pair['candidate']} vs {pair['baseline']}: not compared ({err})")
+        comparisons, refused, verdicts = [], [], []
+        for pair in cfg["pairs"]:  # every verdict through the claim registry
+            r = claims.judge_or_refuse("multiplier", df, baseline=pair["baseline"], candidate=pair["candidate"], y=y,
+                                       claim=pair["claim"], n_boot=cfg["bootstrap"], trim=cfg["trim"])
+            verdicts.append(r.to_record())
+            if r.details:
+                comparisons.append(dict(r.details))
+            else:
+                refused.append(f"{pair['candidate']} vs {pair['baseline']}: not compared ({'; '.join(r.refusals)})")
         fits = recipe_fits(df, y, cfg["trim"], cfg["bootstrap"], comparisons)
         figures = report_figures(fits, comparisons, y, sweep_name, tmp, isoflop_curves(df, y))
         timings["fit+compare+plots"] = time.monotonic() - t0
@@ -219,6 +222,7 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
             "comparisons": [{k: v for k, v in r.items() if k not in ("points", "fits", "frontiers", "mid_points")}
                             for r in comparisons],
             "refused": refused,
+            "verdicts": verdicts,
         }
         atomic_write_json(tmp / "results.json", jsonable(results))
         atomic_write_text(tmp / "summary.md", summary_md(results, fits, comparisons, figures))

@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.errors import ConfigError, DataError, FitError
+from scaling.claims import registry as claims
+from scaling.sweep import layout
+from scaling.errors import ConfigError, DataError
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
 
 REPORT_KEYS = ("group", "length", "min_seg", "bootstrap", "testtime")
@@ -114,12 +116,12 @@ def pick_run(df: pd.DataFrame, want: dict) -> str:
     return ids[0]
 
 
-def _claim(fn, *args, **kw):
-    """(result, None) or (None, the reason it could not be computed)."""
-    try:
-        return fn(*args, **kw), None
-    except (DataError, FitError, ValueError) as err:
-        return None, str(err)
+def _judge(res: dict, name: str, data, **options):
+    """A claim through the registry: its verdict record joins `res["verdicts"]`; returns the result
+    (a claim the data cannot support comes back "not judged", with the reason)."""
+    r = claims.judge_or_refuse(name, data, **options)
+    res["verdicts"].append(r.to_record())
+    return r
 
 
 def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | None = None,
@@ -128,11 +130,6 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
     `runs`: the sweep folder (the test-time study reads its runs and writes its records there)."""
     import time
 
-    from scaling.claims import loglinear_claim
-    from scaling.claims.phases import phases_claim
-    from scaling.claims.text import loglinear_lines
-    from scaling.claims.text import parallel_lines, phases_lines
-
     t0 = time.monotonic()
     runs, out, timings = Path(runs) if runs is not None else None, Path(out), dict(timings or {})
     group, y, n_boot = cfg["group"], cfg["length"], cfg["bootstrap"]
@@ -140,11 +137,12 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
         if col not in df.columns:
             raise DataError(f"{runs}: the RL records have no column {col!r}")
     res = {"sweep": sweep_name, "runs": int(df["run_id"].nunique()), "length": y, "group": group,
-           "trajectories": trajectories(df, y, group)}
-    res["phases"], res["phases_refused"] = _claim(phases_claim, df, X, [y], seed_col="seed", group=group,
-                                                  n_boot=n_boot, min_seg=cfg["min_seg"])
-    res["loglinear"], res["loglinear_refused"] = _claim(loglinear_claim, df, X, [p for p in PASS if p in df.columns],
-                                                        group=group, run_col="run_id", n_boot=max(n_boot, 100))
+           "trajectories": trajectories(df, y, group), "verdicts": []}
+    phases = _judge(res, "phases", df, x=X, y=[y], seed_col="seed", group=group, n_boot=n_boot, min_seg=cfg["min_seg"])
+    loglinear = _judge(res, "loglinear", df, x=X, y=[p for p in PASS if p in df.columns], group=group,
+                       run_col="run_id", n_boot=max(n_boot, 100))
+    for name, r in (("phases", phases), ("loglinear", loglinear)):
+        res[name], res[f"{name}_refused"] = (dict(r.details), None) if r.details else (None, "; ".join(r.refusals))
     timings["claims"] = time.monotonic() - t0
     md = [f"# {sweep_name}: RL and test-time report", "",
           f"{res['runs']} RL runs; length column `{y}`; compute = exact RL FLOPs (`{X}`)."]
@@ -156,15 +154,13 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
         p16 = f"{t.get(PASS[1] + '@start', np.nan):.3f} -> {t.get(PASS[1] + '@end', np.nan):.3f}"
         md.append(f"| {t['group']} | {t['seed']} | {t['start']:.3f} | {t['min']:.3f} ({t['min_at']:.3g}) | "
                   f"{t['max']:.3f} ({t['max_at']:.3g}) | {t['end']:.3f} ({t['end_at']:.3g}) | {p1} | {p16} |")
-    md += ["", "## Phase claim", "", "```"] + (phases_lines(res["phases"]) if res["phases"] else
-                                               [f"not computed: {res['phases_refused']}"]) + ["```"]
-    md += ["", "## Log-linear claim (held-out pass@k against RL compute)", "", "```"] + \
-        (loglinear_lines(res["loglinear"]) if res["loglinear"] else [f"not computed: {res['loglinear_refused']}"]) + ["```"]
+    md += ["", "## Phase claim", "", "```", *phases.lines, "```"]
+    md += ["", "## Log-linear claim (held-out pass@k against RL compute)", "", "```", *loglinear.lines, "```"]
     tt = cfg["testtime"]
     if tt is not None:
         if runs is None:
             raise ConfigError("report.testtime: the study needs the sweep folder (runs=...)")
-        md += _testtime(df, runs, tt, n_boot, res, timings, parallel_lines)
+        md += _testtime(df, runs, tt, n_boot, res, timings)
     res["timings_s"] = timings
     md.insert(3, "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ".")
     out.mkdir(parents=True, exist_ok=True)
@@ -173,10 +169,10 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
     return res
 
 
-def _testtime(df, runs: Path, tt: dict, n_boot: int, res: dict, timings: dict, parallel_lines) -> list[str]:
+def _testtime(df, runs: Path, tt: dict, n_boot: int, res: dict, timings: dict) -> list[str]:
     import time
 
-    from scaling.claims.parallel import coverage_law, parallel_claim, vote_null
+    from scaling.claims.parallel import coverage_law, vote_null
     from scaling.claims.text import testtime_lines
     from scaling.testtime import run as study
     from scaling.testtime.study import read_rows
@@ -184,16 +180,16 @@ def _testtime(df, runs: Path, tt: dict, n_boot: int, res: dict, timings: dict, p
     t0 = time.monotonic()
     rid = pick_run(df, tt["run"])
     folder = runs / "testtime" / rid
-    summary = study(runs / "runs" / rid, folder, ms=tt["m"], seeds=tt["seeds"], n_problems=tt["problems"],
+    summary = study(layout.run_dir(runs, rid), folder, ms=tt["m"], seeds=tt["seeds"], n_problems=tt["problems"],
                     which=tt["set"])
     timings["testtime"] = time.monotonic() - t0
     rows = read_rows(folder)
     cov, null = coverage_law(rows), vote_null(rows)
-    claims = {s: parallel_claim(rows, scheme=s, n_boot=max(n_boot, 200)) for s in ("vote", "best", "agents")}
+    judged = {s: _judge(res, "parallel", rows, scheme=s, n_boot=max(n_boot, 200)) for s in ("vote", "best", "agents")}
     res["testtime"] = {"run_id": rid, "folder": str(folder), "summary": summary, "coverage": cov, "vote_null": null,
-                       "parallel": claims}
+                       "parallel": {s: r.details["claim"] for s, r in judged.items() if r.details}}
     md = ["", f"## Test-time scaling of run {rid} ({', '.join(f'{k}={v}' for k, v in tt['run'].items())})", "",
           f"Records: `{folder}`.", "", "```"] + testtime_lines(summary) + ["```"]
-    for s, r in claims.items():
-        md += ["", "```"] + parallel_lines(r, cov, null) + ["```"]
+    for r in judged.values():
+        md += ["", "```", *r.lines, "```"]
     return md
