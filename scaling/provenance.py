@@ -44,6 +44,9 @@ READS_ONLY = ("cli", "sweep", "fit", "claims", "report", "plots.py", "records.py
               "errors.py")
 # Older code versions whose records this code reproduces exactly, with how that was checked.
 SAME_RECORDS = {
+    "b98704346fd0": "main at 2d2b6fd, before the seams (stage, family and engine tables; names); "
+                    "`python tests/same_records.py` with both gave identical records for early, late and "
+                    "blind pretraining runs, an RL run and a test-time study (2026-12-03)",
 }
 PACKAGES = ("scaling", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
 
