@@ -27,14 +27,14 @@ DEFAULT_COLUMNS = {
 
 
 def read_table(source) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, a CSV path, or a sweep directory (via ``scaling.records.load``)."""
+    """A DataFrame from a DataFrame, a CSV path, or a sweep directory (via ``scaling.reading.load``)."""
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
     if path.is_dir():
-        from scaling.records import load  # lazy: records is optional for CSV users
+        from scaling.reading import load  # lazy: pandas readers of run folders are not needed for a CSV
 
         try:
             return load(path)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from scaling import records
+from scaling import reading
 from scaling.errors import ConfigError, DataError
 from scaling.pack import check_pack_size
 from scaling.sweep import launch, runner, spec, stages
@@ -71,7 +71,7 @@ def build(sweep_file: str | Path, runs: str | Path | None = None, out: str | Pat
         if result.failed:
             raise RunsFailed(result)
         timings["sweep"] = time.monotonic() - t0
-    df = records.load(runs)
+    df = reading.load(runs)
     df = df[df["run_id"].isin({r.run_id for r in sweep.runs})]
     if df.empty:
         raise DataError(f"{runs}: no committed runs of {sweep_file}; run it first (without --no-train)")

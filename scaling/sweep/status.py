@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scaling import records
+from scaling import reading, records
 from scaling.errors import DataError
 from scaling.sweep import layout, stages
 from scaling.sweep.books import read_index, read_state
@@ -54,8 +54,8 @@ def collect(sweep_dir: str | Path, slowest: int = 5) -> dict:
     folders = [f for f in inside if layout.runs_dir(f).is_dir()] + [sweep_dir]  # upstream stages' runs first
     runs, others = [], 0
     for folder in folders:
-        mine = records.run_dirs(folder)
-        others += len(records.run_dirs(folder, all_runs=True)) - len(mine)
+        mine = reading.run_dirs(folder)
+        others += len(reading.run_dirs(folder, all_runs=True)) - len(mine)
         for run_dir in (d for d in mine if d != folder):
             state = read_state(folder, run_dir.name)
             status, why = run_status(run_dir, state)

@@ -1,0 +1,134 @@
+"""A sweep folder as DataFrames: one row per record (`load`) or per run (`load_runs`), the run's
+config flattened into columns. Only what `scaling.records` vouches for is read: every run folder is
+checked (`records.check`: a damaged or changed run is an error naming its file), a run id in two
+folders and a record key twice are errors, never a silent drop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scaling.errors import DataError
+from scaling.records import CONFIG, METRICS, RUNS, check, read_json_dict, read_metrics, read_summary
+
+
+def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
+    """Run directories under a sweep folder (`<dir>/runs/*`, `<dir>/*`, or `<dir>` itself).
+
+    In a sweep folder, only the runs of the sweep as last launched (its sweep.json) unless
+    `all_runs` (runs of earlier versions of the sweep file stay on disk, but are not read)."""
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    if (root / CONFIG).is_file():
+        return [root]
+    base = root / RUNS if (root / RUNS).is_dir() else root
+    found = sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
+    index = root / "sweep.json"
+    if all_runs or not index.is_file():
+        return found
+    wanted = read_json_dict(index).get("runs")
+    if not isinstance(wanted, list):
+        raise DataError(f"{index}: no list of runs")
+    wanted = set(map(str, wanted))
+    return [p for p in found if p.name in wanted]
+
+
+def _run_columns(run_dir: Path) -> tuple[dict, dict | None]:
+    """(run-level columns: run_id, status, sweep budget/label, flattened config; summary or None)."""
+    check(run_dir)
+    config = read_json_dict(run_dir / CONFIG)
+    run_id = config.pop("run_id", run_dir.name)
+    flat: dict = {}
+    stack = [("", config)]
+    while stack:  # flatten nested sections: model.width, optim.lr, ...
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            else:
+                flat[f"{prefix}{key}"] = value
+    summary = read_summary(run_dir)
+    spec_path = run_dir / "spec.json"
+    spec = read_json_dict(spec_path) if spec_path.is_file() else {}
+    cols = {"run_id": run_id, "status": summary["status"] if summary else "incomplete",
+            "budget": spec.get("budget"), "label": spec.get("label")}
+    return {**cols, **flat}, summary
+
+
+def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = False):
+    """One row per evaluation under `sweep_dir`, the run's config flattened into columns.
+
+    Columns: run_id, recipe, step, the record fields (tokens/total, compute/flops, params/total,
+    train/loss, eval/loss/<split>, ...), status, budget (isoFLOP sweeps), label, and every config
+    key (model.family, model.width, optim.lr, seed, train.tokens, ...). Only committed runs (with a
+    summary.json) unless `committed_only=False`; only the runs of the sweep as last launched unless
+    `all_runs=True`. Unique on (run_id, step, point): a key twice, a run id in two folders or a damaged
+    run folder is a DataError naming its file.
+    """
+    import pandas as pd
+
+    rows, seen = [], {}
+    for run_dir in run_dirs(sweep_dir, all_runs):
+        cols, summary = _run_columns(run_dir)
+        if committed_only and summary is None:
+            continue
+        _once(seen, cols["run_id"], run_dir)
+        for rec in read_metrics(run_dir):
+            rows.append({**cols, **rec, "run_id": cols["run_id"]})
+    if not rows:
+        return pd.DataFrame(columns=["run_id", "recipe", "step", "status"])
+    df = pd.DataFrame(rows)
+    key = ["run_id", "step", "point"] if "point" in df.columns else ["run_id", "step"]
+    twice = df.duplicated(subset=key, keep=False)
+    if twice.any():
+        first = df[twice].iloc[0]
+        where = ", ".join(f"{k}={getattr(first[k], 'item', lambda: first[k])()!r}" for k in key)
+        raise DataError(f"{seen[first['run_id']] / METRICS}: {int(twice.sum())} records share a key ({where} "
+                        f"appears more than once)")
+    df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
+    return df[_column_order(df.columns, ("run_id", "recipe", "step"))]
+
+
+def load_runs(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = False):
+    """One row per run: status, final metrics (summary.json over the last record), flattened config.
+
+    With `committed_only=False` runs still in progress or interrupted appear too (status
+    "incomplete", metrics of their last record); `all_runs` as in `load`.
+    """
+    import pandas as pd
+
+    rows, seen = [], {}
+    for run_dir in run_dirs(sweep_dir, all_runs):
+        cols, summary = _run_columns(run_dir)
+        if committed_only and summary is None:
+            continue
+        _once(seen, cols["run_id"], run_dir)
+        metrics = read_metrics(run_dir)
+        final = dict(metrics[-1]) if metrics else {}
+        summary = dict(summary or {})
+        summary.pop("provenance", None)
+        for key in ("final", "metrics"):  # final metrics may sit flat or in a section
+            section = summary.pop(key, None)
+            if isinstance(section, dict):
+                summary.update(section)
+        rows.append({**cols, **final, **summary, "records": len({r.get("step") for r in metrics}),
+                     "run_id": cols["run_id"], "status": cols["status"]})
+    if not rows:
+        return pd.DataFrame(columns=["run_id", "recipe", "status"])
+    df = pd.DataFrame(rows).sort_values("run_id", kind="stable").reset_index(drop=True)
+    return df[_column_order(df.columns, ("run_id", "recipe", "status"))]
+
+
+def _once(seen: dict, run_id: str, run_dir: Path) -> None:
+    """DataError when a run id was already read from another folder (copied runs would count twice)."""
+    if run_id in seen:
+        raise DataError(f"{run_dir}: run {run_id!r} also in {seen[run_id]}: a run appears twice")
+    seen[run_id] = run_dir
+
+
+def _column_order(columns, first: tuple) -> list:
+    """`first`, then record fields (tokens/total, train/loss, ...), then run and config columns."""
+    head = [c for c in first if c in columns]
+    fields = [c for c in columns if "/" in c and c not in head]
+    return head + fields + [c for c in columns if c not in head and c not in fields]
