@@ -41,7 +41,8 @@ def _imports(path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            # importing a submodule runs its package's __init__ too: an arrow to the package as well
+            targets = [base] + [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
         for t in targets:
             while t and t not in modules:
                 t = t.rpartition(".")[0]

@@ -35,7 +35,6 @@ from scaling.rl import config as R
 from scaling.rl import problems as P
 from scaling.rl.learner import Learner
 from scaling.schedule import eval_steps
-from scaling.sweep import layout
 
 COUNTERS = ("flops_sampling", "flops_update", "flops_reference", "flops", "flops_2n6n",
             "rollouts", "filtered", "tokens_sampled")
@@ -167,7 +166,9 @@ def pretrained_dir_of(run_dir: str | Path, cfg: R.RLConfig) -> Path:
         return (run_dir / spec["pretrained_dir"]).resolve()
     if not cfg.pretrained:
         raise ConfigError(f"{run_dir}: the RL config names no pretrained run, and spec.json no pretrained_dir")
-    return layout.run_dir(layout.upstream_folder(layout.folder_of(run_dir.resolve()), layout.PRETRAINED), cfg.pretrained)
+    # the layout of scaling.sweep.layout, spelled here: importing scaling.sweep from a trainer would tie
+    # the launcher and the RL stage in a circle
+    return run_dir.resolve().parent.parent / "pretrained" / records.RUNS / cfg.pretrained
 
 
 def train(cfg, run_dir: str | Path) -> dict:
