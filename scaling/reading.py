@@ -68,12 +68,9 @@ def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = Fa
     """
     import pandas as pd
 
-    rows, seen = [], {}
-    for run_dir in run_dirs(sweep_dir, all_runs):
-        cols, summary = _run_columns(run_dir)
-        if committed_only and summary is None:
-            continue
-        _once(seen, cols["run_id"], run_dir)
+    rows, dirs = [], {}
+    for run_dir, cols, summary in _runs(sweep_dir, committed_only, all_runs):
+        dirs[cols["run_id"]] = run_dir
         for rec in read_metrics(run_dir):
             rows.append({**cols, **rec, "run_id": cols["run_id"]})
     if not rows:
@@ -84,7 +81,7 @@ def load(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool = Fa
     if twice.any():
         first = df[twice].iloc[0]
         where = ", ".join(f"{k}={getattr(first[k], 'item', lambda: first[k])()!r}" for k in key)
-        raise DataError(f"{seen[first['run_id']] / METRICS}: {int(twice.sum())} records share a key ({where} "
+        raise DataError(f"{dirs[first['run_id']] / METRICS}: {int(twice.sum())} records share a key ({where} "
                         f"appears more than once)")
     df = df.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
     return df[_column_order(df.columns, ("run_id", "recipe", "step"))]
@@ -98,12 +95,8 @@ def load_runs(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool
     """
     import pandas as pd
 
-    rows, seen = [], {}
-    for run_dir in run_dirs(sweep_dir, all_runs):
-        cols, summary = _run_columns(run_dir)
-        if committed_only and summary is None:
-            continue
-        _once(seen, cols["run_id"], run_dir)
+    rows = []
+    for run_dir, cols, summary in _runs(sweep_dir, committed_only, all_runs):
         metrics = read_metrics(run_dir)
         final = dict(metrics[-1]) if metrics else {}
         summary = dict(summary or {})
@@ -120,11 +113,18 @@ def load_runs(sweep_dir: str | Path, committed_only: bool = True, all_runs: bool
     return df[_column_order(df.columns, ("run_id", "recipe", "status"))]
 
 
-def _once(seen: dict, run_id: str, run_dir: Path) -> None:
-    """DataError when a run id was already read from another folder (copied runs would count twice)."""
-    if run_id in seen:
-        raise DataError(f"{run_dir}: run {run_id!r} also in {seen[run_id]}: a run appears twice")
-    seen[run_id] = run_dir
+def _runs(sweep_dir, committed_only: bool, all_runs: bool):
+    """(run folder, run columns, summary or None) of each run read, checked; a run id already read
+    from another folder (copied runs would count twice) is a DataError."""
+    seen: dict = {}
+    for run_dir in run_dirs(sweep_dir, all_runs):
+        cols, summary = _run_columns(run_dir)
+        if committed_only and summary is None:
+            continue
+        if cols["run_id"] in seen:
+            raise DataError(f"{run_dir}: run {cols['run_id']!r} also in {seen[cols['run_id']]}: a run appears twice")
+        seen[cols["run_id"]] = run_dir
+        yield run_dir, cols, summary
 
 
 def _column_order(columns, first: tuple) -> list:

@@ -8,3 +8,17 @@
 - `figures`: the pretraining report's figures (drawn by `scaling.plots`);
 - `lawfit`: `scaling fit`'s engine over every estimator of the law registry.
 """
+
+from scaling.errors import ConfigError
+
+
+def section(raw, source: str, known: tuple, kind: str = "") -> dict:
+    """A sweep file's `report:` mapping with only `known` keys (`kind`: for which sweeps, in the
+    message); ConfigError naming the file and key otherwise."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: report: expected a mapping")
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{source}: report.{key}: unknown key{kind} (known: {', '.join(known)})")
+    return raw

@@ -32,6 +32,7 @@ from scaling.claims.text import fmt, multiplier_lines
 from scaling.errors import ConfigError, DataError, FitError
 from scaling.fit import registry, resample
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
+from scaling.report import section
 from scaling.report.figures import report_figures
 
 REPORT_KEYS = ("metric", "bootstrap", "compare", "trim")
@@ -40,12 +41,7 @@ PAIR_KEYS = ("candidate", "baseline", "claim")
 
 def settings(raw: dict | None, source: str, recipes=()) -> dict:
     """Validate a sweep file's `report:` section (`recipes`: the sweep's); errors name the file and key."""
-    raw = raw or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: report: expected a mapping")
-    for key in raw:
-        if key not in REPORT_KEYS:
-            raise ConfigError(f"{source}: report.{key}: unknown key (known: {', '.join(REPORT_KEYS)})")
+    raw = section(raw, source, REPORT_KEYS)
     pairs = raw.get("compare") or [{"candidate": r, "baseline": "baseline"} for r in recipes if r != "baseline"]
     out = []
     for i, p in enumerate(pairs):

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.claims import registry as claims
+from scaling.report import section
 from scaling.sweep import layout
 from scaling.errors import ConfigError, DataError
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
@@ -54,12 +55,7 @@ def _ints(value, key: str) -> list[int]:
 
 def settings(raw: dict | None, source: str, recipes=()) -> dict:
     """Validate an RL sweep's `report:` section (`recipes` is not used here); errors name the file and key."""
-    raw = raw or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: report: expected a mapping")
-    for key in raw:
-        if key not in REPORT_KEYS:
-            raise ConfigError(f"{source}: report.{key}: unknown key for an RL sweep (known: {', '.join(REPORT_KEYS)})")
+    raw = section(raw, source, REPORT_KEYS, " for an RL sweep")
     out = {"group": raw.get("group"), "length": str(raw.get("length", "eval/length/heldout")),
            "min_seg": raw.get("min_seg", 3), "bootstrap": raw.get("bootstrap", 400), "testtime": None}
     for key, low in (("min_seg", 2), ("bootstrap", 10)):
