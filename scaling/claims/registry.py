@@ -39,7 +39,7 @@ class Claim:
     key: Callable[[dict, list], list] | None = None  # (options, table columns) -> the table's key columns
     subject: Callable[[dict], str] = lambda options: ""  # options -> what is judged, in a few words
 
-    def check_table(self, df, opts: dict):
+    def check_table(self, df, opts: dict, where: str = "the table"):
         """(table, rows dropped): the columns the options name exist, ids are not empty, and each key
         names one row (exact repeats dropped, and counted, only with drop_duplicates)."""
         require_columns(df, {o.cli_flag: v for o in self.options if o.column
@@ -47,7 +47,7 @@ class Claim:
         check_ids(df, [opts[o.name] for o in self.options if o.column == "id"])
         if self.key is None:
             return df, 0
-        return check_keys(df, self.key(opts, list(df.columns)), "the table", opts.get("drop_duplicates", False))
+        return check_keys(df, self.key(opts, list(df.columns)), where, opts.get("drop_duplicates", False))
 
     def __post_init__(self):
         if self.source not in SOURCES:
@@ -171,14 +171,14 @@ def names() -> list[str]:
     return list(CLAIMS)
 
 
-def judge(name: str, data, **options) -> ClaimResult:
+def judge(name: str, data, *, where: str = "the table", **options) -> ClaimResult:
     """Judge claim ``name`` on ``data`` (a DataFrame, or a study's rows) with ``options`` (checked,
     defaults filled in): the result carries its options and inputs' hash."""
     row = get(name)
     opts = row.resolve(**options)
     dropped = 0
     if row.source == "table":
-        table, dropped = row.check_table(data, opts)
+        table, dropped = row.check_table(data, opts, where)
     claim_opts = {k: v for k, v in opts.items() if k != DROP.name}
     result = row.judge(table if row.source == "table" else data, **claim_opts)
     if dropped:

@@ -36,7 +36,7 @@ def _parameter(o) -> inspect.Parameter:
 def _command(row: registry.Claim):
     def command(source: Path, json_out: bool = False, **options) -> None:
         opts = row.resolve(**options)  # bad options fail before the input is read
-        result = registry.judge(row.name, READERS[row.source](source), **opts)
+        result = registry.judge(row.name, READERS[row.source](source), where=str(source), **opts)
         typer.echo(record.dumps(result.to_record()) if json_out else "\n".join(result.lines))
 
     params = [inspect.Parameter("source", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Path,
