@@ -69,3 +69,26 @@ def test_sampled_log_probs_match_the_full_forward_and_keys_fix_the_samples():
         for t in range(length[r]):
             j = plen[r] - 1 + t
             assert abs(full[r, j, text[r, 0, j + 1]] - logp[r, t]) < 1e-4
+
+
+def test_temperature_zero_decodes_greedily_whatever_the_key():
+    cfg, graphdef, params, pr = _setup("early")
+    args = (graphdef, params, jnp.asarray(pr.images), jnp.asarray(pr.prompt), jnp.asarray(pr.prompt_len))
+    a = [np.asarray(x) for x in generate.sample(*args, jax.random.key(3), 0.0, group=3, max_len=5)]
+    b = [np.asarray(x) for x in generate.sample(*args, jax.random.key(9), 0.0, group=3, max_len=5)]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    tokens, logp, length, _ = a
+    assert (tokens.reshape(len(pr), 3, -1) == tokens.reshape(len(pr), 3, -1)[:, :1]).all()  # the group agrees
+    # every token is the argmax of the full forward on the greedy prefix (the independent truth)
+    text = generate.full_text(pr.prompt, pr.prompt_len, tokens, 3)
+    logits = np.asarray(nnx.merge(graphdef, params)("qa", jnp.repeat(jnp.asarray(pr.images), 3, 0), jnp.asarray(text)))
+    plen = np.repeat(pr.prompt_len, 3)
+    for r in range(len(tokens)):
+        for t in range(length[r]):
+            j = plen[r] - 1 + t
+            assert text[r, 0, j + 1] == logits[r, j].argmax()
+            assert abs(jax.nn.log_softmax(logits[r, j])[text[r, 0, j + 1]] - logp[r, t]) < 1e-4
+    # and sampling at a positive temperature is not greedy
+    hot = np.asarray(generate.sample(*args, jax.random.key(3), 50.0, group=3, max_len=5)[0])
+    assert not np.array_equal(hot, tokens)

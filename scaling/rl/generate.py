@@ -8,7 +8,8 @@ garbage from the prefill, but a row writes its position before attending to it a
 further, so the result equals a full causal forward (checked by the tests).
 
 The policy is softmax(logits / temperature); the log-probability of every sampled token under it
-is returned for the clipped ratio of the update.
+is returned for the clipped ratio of the update. Temperature 0 decodes greedily (argmax): the
+starting model's greedy answers are a control of every RL evaluation.
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ def decode_step(model, cache, token, pos):
 
 
 def _pick(key, logits, temperature):
-    scaled = logits.astype(jnp.float32) / temperature
-    tok = jax.random.categorical(key, scaled, axis=-1)
+    """A token per row from softmax(logits / temperature); temperature 0 is greedy (argmax), with
+    the log-probability then taken under softmax(logits)."""
+    greedy = temperature <= 0
+    scaled = logits.astype(jnp.float32) / jnp.where(greedy, 1.0, temperature)
+    tok = jnp.where(greedy, jnp.argmax(scaled, axis=-1), jax.random.categorical(key, scaled, axis=-1))
     logp = jnp.take_along_axis(jax.nn.log_softmax(scaled, axis=-1), tok[:, None], axis=-1)[:, 0]
     return tok.astype(jnp.int32), logp
 
