@@ -66,6 +66,11 @@ def test_records_hold_compute_and_pass_at_k_at_log_spaced_points(reference, pret
             assert 0 <= p[0] <= p[1] <= p[2] <= 1
             assert 1 <= r[f"eval/length/{name}"] <= RL["sampling.max_len"]
             assert f"eval/reward/{name}" in r
+            # the controls beside every pass@k: greedy decoding and the question-blind guess
+            assert 0 <= r[f"eval/greedy/pass@1/{name}"] <= 1
+            g = [r[f"eval/guess/pass@{k}/{name}"] for k in (1, 2, 4)]
+            assert 0 <= g[0] <= g[1] <= g[2] <= 1 and 0 <= r[f"eval/guess/modal/pass@1/{name}"] <= 1
+            assert g == [recs[0][f"eval/guess/pass@{k}/{name}"] for k in (1, 2, 4)]  # a property of the set
     assert recs[-1]["rl/flops_reference"] > 0 and recs[-1]["train/kl"] >= 0
     assert (out / "final").is_dir() and not (out / "checkpoint").exists()
     # a committed run is not run again
@@ -86,6 +91,18 @@ def test_same_seed_same_records_other_seed_other_records(reference, pretrained, 
 
 
 @pytest.mark.slow  # about 25 s; the preemption test covers resume in the fast set
+def test_random_reward_arm_pays_independently_of_correctness_and_is_deterministic(pretrained, tmp_path):
+    arm = {**RL, "steps": 4, "eval.points": 2, "grpo.kl": 0.0, "grpo.reward": "random", "grpo.reward_p": 0.5}
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert rl.run(rl.load(None, arm), out, pretrained)["status"] == "done"
+    recs = records.read_metrics(a)
+    assert _stable(recs) == _stable(records.read_metrics(b))
+    # with the verifier and no length penalty the reward is the accuracy; here it is a coin
+    assert any(r["train/reward"] != r["train/accuracy"] for r in recs[1:])
+    assert json.loads((a / "config.json").read_text())["grpo"]["reward"] == "random"
+
+
 def test_resume_after_sigkill_gives_the_same_records(reference, pretrained, tmp_path):
     out, _ = reference
     run = tmp_path / "killed"
@@ -151,6 +168,7 @@ def test_bad_input_is_one_line_naming_the_culprit_and_exit_2(pretrained, tmp_pat
     cases.append((ok + ["--set", "problems.tiers="], "problems.tiers"))
     cases.append((ok + ["--set", "grpo.length_penalty=shortest"], "grpo.length_penalty"))
     cases.append((ok + ["--set", "grpo.clipp=0.1"], "grpo.clipp"))
+    cases.append((ok + ["--set", "grpo.reward=coin"], "grpo.reward"))
     for extra, culprit in cases:
         rc, err = _error(capsys, base + extra)
         assert rc == 2, (extra, err)

@@ -22,12 +22,18 @@ blake2b hash of its words falls in the lowest HELDOUT_FRACTION of buckets, and e
 questions on its own side. `pretraining_words` produces worked chains for pretraining examples from
 the training side only (a validation set's from the held-out side); `data.chains` sets their share of
 the qa split (`scaling.data.batches`).
+
+`answer_prior` is the generator's exact answer distribution per family and difficulty: what a
+guesser that ignores the question's contents (knowing only its family and length) would draw from,
+the question-blind baseline of every RL pass@k (`scaling.rl.guess`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
+from math import factorial
 
 import numpy as np
 
@@ -211,3 +217,52 @@ def length(family: str, difficulty: int) -> int:
         return (d + 2 + 5) + 1 + 7
     k = min(len(COLOURS), d + 2)  # a line of up to d + 2 colours
     return (4 * (k - 1) + 2 + 2 * d + 1) + 1 + (d + 3)
+
+
+def _count_vectors(n: int, colours: int):
+    """Every way n items fall into `colours` colours (counts per colour) with its multinomial
+    probability under independent uniform draws."""
+    def parts(left, slots):
+        if slots == 1:
+            yield (left,)
+            return
+        for first in range(left + 1):
+            for rest in parts(left - first, slots - 1):
+                yield (first, *rest)
+
+    total = colours ** n
+    for cnt in parts(n, colours):
+        ways = factorial(n)
+        for c in cnt:
+            ways //= factorial(c)
+        yield cnt, ways / total
+
+
+@lru_cache(maxsize=None)
+def answer_prior(family: str, difficulty: int) -> dict[str, float]:
+    """P(answer) of `make(rng, family, difficulty)`, exact (answer word -> probability).
+
+    tally and sum enumerate the colour counts of the n items (multinomial): the asked colour
+    is a random item's colour (size-biased) half the time and a uniform colour otherwise; sum's
+    second colour the same, redrawn uniformly among the other five when it repeats the first. hops:
+    the answer is a position of a random permutation of the colours, so uniform over them. The
+    held-out hash and the problem sets' de-duplication are ignored: a guesser knows the generator,
+    not which questions were kept."""
+    _check_family(family, difficulty)
+    c = len(COLOURS)
+    if family == "hops":
+        return {colour: 1.0 / c for colour in COLOURS}
+    n = difficulty + (1 if family == "tally" else 2)
+    out: dict[str, float] = {}
+    for cnt, p in _count_vectors(n, c):
+        for a in range(c):
+            pa = 0.5 * cnt[a] / n + 0.5 / c
+            if family == "tally":
+                out[NUMBERS[cnt[a]]] = out.get(NUMBERS[cnt[a]], 0.0) + p * pa
+                continue
+            for b in range(c):
+                if b != a:
+                    pb = 0.5 * (cnt[b] + cnt[a] / (c - 1)) / n + 0.5 / (c - 1)
+                    word = NUMBERS[cnt[a] + cnt[b]]
+                    out[word] = out.get(word, 0.0) + p * pa * pb
+    return out

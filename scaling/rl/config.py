@@ -19,11 +19,12 @@ from scaling.data.reasoning import FAMILIES, MAX_DIFFICULTY
 from scaling.errors import ConfigError
 
 PENALTIES = ("none", "correct", "group", "kimi")
+REWARDS = ("verifier", "random")  # scaling.rl.grpo.SIGNALS
 KINDS = ("scene", "reasoning")
 # keys added after run ids were first issued: left out of the hash while at their default, so the
 # ids of runs that do not use them stay as they were
 _ADDED = {("problems", "kind"): "scene", ("problems", "families"): "tally,sum,hops",
-          ("problems", "difficulty"): "1,2,3,4"}
+          ("problems", "difficulty"): "1,2,3,4", ("grpo", "reward"): "verifier", ("grpo", "reward_p"): 0.5}
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class GRPOConfig:
     answers) / max_len) | kimi (Kimi k1.5's group-relative form: a correct answer earns
     1 + length_coef * (0.5 - (len - min) / (max - min)), min and max over the group's answers);
     wrong answers earn 0 in every form, so abstaining is never rewarded.
+    reward: verifier (the exact answer check) | random (the spurious-reward control arm: each
+    rollout counts as "correct" with probability reward_p, independently of its answer, from a
+    stream keyed by seed and step; the length penalty then applies to those rows as above).
     """
 
     problems: int = 8
@@ -84,6 +88,8 @@ class GRPOConfig:
     filter: bool = False
     length_penalty: str = "none"
     length_coef: float = 0.0
+    reward: str = "verifier"
+    reward_p: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,10 @@ def validate(cfg: RLConfig) -> None:
         raise ConfigError(f"grpo.problems: {g.problems} per step exceeds problems.train={p.train}")
     if g.length_penalty not in PENALTIES:
         raise ConfigError(f"grpo.length_penalty: unknown form {g.length_penalty!r} (choose from {', '.join(PENALTIES)})")
+    if g.reward not in REWARDS:
+        raise ConfigError(f"grpo.reward: unknown reward {g.reward!r} (choose from {', '.join(REWARDS)})")
+    if not 0 < g.reward_p < 1:
+        raise ConfigError(f"grpo.reward_p: the random reward's probability must lie in (0, 1), got {g.reward_p}")
     if not 0 <= g.length_coef < 1:
         raise ConfigError(f"grpo.length_coef: must lie in [0, 1) so a correct answer always beats a wrong one, "
                           f"got {g.length_coef}")

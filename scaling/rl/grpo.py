@@ -1,4 +1,4 @@
-"""GRPO pieces: exact-answer rewards, length penalties, group-relative advantages, the clipped
+"""GRPO pieces: exact-answer rewards (or the random-reward control's), length penalties, group-relative advantages, the clipped
 policy-ratio loss with an optional k3 KL term to the starting model.
 
 Host-side (NumPy): rewards, advantages and the alignment of sampled tokens with the model's
@@ -59,6 +59,22 @@ def graded(answers: list[str], expected: list[str], group: int) -> np.ndarray:
 def correctness(tokens: np.ndarray, expected: list[str], group: int) -> np.ndarray:
     """bool [P*group]: exact answer check of every sampled row (after its chain, if any)."""
     return graded(parse(tokens)["answer"], expected, group)
+
+
+def verifier_signal(correct: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """The verifier's verdict: a row is rewarded when its answer is correct."""
+    return correct
+
+
+def random_signal(correct: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """The spurious-reward control: each row rewarded with probability p, whatever its answer
+    (`rng` is keyed by seed and step, so a run stays a function of its config). Any gain it brings
+    comes from the update itself (sharpening, format), not from the verifier."""
+    return rng.random(correct.shape) < p
+
+
+#: what `grpo.reward` names: (correct, rng, p) -> bool per row, the signal the rewards are built on
+SIGNALS = {"verifier": verifier_signal, "random": random_signal}
 
 
 def rewards(correct: np.ndarray, length: np.ndarray, group: int, penalty: str, coef: float,

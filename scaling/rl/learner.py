@@ -1,7 +1,7 @@
 """The jitted pieces of one RL run: rollouts, the GRPO update, the reference forward, evaluation.
 
-Randomness: the problems of step s are drawn with default_rng([seed, s, ...]) and its rollouts with
-fold_in(key(seed), s); evaluation uses fixed keys per problem set (common random numbers across
+Randomness: the problems of step s are drawn with default_rng([seed, s, ...]), the random-reward
+control's rewards with default_rng([seed, s, _REWARD]) and its rollouts with fold_in(key(seed), s); evaluation uses fixed keys per problem set (common random numbers across
 evaluation points), so a run is a function of its config and the pretrained parameters.
 """
 
@@ -16,13 +16,14 @@ from flax import nnx
 from scaling.config import RunConfig
 from scaling.data.reasoning import check
 from scaling.rl import flops as rlflops
-from scaling.rl import generate, grpo
+from scaling.rl import generate, grpo, guess
 from scaling.rl.config import RLConfig, int_list
 from scaling.fit.passk import pass_at_k
 from scaling.rl.problems import Problems
 
 _PICK = 0x50_49_43  # problem-choice stream
 _EVAL = 0x45_56  # evaluation key stream
+_REWARD = 0x52_57  # the random-reward control's stream
 
 
 def rl_schedule(cfg: RLConfig):
@@ -77,6 +78,7 @@ class Learner:
         self.text_len = model_cfg.data.text_len
         self._update = jax.jit(self._update_step)
         self._ref_logp = jax.jit(self._logp)
+        self._guess: dict[str, dict[str, float]] = {}  # per evaluated set: constant over the run
 
     # ------------------------------------------------------------ device functions
 
@@ -111,7 +113,8 @@ class Learner:
         tokens, logp, length, decode_steps = self.sample(self.state[0], batch, key, s.group, s.temperature)
         tokens, logp, length = np.asarray(tokens), np.asarray(logp), np.asarray(length)
         correct = grpo.correctness(tokens, list(batch.answers), s.group)
-        reward = grpo.rewards(correct, length, s.group, g.length_penalty, g.length_coef, s.max_len)
+        signal = grpo.SIGNALS[g.reward](correct, np.random.default_rng([cfg.seed, step, _REWARD]), g.reward_p)
+        reward = grpo.rewards(signal, length, s.group, g.length_penalty, g.length_coef, s.max_len)
         adv, informative = grpo.advantages(reward, s.group, g.std_norm)
         plen = np.repeat(batch.prompt_len, s.group)
         old_logp, mask = grpo.align(logp, plen, length, self.text_len)
@@ -138,26 +141,34 @@ class Learner:
     # ------------------------------------------------------------ evaluation
 
     def evaluate(self, problems: Problems, name: str, index: int) -> dict[str, float]:
-        """pass@k (unbiased, n = eval.samples), mean answer length, mean reward, pass@1 by tier."""
+        """pass@k (unbiased, n = eval.samples), mean answer length, mean reward, pass@1 by tier, and
+        the controls beside them: greedy pass@1 (temperature 0: at step 0 the starting model's
+        greedy answers) and the question-blind guess baseline (`scaling.rl.guess`)."""
         e, s, g = self.cfg.eval, self.cfg.sampling, self.cfg.grpo
         n, chunk = e.samples, e.chunk
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(self.cfg.seed), _EVAL), index)
-        correct, lengths, parsed = [], [], []
+        correct, lengths, parsed, greedy = [], [], [], []
         for c, start in enumerate(range(0, len(problems), chunk)):
             idx = np.arange(start, start + chunk) % len(problems)  # the last chunk wraps (fixed shape)
             keep = min(chunk, len(problems) - start) * n
-            tokens, _, length, _ = self.sample(self.state[0], problems.take(idx), jax.random.fold_in(key, c),
-                                               n, e.temperature)
+            batch = problems.take(idx)
+            tokens, _, length, _ = self.sample(self.state[0], batch, jax.random.fold_in(key, c), n, e.temperature)
             tokens, length = np.asarray(tokens)[:keep], np.asarray(length)[:keep]
             parsed.append(grpo.parse(tokens))
-            correct.append(grpo.graded(parsed[-1]["answer"], list(problems.take(idx).answers), n))
+            correct.append(grpo.graded(parsed[-1]["answer"], list(batch.answers), n))
             lengths.append(length)
+            argmax = np.asarray(self.sample(self.state[0], batch, key, 1, 0.0)[0])[:keep // n]  # key unused
+            greedy.append(grpo.correctness(argmax, list(batch.answers), 1))
         correct, lengths = np.concatenate(correct), np.concatenate(lengths)
         think = np.concatenate([p["think"] for p in parsed])
         completions = [c for p in parsed for c in p["completion"]]
         counts = correct.reshape(-1, n).sum(1)
         reward = grpo.rewards(correct, lengths, n, g.length_penalty, g.length_coef, s.max_len)
         out = {f"eval/pass@{k}/{name}": mean_pass_at_k(n, counts, k) for k in int_list(e.k, "eval.k")}
+        out[f"eval/greedy/pass@1/{name}"] = float(np.concatenate(greedy).mean())
+        if name not in self._guess:
+            self._guess[name] = guess.baseline(problems, int_list(e.k, "eval.k"), name, self.train_set)
+        out.update(self._guess[name])
         out[f"eval/length/{name}"] = float(lengths.mean())
         out[f"eval/length_correct/{name}"] = float(lengths[correct].mean()) if correct.any() else float("nan")
         out[f"eval/reward/{name}"] = float(reward.mean())
