@@ -14,6 +14,7 @@ from scaling.claims.base import ClaimResult, Estimate, inputs_of, interval
 from scaling.claims.options import REQUIRED, Option
 from scaling.cli import main
 from scaling.errors import ConfigError, DataError
+from test_claims_gain import rl_table
 from test_claims_parallel import study
 from test_claims_phases import SEEDS, X, draws
 
@@ -36,6 +37,7 @@ EXAMPLES = {
     "loglinear": (_table_loglinear, {"x": "C", "y": ["p"], "n_boot": 50}),
     "phases": (_table_phases, {"n_boot": 50}),
     "parallel": (study, {"n_boot": 50}),
+    "gain": (lambda: rl_table(control_gain=0.05), {"n_boot": 50}),
 }
 
 

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
-from scaling.claims import loglinear, multiplier, parallel, phases
+from scaling.claims import gain, loglinear, multiplier, parallel, phases
 from scaling.claims.base import ClaimResult, inputs_of
 from scaling.claims.options import REQUIRED, Option, resamples, resolve, trim
 from scaling.claims.rules import NOT_JUDGED, parse_claim, parse_margin
@@ -149,7 +149,24 @@ ROWS = (
         help="Accuracy gain per doubling of M, critical-path and latency ratios with CIs, coverage law, vote null."),
 )
 
-CLAIMS: dict[str, Claim] = {row.name: row for row in ROWS}
+GAIN = Claim("gain", gain.QUESTION, gain.judge, (
+    Option("y", str, ["eval/pass@1/heldout"], "Pass-rate column eval/pass@<k>/<set> (repeatable).", many=True,
+           column="data"),
+    Option("candidate", str, None, "RL recipe to judge (default: the one recipe besides the control arm)."),
+    Option("control", str, None, "Random-reward arm's recipe (default: the recipe with grpo.reward=random)."),
+    Option("group", str, None, "Judge each value of this column separately (e.g. grpo.length_coef).", column="id"),
+    Option("run_col", str, "run_id", "Run column (whole runs are resampled).", column="id"),
+    Option("recipe_col", str, "recipe", "Recipe column.", column="id"),
+    Option("step_col", str, "step", "RL step column (step 0 is the starting model).", column="data"),
+    Option("min_gain", float, 0.0, "Smallest gain over every control that counts as one.", check=gain.check_min_gain),
+    _boot(1000),
+    Option("seed", int, 0, "Seed of the resampling."),
+    DROP,
+), key=lambda o, cols: [o["group"], o["run_col"], o["step_col"]], subject=lambda o: ", ".join(o["y"]),
+    source_help="An RL sweep folder (or a CSV of its records).",
+    help="End-of-RL pass@k minus the starting model (greedy, sampled), a random-reward arm and guessing.")
+
+CLAIMS: dict[str, Claim] = {row.name: row for row in (*ROWS, GAIN)}
 
 
 def register(row: Claim) -> Claim:
