@@ -107,11 +107,19 @@ def test_groups_and_starting_models_are_matched():
     assert set(r.verdicts) == {f"grpo.length_coef=0.0: {Y}", f"grpo.length_coef=0.5: {Y}"}
     ms = r.details["metrics"]
     assert "random reward" in ms[f"grpo.length_coef=0.0: {Y}"]["controls"]
-    assert "random reward" not in ms[f"grpo.length_coef=0.5: {Y}"]["controls"]
+    # a group without a random arm of its own cannot beat it: not judged there, so not supported
+    part = ms[f"grpo.length_coef=0.5: {Y}"]
+    assert part["controls"]["random reward"]["verdict"] == "not judged" and part["verdict"] == "inconclusive"
+    # two starting models: judged apart, each against the random arm that starts from it
     other = rl_table(control_gain=0.0)
-    other.loc[other["recipe"] == "control", "pretrained/run_id"] = "pre2"
-    r = registry.judge("gain", other, n_boot=200)
-    assert _parts(r)["random reward"] == "not judged" and "other models" in "\n".join(r.lines)
+    moved = rl_table(control_gain=0.0, seed=4, start_id="pre2").assign(run_id=lambda d: d["run_id"] + "m")
+    moved = moved[moved["recipe"] == "baseline"]
+    r = registry.judge("gain", pd.concat([other, moved], ignore_index=True), n_boot=200)
+    assert set(r.verdicts) == {f"pretrained/run_id=pre1: {Y}", f"pretrained/run_id=pre2: {Y}"}
+    ms = r.details["metrics"]
+    assert ms[f"pretrained/run_id=pre1: {Y}"]["controls"]["random reward"]["verdict"] == "supported"
+    assert ms[f"pretrained/run_id=pre2: {Y}"]["controls"]["random reward"]["verdict"] == "not judged"
+    assert "no run from this starting model" in "\n".join(r.lines)
 
 
 @pytest.mark.parametrize("options,culprit", [({"min_gain": 1.5}, "--min-gain"),

@@ -206,8 +206,12 @@ def judge(df: pd.DataFrame, *, y, candidate=None, control=None, group=None, run_
     candidate, control = _arms(df, candidate, control, recipe_col)
     rng = np.random.default_rng(seed)
     results, refusals, warnings = {}, [], []
-    for gname, g in (df.groupby(group, sort=True) if group else [(None, df)]):
-        label = "" if group is None else f"{group}={gname}: "
+    # each group value and starting model apart: the controls belong to the model RL started from
+    keys = [k for k in (group, START if START in df.columns else None) if k]
+    for gkey, g in (df.groupby(keys, sort=True) if keys else [((), df)]):
+        gkey = gkey if isinstance(gkey, tuple) else (gkey,)
+        label = "".join(f"{k}={v}: " for k, v in zip(keys, gkey) if k == group or df[START].nunique() > 1)
+        gname = gkey[0] if group else None
         cand_rows = g[g[recipe_col].astype(str) == candidate]
         if cand_rows.empty:
             continue
@@ -222,9 +226,8 @@ def judge(df: pd.DataFrame, *, y, candidate=None, control=None, group=None, run_
                 ctrl, note = None, ""
                 if not ctrl_rows.empty:
                     ctrl = _runs(ctrl_rows, m, run_col, step_col, {})
-                    if set(ctrl["start"]) != set(cand["start"]):
-                        ctrl, note = None, ("the random-reward arm starts from other models than the candidate "
-                                            "(use --group pretrained/run_id)")
+                elif control is not None:
+                    note = "the random-reward arm has no run from this starting model" + (" in this group" if group else "")
                 results[label + m] = _judge_one(cand, ctrl, m, cols, n_boot, rng, min_gain, note)
                 results[label + m]["group"] = gname
             except DataError as err:
