@@ -212,11 +212,11 @@ def test_rl_report_trajectories_claims_and_study(world, tmp_path):
     from scaling.claims import record
 
     claims = [record.validate(r)["claim"] for r in res["verdicts"]]
-    assert claims == ["phases", "loglinear", "parallel", "parallel", "parallel"]
+    assert claims == ["phases", "loglinear", "gain", "parallel", "parallel", "parallel"]
     by_claim = {r["claim"]: r for r in res["verdicts"]}
     assert by_claim["phases"]["verdicts"] == {k: m["verdict"] for k, m in res["phases"]["metrics"].items()}
     assert by_claim["loglinear"]["verdict"] == res["loglinear"]["combined"]
-    assert [r["subject"] for r in res["verdicts"][2:]] == ["scheme vote", "scheme best", "scheme agents"]
+    assert [r["subject"] for r in res["verdicts"][3:]] == ["scheme vote", "scheme best", "scheme agents"]
     assert (runs / "testtime" / rid / "summary.json").is_file() and res["testtime"]["run_id"] == rid
     md = (tmp_path / "rep" / "summary.md").read_text()
     assert "parallel claim" in md and "## Phase claim" in md and "log-linear claim" in md

@@ -162,7 +162,7 @@ GAIN = Claim("gain", gain.QUESTION, gain.judge, (
     _boot(1000),
     Option("seed", int, 0, "Seed of the resampling."),
     DROP,
-), key=lambda o, cols: [o["group"], o["run_col"], o["step_col"]], subject=lambda o: ", ".join(o["y"]),
+), key=lambda o, cols: [o["group"], o["run_col"], o["step_col"]], subject=lambda o: (f"{o['candidate']}: " if o["candidate"] else "") + ", ".join(o["y"]),
     source_help="An RL sweep folder (or a CSV of its records).",
     help="End-of-RL pass@k minus the starting model (greedy, sampled), a random-reward arm and guessing.")
 

@@ -27,9 +27,10 @@ from scaling.testtime.runs import load_run
 DEFAULT_MS = (1, 2, 4, 8, 16, 32, 64)
 
 
-def problem_set(loaded, n: int, which: str, kind: str | None):
-    """The RL run's problem config (or the defaults for a pretraining run), `kind` if given, n problems."""
-    cfg = loaded.rl.problems if loaded.rl is not None else ProblemConfig()
+def problem_set(loaded, n: int, which: str, kind: str | None, problems: ProblemConfig | None = None):
+    """The RL run's problem config (or `problems`, else the defaults, for a pretraining run), `kind`
+    if given, n problems."""
+    cfg = loaded.rl.problems if loaded.rl is not None else (problems or ProblemConfig())
     cfg = dataclasses.replace(cfg, kind=kind or cfg.kind, **{"train" if which == "train" else "heldout": n})
     return P.build(loaded.model_cfg.data, cfg, which)
 
@@ -55,7 +56,10 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, which: str = "heldout",
-        kind: str | None = None, max_len: int | None = None, temperature: float = 1.0, summary_k: int = 2) -> dict:
+        kind: str | None = None, max_len: int | None = None, temperature: float = 1.0, summary_k: int = 2,
+        problems: ProblemConfig | None = None) -> dict:
+    """`problems`: a pretraining run's problem config (e.g. the one an RL run from it used, so the
+    starting model is studied on the RL run's problems); an RL run always uses its own."""
     ms = schemes.check_ms(ms)
     if temperature <= 0:
         raise DataError(f"--temperature: must be positive, got {temperature}")
@@ -73,7 +77,8 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
         raise DataError(f"--max-len: at least 2 tokens (an answer and <eos>), got {max_len}")
     loaded = load_run(run_dir)
     try:
-        problems = problem_set(loaded, n_problems, which, kind)
+        problem_cfg = problems
+        problems = problem_set(loaded, n_problems, which, kind, problem_cfg)
     except DataError as err:
         raise DataError(f"{run_dir}: {err}") from None
     max_len = max_len if max_len is not None else default_max_len(loaded, problems)
@@ -81,6 +86,8 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
                 "M": list(ms), "seeds": [int(s) for s in seeds], "problems": n_problems, "set": which,
                 "kind": problems.kind, "max_len": int(max_len), "temperature": float(temperature),
                 "summary_k": int(summary_k)}
+    if problem_cfg is not None and loaded.rl is None:  # only when given: earlier studies' settings stay as they were
+        settings["problem_config"] = dataclasses.asdict(problem_cfg)
     out = Path(out_dir)
     if (out / records.CONFIG).is_file():
         old = records.read_json(out / records.CONFIG)
