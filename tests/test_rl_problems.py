@@ -1,5 +1,6 @@
 """Problem sets, rewards and advantages, RL config."""
 
+import json
 import numpy as np
 import pytest
 
@@ -105,9 +106,12 @@ def test_demo_sweep_file_expands_and_bad_keys_are_named(tmp_path):
     sweep = load_sweep("sweeps/rl_demo.yaml")  # an ordinary sweep file with `stage: rl`
     assert sweep.stage == "rl" and len(sweep.pretrained) >= 1 and len(sweep.runs) >= 1
     ids = {r.run_id for r in sweep.runs}
-    # distinct run ids: baseline on every pretrained model and the penalty recipe on the smallest, 2 seeds each
-    assert len(ids) == len(sweep.runs) == (len(sweep.pretrained) + 1) * 2
-    assert {r.recipe for r in sweep.runs} == {"baseline", "penalty"}
+    # distinct run ids: baseline on every pretrained model, the penalty recipe and the random-reward
+    # control arm on the smallest, 2 seeds each
+    assert len(ids) == len(sweep.runs) == (len(sweep.pretrained) + 2) * 2
+    assert {r.recipe for r in sweep.runs} == {"baseline", "penalty", "control"}
+    assert {r.cfg.grpo.reward for r in sweep.runs if r.recipe == "control"} == {"random"}
+    assert {r.cfg.grpo.reward for r in sweep.runs if r.recipe != "control"} == {"verifier"}
     for r in sweep.runs:
         assert r.run_id == R.run_id(R.with_pretrained(r.cfg, config.run_id(r.pretrained.cfg)))
     R.load("sweeps/rl.yaml")
@@ -118,3 +122,18 @@ def test_demo_sweep_file_expands_and_bad_keys_are_named(tmp_path):
     bad.write_text("stage: rl\npretrained: []\nrecipes: {baseline: {}}\n")
     with pytest.raises(ConfigError, match="pretrained"):
         load_sweep(bad)
+
+
+def test_testtime_demo_has_a_random_reward_arm_at_lambda_0_with_the_same_seeds():
+    from scaling.report import rl as report_rl
+    from scaling.sweep.spec import load_sweep
+
+    sweep = load_sweep("sweeps/testtime_demo.yaml")
+    arm = [r for r in sweep.runs if r.recipe == "control"]
+    base = [r for r in sweep.runs if r.recipe == "baseline" and r.cfg.grpo.length_coef == 0.0]
+    assert {r.cfg.grpo.reward for r in arm} == {"random"} and {r.cfg.grpo.length_coef for r in arm} == {0.0}
+    assert sorted(r.cfg.seed for r in arm) == sorted(r.cfg.seed for r in base)
+    strip = lambda c: {**config.to_dict(c), "recipe": None, "grpo": {**config.to_dict(c)["grpo"], "reward": None}}  # noqa: E731
+    assert {json.dumps(strip(r.cfg), sort_keys=True) for r in arm} == {json.dumps(strip(r.cfg), sort_keys=True) for r in base}
+    cfg = report_rl.settings(sweep.raw["report"], "testtime_demo.yaml")
+    assert cfg["testtime"]["start"] is True
