@@ -92,12 +92,13 @@ def test_too_few_runs_are_refused_with_the_reason():
 def test_false_support_under_a_planted_zero_gain_stays_below_the_stated_level():
     # end = greedy start in truth (gain 0 over it), 5 runs with run noise: the one-sided 97.5% bound
     # may clear 0 in at most 2.5% of draws; allow binomial noise on 300 draws (5% ceiling)
-    hits = 0
+    hits = refuted = 0
     for s in range(300):
         t = rl_table(runs=5, gain=0.10, greedy=0.35, noise=0.03, seed=100 + s)
         r = registry.judge("gain", t, n_boot=200, seed=s)
         hits += _parts(r)["start greedy"] == "supported"
-    assert hits / 300 <= 0.05, hits
+        refuted += _parts(r)["start greedy"] == "refuted"
+    assert hits / 300 <= 0.05 and refuted / 300 <= 0.05, (hits, refuted)
 
 
 def test_groups_and_starting_models_are_matched():

@@ -239,7 +239,7 @@ def judge(df: pd.DataFrame, *, y, candidate=None, control=None, group=None, run_
                  for name, r in results.items() for c, p in r["controls"].items() if "gain" in p]
     test = TEST.format(g=min_gain, n=resample.n_distinct(MIN_UNITS), u=MIN_UNITS)
     details = {"candidate": candidate, "control": control, "metrics": results, "min_gain": min_gain,
-               "test": test, "combined": verdict, "combined_rule": rule}
+               "test": test, "combined": verdict, "combined_rule": rule, "refused": refusals}
     return ClaimResult("gain", QUESTION, test, UNIT, {k: r["verdict"] for k, r in results.items()}, verdict, rule,
                        estimates, tuple(warnings), tuple(refusals), details, lines(details))
 
@@ -261,6 +261,7 @@ def lines(r: dict) -> list[str]:
             out.append(f"  {c:<14} {p['control']:.3f}   gain {p['gain']:+.3f} ({lo:+.3f} to {hi:+.3f}) -> "
                        f"{p['verdict'].upper()}")
         out.append(f"  -> {m['verdict'].upper()}")
+    out += [f"not judged: {why}" for why in r.get("refused", [])]
     out.append(f"all metrics together: {r['combined'].upper()} ({r['combined_rule']})")
     out.append(r["test"])
     return out

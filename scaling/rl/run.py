@@ -10,7 +10,9 @@ Records: run_id, recipe, stage, step, pretrained/run_id, params/*, rl/flops (= s
 reference, exact, cumulative), rl/flops_sampling, rl/flops_update, rl/flops_reference,
 rl/flops_2n6n, rl/rollouts, rl/rollouts_filtered, rl/tokens_sampled, train/* (means since the last
 evaluation), opt/lr, opt/grad_norm, eval/pass@k/{train,heldout}, eval/pass@1/<set>/tier<t>,
-eval/length/<set>, eval/reward/<set>, time/wall_s.
+eval/length/<set>, eval/reward/<set>, time/wall_s; and the controls beside every pass@k:
+eval/greedy/pass@1/<set> (temperature 0) and eval/guess/pass@k/<set>, eval/guess/modal/pass@1/<set>
+(the question-blind guess baseline, `scaling.rl.guess`).
 
 `train(cfg, run_dir)` is the sweep launcher's entry (`scaling sweep run` on a `stage: rl` sweep):
 the contract of `scaling.train.train`, the pretrained run named by the run's spec.json.
