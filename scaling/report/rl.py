@@ -131,7 +131,7 @@ def controls_table(traj: list[dict], group: str | None) -> list[str]:
     for gname, recipe in keys:
         rows = [t for t in traj if (t["group"], t["recipe"]) == (gname, recipe)]
         for p in PASS:
-            mean = lambda k: float(np.nanmean([t.get(k, np.nan) for t in rows]))  # noqa: E731
+            mean = lambda k: float(pd.Series([t.get(k, np.nan) for t in rows], dtype=float).mean())  # noqa: E731
             if np.isnan(mean(p + "@end")):
                 continue
             md.append(f"| {gname} | {recipe} | {len(rows)} | {p} | {mean(p + '@end'):.3f} | {mean(p + '@start'):.3f} | "
