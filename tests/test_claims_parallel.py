@@ -17,10 +17,12 @@ from scaling.testtime import latency
 MS = (1, 2, 4, 8, 16)
 
 
-def study(acc=lambda m, s: 0.2 + 0.05 * math.log2(m), crit=lambda m: 5.0, tau=lambda b: 1e-3, seeds=(0, 1),
-          problems=40, target=lambda i: f"t{i % 7}"):
-    """Rows whose mean accuracy per (M, scheme) is exactly acc(M, scheme): problem i correct iff
-    i < acc * P. The single sample is the vote at M = 1. tau(B): the device's decode-step time."""
+def study(gain=0.05, acc=None, crit=lambda m: 5.0, tau=lambda b: 1e-3, seeds=(0, 1), problems=40,
+          target=lambda i: f"t{i % 7}"):
+    """Rows whose mean accuracy per (M, scheme) is exactly acc(M, scheme) (default 0.2 + gain log2 M):
+    problem i correct iff i < acc * P. The single sample is the vote at M = 1. tau(B): the device's
+    decode-step time."""
+    acc = acc or (lambda m, s: 0.2 + gain * math.log2(m))
     rows = []
     for s in seeds:
         for m in MS:

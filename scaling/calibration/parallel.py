@@ -89,7 +89,8 @@ def records(truth: Truth, rng, problems: int = PROBLEMS) -> list[dict]:
             crit1 = base + rng.poisson(truth.jitter, problems)
             for i in range(problems):
                 common = {"seed": s, "M": m, "problem": i, "tier": int(tiers[i]), "target": target[i]}
-                rows.append({**common, "scheme": "agents", "correct": bool(ok[i]), "tt/tokens_critical": float(crit[i])})
+                rows.append({**common, "scheme": "agents", "correct": bool(ok[i]),
+                             "tt/tokens_critical": float(crit[i])})
                 if m == 1:
                     rows.append({**common, "scheme": "vote", "correct": bool(single[i]),
                                  "tt/tokens_critical": float(crit1[i])})
@@ -121,3 +122,24 @@ def calibrate(draws: int = 200, seed: int = 0, truths=TRUTHS, n_boot: int = N_BO
                     **counts, "false_verdict": truth.false_verdict,
                     "false_rate": counts[truth.false_verdict] / draws})
     return out
+
+
+def table(rows: list[dict]) -> list[str]:
+    """The calibration table in lines."""
+    out = [f"{'truth':<22} {'claim':>6} {'gain':>6} {'crit x':>7} {'draws':>5} {'SUP':>4} {'REF':>4} {'INC':>4} "
+           f"{'false':>8}"]
+    for r in rows:
+        out.append(f"{r['truth']:<22} {str(r['claim_true']).lower():>6} {r['planted_gain']:>6.3f} "
+                   f"{r['planted_critical_ratio']:>7.3f} {r['draws']:>5} {r['supported']:>4} {r['refuted']:>4} "
+                   f"{r['inconclusive']:>4} {r['false_rate']:>7.1%} ({r['false_verdict']})")
+    return out
+
+
+if __name__ == "__main__":  # until the package's runner (`python -m scaling.calibration parallel`) is wired
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m scaling.calibration.parallel")
+    ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print("\n".join(table(calibrate(args.draws, args.seed))))

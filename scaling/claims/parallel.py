@@ -299,7 +299,8 @@ def coverage_law(rows: list[dict], *, n_boot: int = 200, seed: int = 0) -> dict:
     try:
         fit = fit_coverage_ceiling(ks, c, allow_unconverged=True)
         p = {k: float(v) for k, v in fit.params.items()}
-        out.update(**p, converged=bool(fit.converged), predicted=coverage_ceiling(ks, p["c_max"], p["a"], p["b"]).tolist())
+        pred = coverage_ceiling(ks, p["c_max"], p["a"], p["b"])
+        out.update(**p, converged=bool(fit.converged), predicted=pred.tolist())
     except FitError as err:
         return {**out, "c_max": float("nan"), "a": float("nan"), "b": float("nan"), "converged": False,
                 "error": str(err), "c_max_ci": nan2, "a_ci": nan2, "b_ci": nan2}
@@ -352,7 +353,8 @@ def vote_null(rows: list[dict], *, n_sim: int = 1000, seed: int = 0) -> dict:
                 vals.append(_simulate(pr, right, m, n_sim, rng))
                 if j == 0:
                     wrong = pr[:-1][~right[:-1]]
-                    easy.append(bool(right[:-1].any()) and pr[:-1][right[:-1]].max() > (wrong.max() if wrong.size else 0))
+                    top_wrong = wrong.max() if wrong.size else 0
+                    easy.append(bool(right[:-1].any()) and pr[:-1][right[:-1]].max() > top_wrong)
             pred[a, j] = np.mean(vals)
     measured = [float(np.mean([x["correct"] for x in rows if x["scheme"] == "vote" and x["M"] == m])) for m in ms]
     how = ("another sampling seed's" if len(seeds) > 1 else "the same seed's other M's") + " samples"

@@ -156,7 +156,8 @@ def testtime_lines(s: dict) -> list[str]:
         per_m = s["schemes"].get(scheme, {})
         for m in sorted(per_m, key=int):
             v = per_m[m]
-            lines.append(f"{scheme + ('*' if scheme == 'best' else ''):>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
+            name = scheme + ("*" if scheme == "best" else "")  # an oracle
+            lines.append(f"{name:>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
                          f"{v['tt/tokens_critical']:>9.1f} {v['tt/latency_s']:>10.4f} {v['tt/flops']:>10.3g}")
     lines.append("* best-of-M selects with the exact verifier: an oracle (upper bound); latency s: the query's "
                  "critical path x the measured decode-step time at its batch (one problem's M rows)")
