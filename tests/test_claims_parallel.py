@@ -58,6 +58,7 @@ def test_device_not_flat_is_not_testable_and_the_scheme_is_judged_apart():
     res = registry.judge("parallel", rows, scheme="vote", n_boot=300)
     assert res.verdict == "supported" and res.verdicts == {"scheme": "supported", "device": "not judged"}
     assert any("latency not testable on this device" in x for x in res.refusals)
+    assert r["latency_s"] == pytest.approx([5.0 * 1e-3 * (1 if m <= 4 else m / 2) for m in MS])
     flat = PC.parallel_claim(study(), scheme="vote", n_boot=300)["device"]
     assert flat["verdict"] == "supported" and flat["latency_ratio"] == pytest.approx(1)
 

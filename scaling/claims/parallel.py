@@ -233,12 +233,15 @@ def parallel_claim(rows: list[dict], *, scheme: str = "agents", flat: float = 1.
         fl, *_ = _cube(rows, scheme, "tt/flops")
         flops = float(fl[-1].mean() / _cube(rows, "vote", "tt/flops", ms=[1])[0][0].mean())
     device = _device(rows, scheme, ms, flat, W, g_ci, min_gain)
+    has_latency = all("tt/latency_s" in r for r in rows if r["scheme"] == scheme)
+    lat_m = _cube(rows, scheme, "tt/latency_s")[0].mean(1).tolist() if has_latency else [float("nan")] * len(ms)
     return {"scheme": scheme, "selection": ORACLE.get(scheme, "deployable"), "M": ms, "sampling_seeds": len(seeds),
             "problems": P, "n_boot": n_boot, "resampled": "problems (each the mean over its sampling seeds)",
             "flat": flat, "min_gain": min_gain, "baseline": BASELINE,
             "single": float(single.mean()), "single_ci": _ci(wmean(single)),
             "accuracy": acc.mean(1).tolist(), "accuracy_ci": [_ci(a_b[:, j]) for j in range(len(ms))],
             "guess": guess_m, "critical_tokens": crit.mean(1).tolist(), "critical_single": float(crit1.mean()),
+            "latency_s": lat_m,
             "gain": gain, "gain_ci": g_ci, "gain_per_doubling": slope, "gain_per_doubling_ci": s_ci,
             "margin_over_guess": margin, "margin_over_guess_ci": m_ci,
             "critical_ratio": rc, "critical_ratio_ci": c_ci, "flop_ratio": flops,
