@@ -12,6 +12,7 @@ from chain_vocab import chain_vocabulary
 from scaling import config, records
 from scaling import rl
 from scaling.cli import main
+from scaling.errors import DataError
 from scaling.models import build
 from scaling.rl import flops as rlflops
 from scaling.rl import problems as P
@@ -99,11 +100,34 @@ def test_study_accounting_against_independent_counts(world, tmp_path):
                 assert 1 <= fl <= 10 and a["tt/tokens_critical"] == v["tt/tokens_critical"] + fl
                 assert (v["tt/rounds"], a["tt/rounds"], a["tt/branches"]) == (1, 2, m)
                 assert a["tt/latency_s"] > v["tt/latency_s"] > 0
+                # the query's latency: its critical path at the device's tau for its own batch (M rows; 1 in round 2)
+                assert v["tt/latency_s"] == pytest.approx(v["tt/tokens_critical"] * v["tt/step_s"])
+                tau1 = by[seed, 1, i, "vote"]["tt/step_s"]
+                assert a["tt/latency_s"] == pytest.approx(v["tt/latency_s"] + fl * tau1)
+                assert v["tt/step_lo_s"] <= v["tt/step_s"] <= v["tt/step_hi_s"]
+                assert b["selection"] == "oracle (upper bound)" and v["target"] == probs.answers[i]
     # same seed: same samples (keys are explicit); another seed: other samples
     with chain_vocabulary():
         again, _ = schemes.evaluate(loaded, probs, [2], [1], max_len=10)
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "tt/latency_s"} for r in rs]  # noqa: E731
+    timed = ("tt/latency_s", "tt/step_s", "tt/step_lo_s", "tt/step_hi_s", "tt/batch_wall_s")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in timed} for r in rs]  # noqa: E731
     assert strip(again) == strip([r for r in rows if r["seed"] == 1 and r["M"] == 2])
+
+
+def test_decode_step_time_per_batch_size(world):
+    """tau(B) on the tiny model: one row per batch size, >= 10 timed repeats; no timed assertion."""
+    from scaling.testtime import latency
+
+    root, _ = world
+    with chain_vocabulary():
+        loaded = load_run(root / "rl")
+        probs = P.build(loaded.model_cfg.data, loaded.rl.problems, "heldout")
+        table = latency.measure(loaded, probs, [4, 1, 4], repeats=10)
+    assert [t["B"] for t in table] == [1, 4] and all(t["repeats"] == 10 for t in table)
+    assert all(0 < t["lo_s"] <= t["tau_s"] <= t["hi_s"] for t in table)
+    assert latency.knee([t["B"] for t in table], [t["tau_s"] for t in table], 1.25) in (1, 4)
+    with pytest.raises(DataError, match="--repeats"):
+        latency.measure(loaded, probs, [1], repeats=9)
 
 
 @pytest.mark.parametrize("family", ["early", "blind"])  # late: same counts, covered by test_rl_flops
@@ -137,7 +161,7 @@ def test_cli_records_resume_and_bad_input(world, tmp_path, capsys):
         assert "M must be positive, got 0" in capsys.readouterr().err
         for bad, named in ((["--problems", "0"], "--problems"), (["--set", "val"], "--set"),
                            (["--kind", "essay"], "--kind"), (["--max-len", "1"], "--max-len"),
-                           (["--m", "1,x"], "--m")):
+                           (["--m", "1,x"], "--m"), (["--repeats", "9"], "--repeats")):
             assert main(["testtime", str(root / "pre"), "--out", str(tmp_path / "e"), *bad]) == 2
             assert named in capsys.readouterr().err
         blocker = tmp_path / "blocker"

@@ -142,11 +142,15 @@ ROWS = (
         help="Piecewise-linear length vs log compute (0/1/2 breakpoints by BIC), slope intervals over seeds, verdict."),
     Claim("parallel", parallel.QUESTION, parallel.judge, (
         Option("scheme", str, "agents", "vote, best or agents.", check=parallel.check_scheme),
-        Option("flat", float, 1.25, "Largest M_max/M=1 ratio that counts as flat.", check=parallel.check_flat),
+        Option("flat", float, 1.25, "Largest ratio that counts as flat: critical path M_max / single sample, "
+               "and tau(B) over tau(1).", check=parallel.check_flat),
+        Option("min_gain", float, parallel.MIN_GAIN, "Smallest accuracy gain over a single sample (absolute) that "
+               "counts: supported needs the interval's lower bound above it.", check=parallel.check_min_gain),
         _boot(1000),
         Option("seed", int, 0, "Seed of the resampling."),
     ), source="rows", subject=lambda o: f"scheme {o['scheme']}", source_help="A `scaling testtime` output folder.",
-        help="Accuracy gain per doubling of M, critical-path and latency ratios with CIs, coverage law, vote null."),
+        help="Accuracy over a single sample and a guess baseline, critical-path ratio, device tau(B), coverage "
+             "law, vote null."),
 )
 
 GAIN = Claim("gain", gain.QUESTION, gain.judge, (

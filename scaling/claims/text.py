@@ -107,21 +107,40 @@ def phases_lines(r: dict) -> list[str]:
 
 
 def parallel_lines(r: dict, cov: dict, null: dict) -> list[str]:
-    lines = [f"parallel claim ('accuracy rises with the number of agents while latency stays flat'), scheme "
-             f"{r['scheme']}, {r['problems']} problems x {r['seeds']} seed(s), {r['n_boot']} resamples of "
-             f"{r['resampled']}:", f"{'M':>4} {'accuracy (95% CI)':>24} {'critical tokens':>16} {'latency s':>10}"]
-    for m, a, ci, c, t in zip(r["M"], r["accuracy"], r["accuracy_ci"], r["critical_tokens"], r["latency_s"]):
-        lines.append(f"{m:>4} {a:>8.3f} ({ci[0]:.3f}-{ci[1]:.3f}) {c:>16.2f} {t:>10.4f}")
-    g, c, t = r["gain_ci"], r["critical_ratio_ci"], r["latency_ratio_ci"]
-    lines += [f"accuracy gain per doubling of M: {r['gain_per_doubling']:+.4f} ({g[0]:+.4f} to {g[1]:+.4f})",
-              f"M={r['M'][-1]} vs M=1: critical-path tokens x{r['critical_ratio']:.3g} ({c[0]:.3g}-{c[1]:.3g}), "
-              f"measured latency x{r['latency_ratio']:.3g} ({t[0]:.3g}-{t[1]:.3g}); flat means <= x{r['flat']:g}",
-              f"-> on the critical path: {r['verdict_critical_path'].upper()}; on measured latency: "
-              f"{r['verdict_latency'].upper()}",
-              f"coverage c(k) = exp(a k^b): a={cov['a']:.4g} ({cov['a_ci'][0]:.4g} to {cov['a_ci'][1]:.4g}), "
-              f"b={cov['b']:.4g} ({cov['b_ci'][0]:.4g} to {cov['b_ci'][1]:.4g}) (pass@k "
-              + ", ".join(f"{k}:{v:.3f}" for k, v in zip(cov["k"], cov["pass_at_k"])) + ")",
-              "majority-vote null (independent draws from each problem's answer distribution): "
+    sel = f" [{r['selection']}]" if r["selection"] != "deployable" else ""
+    lines = [f"parallel claim ('accuracy rises with M above a single sample while the critical path stays flat'), "
+             f"scheme {r['scheme']}{sel}, {r['problems']} problems x {r['sampling_seeds']} sampling seed(s) of one "
+             f"checkpoint, {r['n_boot']} resamples of {r['resampled']}:",
+             f"single sample (M = 1 plain sampling): accuracy {r['single']:.3f} ({r['single_ci'][0]:.3f}-"
+             f"{r['single_ci'][1]:.3f}), critical path {r['critical_single']:.2f} decoding steps",
+             f"{'M':>4} {'accuracy (95% CI)':>24} {'guess':>7} {'critical steps':>15}"]
+    for m, a, ci, g, c in zip(r["M"], r["accuracy"], r["accuracy_ci"], r["guess"], r["critical_tokens"]):
+        lines.append(f"{m:>4} {a:>8.3f} ({ci[0]:.3f}-{ci[1]:.3f}) {fmt(g):>7} {c:>15.2f}")
+    g, mg, c = r["gain_ci"], r["margin_over_guess_ci"], r["critical_ratio_ci"]
+    fl = f"; FLOPs x{r['flop_ratio']:.3g}" if r.get("flop_ratio") is not None else ""
+    lines += [f"M={r['M'][-1]} minus a single sample: {r['gain']:+.4f} ({g[0]:+.4f} to {g[1]:+.4f}), needs > "
+              f"{r['min_gain']:g}; minus the question-blind guess: {fmt(r['margin_over_guess'])} ({fmt(mg[0])} to "
+              f"{fmt(mg[1])}), needs > 0; per doubling of M {r['gain_per_doubling']:+.4f}",
+              f"critical path (decoding steps) M={r['M'][-1]} / single sample x{r['critical_ratio']:.3g} "
+              f"({c[0]:.3g}-{c[1]:.3g}); flat means <= x{r['flat']:g}{fl}",
+              f"-> the scheme: {r['verdict_scheme'].upper()}"]
+    lines += [f"   note: {n}" for n in r["notes"]]
+    d = r["device"]
+    if "tau" in d:
+        lines.append("device tau(B), one decode step at batch B (median, 10-90%): " + ", ".join(
+            f"B={t['B']}: {t['tau_s'] * 1e3:.3g} ms ({t['lo_s'] * 1e3:.3g}-{t['hi_s'] * 1e3:.3g})" for t in d["tau"]))
+    if "latency_ratio" in d:
+        lc = d["latency_ratio_ci"]
+        lines.append(f"-> the device: query latency x{d['latency_ratio']:.3g} ({lc[0]:.3g}-{lc[1]:.3g}) "
+                     f"({d['reason']}): {d['verdict'].upper()}")
+    else:
+        lines.append(f"-> the device: NOT JUDGED ({d['reason']})")
+    ci = lambda k: f"({fmt(cov[k + '_ci'][0])} to {fmt(cov[k + '_ci'][1])})" if k + "_ci" in cov else ""  # noqa: E731
+    lines += [f"coverage with a ceiling c(k) = c_max exp(a k^b) [{cov['selection']}]: c_max={fmt(cov['c_max'])} "
+              f"{ci('c_max')}, a={fmt(cov['a'])} {ci('a')}, b={fmt(cov['b'])} {ci('b')}; pass@k vs guess "
+              + ", ".join(f"{k}:{v:.3f}/{fmt(q)}" for k, v, q in zip(cov["k"], cov["pass_at_k"], cov["guess"])),
+              f"majority-vote null (independent draws from each problem's answer distribution, fitted on "
+              f"{null['fitted_on']}): "
               + ", ".join(f"M={m}: {p:.3f} vs measured {v:.3f}" for m, p, v in
                           zip(null["M"], null["predicted"], null["measured"]))
               + f"; limit (easy problems) {null['easy_fraction']:.3f}"]
@@ -130,13 +149,16 @@ def parallel_lines(r: dict, cov: dict, null: dict) -> list[str]:
 
 def testtime_lines(s: dict) -> list[str]:
     lines = [f"test-time study of {s['run']} ({s['stage']}, {s['problems']} {s['set']} {s['kind']} problems, "
-             f"seeds {s['seeds']}, budget {s['max_len']} tokens); XLA/analytic FLOPs "
+             f"sampling seeds {s['seeds']}, budget {s['max_len']} tokens); XLA/analytic FLOPs "
              f"{s['xla_ratio'][0]:.3f}-{s['xla_ratio'][1]:.3f}",
              f"{'scheme':>7} {'M':>4} {'accuracy':>9} {'tokens':>9} {'critical':>9} {'latency s':>10} {'FLOPs':>10}"]
     for scheme in ("vote", "best", "agents"):
         per_m = s["schemes"].get(scheme, {})
         for m in sorted(per_m, key=int):
             v = per_m[m]
-            lines.append(f"{scheme:>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
+            name = scheme + ("*" if scheme == "best" else "")  # an oracle
+            lines.append(f"{name:>7} {m:>4} {v['correct']:>9.3f} {v['tt/tokens_total']:>9.1f} "
                          f"{v['tt/tokens_critical']:>9.1f} {v['tt/latency_s']:>10.4f} {v['tt/flops']:>10.3g}")
+    lines.append("* best-of-M selects with the exact verifier: an oracle (upper bound); latency s: the query's "
+                 "critical path x the measured decode-step time at its batch (one problem's M rows)")
     return lines

@@ -180,6 +180,32 @@ def coverage_problem(k, c, *, names=None) -> Problem:
                    theta_names=("b",), to_params=to_params, screen=False)
 
 
+def coverage_ceiling_problem(k, c, *, names=None) -> Problem:
+    """Problem for coverage with a ceiling, c(k) = c_max·exp(a·k^b), c_max <= 1: least squares on
+    log c (points with c > 0), (log c_max, a) projected out, the search over b. Why this form:
+    problems the sampler can never solve (success probability 0) cap coverage at the share of the
+    others, c_max; among those, exp(a·k^b) is Brown et al.'s curve, which the law reduces to at
+    c_max = 1. Needs 3 distinct k with c > 0."""
+    nm = {"k": "k", "c": "coverage", **(names or {})}
+    k = check_values(nm["k"], k, positive=True)
+    c = check_values(nm["c"], c)
+    keep = c > 0
+    k, c = k[keep], c[keep]
+    check_count(k.size, 3, "the coverage law with a ceiling")
+    check_spread(nm["k"], k)
+    lk, y = np.log(k), np.log(c)
+    data = pad_rows({"lk": lk, "y": y}, k.size)
+
+    def to_params(theta, W):
+        x = np.exp(theta[:, :1] * lk[None, :])
+        lc, a = objectives.coverage_ceiling_linear(x, y[None, :], W)
+        return {"c_max": np.exp(lc), "a": a, "b": theta[:, 0]}
+
+    return Problem(law="coverage_ceiling", vg=objectives.coverage_ceiling_vg, data=data, n=k.size,
+                   starts=np.array([[-2.0], [-1.0], [-0.5], [-0.3], [-0.2], [-0.1], [-0.05]]),
+                   theta_names=("b",), to_params=to_params, screen=False)
+
+
 def fit_chinchilla(N, D, L, **kw) -> Fit:
     """Fit the Chinchilla law (see :func:`chinchilla_problem`); ``allow_unconverged`` optional."""
     allow = kw.pop("allow_unconverged", False)
@@ -202,6 +228,12 @@ def fit_coverage(k, c, **kw) -> Fit:
     """Fit coverage c(k) = exp(a·k^b) (see :func:`coverage_problem`)."""
     allow = kw.pop("allow_unconverged", False)
     return fit_problem(coverage_problem(k, c, **kw), allow_unconverged=allow)
+
+
+def fit_coverage_ceiling(k, c, **kw) -> Fit:
+    """Fit coverage with a ceiling c(k) = c_max·exp(a·k^b) (see :func:`coverage_ceiling_problem`)."""
+    allow = kw.pop("allow_unconverged", False)
+    return fit_problem(coverage_ceiling_problem(k, c, **kw), allow_unconverged=allow)
 
 
 def loglinear_solve(C, P, W):

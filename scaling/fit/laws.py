@@ -90,3 +90,10 @@ def coverage(k, a, b):
     """Test-time coverage c(k) = exp(a·k^b) for k samples (a < 0, b < 0 in practice)."""
     k = np.asarray(k, float)
     return np.exp(a * k**b)
+
+
+def coverage_ceiling(k, c_max, a, b):
+    """Coverage with a ceiling, c(k) = c_max·exp(a·k^b) (0 < c_max <= 1, a < 0, b < 0): tends to
+    c_max, the share of problems the sampler can solve at all, instead of to 1."""
+    k = np.asarray(k, float)
+    return c_max * np.exp(a * k**b)

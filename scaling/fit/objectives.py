@@ -96,5 +96,28 @@ def _coverage_objective(theta, row):
     return jnp.sum(w * res * res)
 
 
+def coverage_ceiling_linear(x, y, w):
+    """(log c_max, a) of the weighted least squares log c = log c_max + a·x with log c_max <= 0
+    (a ceiling at most 1): the unconstrained 2x2 solution, or a alone when it would exceed 1.
+    Works on NumPy and JAX arrays alike (shapes broadcast over the last axis)."""
+    xp = jnp if isinstance(x, jax.Array) else np
+    sw, sx, sy = (w).sum(-1), (w * x).sum(-1), (w * y).sum(-1)
+    sxx, sxy = (w * x * x).sum(-1), (w * x * y).sum(-1)
+    det = xp.maximum(sw * sxx - sx * sx, 1e-300)
+    a = (sw * sxy - sx * sy) / det
+    lc = (sy - a * sx) / xp.maximum(sw, 1e-300)
+    a0 = sxy / xp.maximum(sxx, 1e-300)
+    return xp.where(lc > 0, 0.0, lc), xp.where(lc > 0, a0, a)
+
+
+def _coverage_ceiling_objective(theta, row):
+    """Least squares of log c = log c_max + a k^b, (log c_max, a) projected out; theta = (b,)."""
+    x = jnp.exp(theta[0] * row["lk"])
+    lc, a = coverage_ceiling_linear(x, row["y"], row["w"])
+    res = row["y"] - lc - a * x
+    return jnp.sum(row["w"] * res * res)
+
+
 sigmoid_vg = autodiff(_sigmoid_objective)
 coverage_vg = autodiff(_coverage_objective)
+coverage_ceiling_vg = autodiff(_coverage_ceiling_objective)

@@ -1,6 +1,7 @@
 """Test-time compute: parallel samples per problem from a finished run (pretrained or RL),
-majority vote, best-of-M with the exact verifier, and two-round agents; tokens, critical-path
-tokens, branches, rounds, measured latency and FLOPs per problem.
+majority vote, best-of-M with the exact verifier (an oracle: an upper bound), and two-round agents;
+tokens, critical-path decoding steps, branches, rounds and FLOPs per problem, and the device's
+decode-step time per batch size tau(B) (`scaling.testtime.latency`) for the query's latency.
 
     loaded = scaling.testtime.load_run("runs/rl/<id>")
     rows, xla = scaling.testtime.evaluate(loaded, problems, [1, 2, 4], [0], max_len=6)

@@ -5,20 +5,26 @@ compiled once per shape and timed after compilation):
 
     vote    the most frequent finished answer among the M                 rounds 1, branches M
     best    best-of-M with the exact verifier: correct if any sample is   rounds 1, branches M
-            (its mean over problems is the coverage, pass@M)
+            (its mean over problems is the coverage, pass@M); an ORACLE
+            (upper bound): a deployed system has no exact verifier
     agents  the M drafts, then a bounded summary (the `summary_k` most    rounds 2, branches M
             frequent answers) put into the prompt before <answer>, then
             one final answer per problem, sampled in a second batch
 
 Per problem, M and scheme: tt/tokens_total (every generated token, <eos> included), tt/tokens_critical
-(the longest chain of sequential decoding steps: the longest of the problem's parallel samples,
-plus the final answer for agents), tt/branches, tt/rounds, tt/latency_s (measured wall time of the
-batched decode(s) the problem was part of), tt/flops (the problem's share of the batch's exact
-FLOPs, counted like `scaling.rl.flops`: prefill per problem, then every executed decode step for
-every row of the batch), answers ([answer, count, correct] of the M samples' finished answers,
-most frequent first). `xla` holds, per M and round, XLA's cost analysis of the compiled
-sampler against the analytic count of what its program holds (prefill + one decode step: XLA
-counts a while loop's body once).
+(the critical path in decoding steps: the longest chain of sequential decode steps the query needs,
+the longest of the problem's parallel samples, plus the final answer for agents), tt/branches,
+tt/rounds, tt/flops (the problem's share of the batch's exact FLOPs, counted like `scaling.rl.flops`:
+prefill per problem, then every executed decode step for every row of the batch), target (the
+exact answer), answers ([answer, count, correct] of the M samples' finished answers, most frequent
+first). The device's side (`scaling.testtime.latency`): tt/step_s, tt/step_lo_s, tt/step_hi_s (the
+measured decode-step time tau(B) at the query's own batch, B = M: median and 10th-90th percentiles)
+and tt/latency_s (the query's critical path times tau of each round's batch: M rows in round 1,
+one in the agents' round 2). tt/batch_wall_s is the wall time of the whole P x M batch the
+accuracy was sampled in (a throughput figure, not a query's latency). `xla` holds, per M and round,
+XLA's cost analysis of the compiled sampler against the analytic count of what its program holds
+(prefill + one decode step: XLA counts a while loop's body once). Seeds are sampling seeds (the
+keys of the samples of one checkpoint), not training seeds.
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ from scaling.errors import DataError
 from scaling.rl import flops as rlflops
 from scaling.rl import generate, grpo
 from scaling.rl.problems import Problems
-from scaling.testtime import aggregate
+from scaling.testtime import aggregate, latency
 
 SCHEMES = ("vote", "best", "agents")
+#: schemes that select with the exact verifier: upper bounds, never deployable
+ORACLE = {"best": "oracle (upper bound)"}
 _KEY = 0x54_54  # test-time key stream
 
 
@@ -80,12 +88,14 @@ def decode(graphdef, params, model_cfg, problems: Problems, key, group: int, max
 
 
 def evaluate(loaded, problems: Problems, ms, seeds, *, max_len: int, temperature: float = 1.0,
-             summary_k: int = 2) -> tuple[list[dict], list[dict]]:
-    """(rows: one per seed, M, problem and scheme; xla: one per seed, M and round)."""
+             summary_k: int = 2, repeats: int = latency.MIN_REPEATS) -> tuple[list[dict], list[dict]]:
+    """(rows: one per sampling seed, M, problem and scheme; xla: one per seed, M and round)."""
     ms = check_ms(ms)
     tok = tokenizer()
     P, T = len(problems), problems.prompt.shape[-1]
     rows, xla = [], []
+    # the device's decode-step time for one query's batch (its M rows; 1 row for the agents' round 2)
+    tau = {r["B"]: r for r in latency.measure(loaded, problems, sorted({1, *ms}), repeats=repeats)}
     for seed in seeds:
         base = jax.random.fold_in(jax.random.fold_in(jax.random.key(int(seed)), _KEY), 0)
         for m in ms:
@@ -115,18 +125,23 @@ def evaluate(loaded, problems: Problems, ms, seeds, *, max_len: int, temperature
                 ok = np.array([check_answer(a, problems.answers[i]) for a in ans[i]])
                 total, crit = int(ln[i].sum()), int(ln[i].max())
                 common = {"seed": int(seed), "M": m, "problem": i, "tier": int(problems.tiers[i]),
-                          "tt/branches": m, "n_correct": int(ok.sum()),
+                          "target": str(problems.answers[i]), "tt/branches": m, "n_correct": int(ok.sum()),
+                          "tt/step_s": tau[m]["tau_s"], "tt/step_lo_s": tau[m]["lo_s"],
+                          "tt/step_hi_s": tau[m]["hi_s"],
                           "answers": [[a, c, check_answer(a, problems.answers[i])]
                                       for a, c in aggregate.ranked(ans[i])],
                           "tt/think_mean": float(d["think"][i * m:(i + 1) * m].mean())}
                 one = {"tt/tokens_total": total, "tt/tokens_critical": crit, "tt/rounds": 1,
-                       "tt/latency_s": d["wall_s"], "tt/flops": d["flops"] / P}
+                       "tt/latency_s": crit * tau[m]["tau_s"], "tt/batch_wall_s": d["wall_s"],
+                       "tt/flops": d["flops"] / P}
                 vote = check_answer(aggregate.majority(ans[i]), problems.answers[i])
                 rows.append({**common, **one, "scheme": "vote", "correct": bool(vote)})
-                rows.append({**common, **one, "scheme": "best", "correct": bool(ok.any())})
+                rows.append({**common, **one, "scheme": "best", "correct": bool(ok.any()),
+                             "selection": ORACLE["best"]})
                 fl = int(f["length"][i])
                 final = check_answer(f["answer"][i], problems.answers[i])
                 rows.append({**common, "scheme": "agents", "correct": bool(final),
                              "tt/tokens_total": total + fl, "tt/tokens_critical": crit + fl, "tt/rounds": 2,
-                             "tt/latency_s": d["wall_s"] + f["wall_s"], "tt/flops": (d["flops"] + f["flops"]) / P})
+                             "tt/latency_s": crit * tau[m]["tau_s"] + fl * tau[1]["tau_s"],
+                             "tt/batch_wall_s": d["wall_s"] + f["wall_s"], "tt/flops": (d["flops"] + f["flops"]) / P})
     return rows, xla

@@ -1,7 +1,8 @@
 """`scaling testtime`: one test-time study of a finished run into a folder.
 
     <out>/config.json     the settings (run, M's, seeds, problems, budget) and the run's id
-    <out>/records.jsonl   one row per seed, M, problem and scheme (`scaling.testtime.schemes`)
+    <out>/records.jsonl   one row per sampling seed, M, problem and scheme (`scaling.testtime.schemes`),
+                          with the device's measured decode-step time at the query's batch
     <out>/xla.jsonl       XLA's cost analysis against the analytic count, per seed, M and round
     <out>/summary.json    written last (the commit marker): means per M and scheme
 
@@ -21,7 +22,7 @@ from scaling.errors import DataError
 from scaling.rl import problems as P
 from scaling.data import reasoning
 from scaling.rl.config import KINDS, ProblemConfig
-from scaling.testtime import schemes
+from scaling.testtime import latency, schemes
 from scaling.testtime.runs import load_run
 
 DEFAULT_MS = (1, 2, 4, 8, 16, 32, 64)
@@ -45,9 +46,10 @@ def default_max_len(loaded, problems) -> int:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Means over problems and seeds per M and scheme."""
+    """Means over problems and sampling seeds per M and scheme."""
     out: dict = {}
-    keys = ("correct", "tt/tokens_total", "tt/tokens_critical", "tt/latency_s", "tt/flops", "tt/rounds")
+    keys = ("correct", "tt/tokens_total", "tt/tokens_critical", "tt/latency_s", "tt/batch_wall_s", "tt/flops",
+            "tt/rounds", "tt/step_s")
     for scheme in schemes.SCHEMES:
         for m in sorted({r["M"] for r in rows}):
             sel = [r for r in rows if r["scheme"] == scheme and r["M"] == m]
@@ -57,16 +59,17 @@ def summarise(rows: list[dict]) -> dict:
 
 def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, which: str = "heldout",
         kind: str | None = None, max_len: int | None = None, temperature: float = 1.0, summary_k: int = 2,
-        problems: ProblemConfig | None = None) -> dict:
+        problems: ProblemConfig | None = None, repeats: int = latency.MIN_REPEATS) -> dict:
     """`problems`: a pretraining run's problem config (e.g. the one an RL run from it used, so the
     starting model is studied on the RL run's problems); an RL run always uses its own."""
     ms = schemes.check_ms(ms)
+    latency.check_repeats(repeats)
     if temperature <= 0:
         raise DataError(f"--temperature: must be positive, got {temperature}")
     if summary_k < 1:
         raise DataError(f"--summary-k: must be positive, got {summary_k}")
     if not seeds:
-        raise DataError("--seeds: name at least one seed")
+        raise DataError("--seeds: name at least one sampling seed")
     if which not in P.SETS:
         raise DataError(f"--set: unknown problem set {which!r} (choose from {', '.join(P.SETS)})")
     if kind is not None and kind not in KINDS:
@@ -85,7 +88,7 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
     settings = {"run": str(Path(run_dir).resolve()), "run_id": loaded.run_id, "stage": loaded.stage,
                 "M": list(ms), "seeds": [int(s) for s in seeds], "problems": n_problems, "set": which,
                 "kind": problems.kind, "max_len": int(max_len), "temperature": float(temperature),
-                "summary_k": int(summary_k)}
+                "summary_k": int(summary_k), "repeats": int(repeats)}
     if problem_cfg is not None and loaded.rl is None:  # only when given: earlier studies' settings stay as they were
         settings["problem_config"] = dataclasses.asdict(problem_cfg)
     out = Path(out_dir)
@@ -103,7 +106,7 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
     except OSError as err:
         raise DataError(f"{out}: output folder is not writable ({err.strerror or err})") from None
     rows, xla = schemes.evaluate(loaded, problems, ms, seeds, max_len=max_len, temperature=temperature,
-                                summary_k=summary_k)
+                                summary_k=summary_k, repeats=repeats)
     records.atomic_write_text(out / "records.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     records.atomic_write_text(out / "xla.jsonl", "".join(json.dumps(r) + "\n" for r in xla))
     summary = {"status": "done", **settings, "schemes": summarise(rows),
