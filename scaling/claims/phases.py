@@ -259,7 +259,7 @@ def steps_of(df: pd.DataFrame, x: str, y: str, seed_col: str, step_col: str) -> 
         raise DataError(f"seed {row[seed_col]!r} step {row[step_col]!r}: evaluated twice")
     C = sub.pivot(index=seed_col, columns=step_col, values=x)
     L = sub.pivot(index=seed_col, columns=step_col, values=y)
-    full = L.notna().all(0) & C.notna().all(0)
+    full = L.notna().all(axis=0) & C.notna().all(axis=0)
     notes["steps_left_out"] = int((~full).sum())
     C, L = C.loc[:, full], L.loc[:, full]
     notes["steps"] = notes.get("steps", f"{full.sum()} steps with every seed's value")

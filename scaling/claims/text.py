@@ -113,8 +113,8 @@ def phases_lines(r: dict) -> list[str]:
                      f"-> {m['verdict'].upper()}: {m['reason']}")
         if "chain_rate" in m:
             c = m["chain_rate"]
-            lines.append(f"  chain rate ({c['column']}, seed mean per step): {c['first']:.3f} -> {c['last']:.3f} "
-                         f"(range {c['min']:.3f}-{c['max']:.3f})")
+            lines.append(f"  chain rate ({c['column']}, seed mean per evaluation, the start included): "
+                         f"{c['first']:.3f} -> {c['last']:.3f} (range {c['min']:.3f}-{c['max']:.3f})")
     lines += [f"warning: {w}" for w in r.get("warnings", ())]
     return lines
 
