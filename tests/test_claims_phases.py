@@ -188,6 +188,8 @@ def test_cli_groups_and_bad_input(tmp_path, capsys):
     assert len(lines) == 2 and "REFUTED" in lines[0] and "SUPPORTED" in lines[1] and "5/5" in lines[1]
     assert main(["claim", "phases", str(path), "--y", "nope"]) == 2
     assert "--y 'nope': no such column" in capsys.readouterr().err
+    assert main(["claim", "phases", str(path), "--step-col", "nope"]) == 2
+    assert "--step-col 'nope': no such column" in capsys.readouterr().err
     assert main(["claim", "phases", str(path), "--min-change", "0"]) == 2
     assert "--min-change 0.0: must be a fraction" in capsys.readouterr().err
     assert main(["claim", "phases", str(tmp_path / "missing.csv")]) == 2

@@ -275,13 +275,14 @@ def _numeric(sub: pd.DataFrame, col: str) -> pd.DataFrame:
     return sub.assign(**{col: num})
 
 
-def phases_claim(df: pd.DataFrame, x: str, ys: list[str], *, seed_col: str = "seed", step_col: str = "step",
+def phases_claim(df: pd.DataFrame, x: str, ys: list[str], *, seed_col: str = "seed", step_col: str | None = None,
                  group: str | None = None, n_boot: int = 400, replicate: float = 0.5, min_seg: int = MIN_SEG,
                  min_change: float = MIN_CHANGE, seed: int = 0) -> dict:
     """:func:`analyse` for every metric in `ys` (and every value of `group`), with the chain rate
     beside a closed-chain length where the table has it."""
     if not ys:
         raise DataError("name at least one length column with --y")
+    step_col = step_col or "step"  # where the table has none: each seed's k-th evaluation (steps_of)
     for col in [x, seed_col, *ys, *([group] if group else [])]:
         if col not in df.columns:
             raise DataError(f"column {col!r} not found (columns: {', '.join(map(str, df.columns))})")
@@ -315,7 +316,7 @@ def phases_claim(df: pd.DataFrame, x: str, ys: list[str], *, seed_col: str = "se
 
 
 def judge(df: pd.DataFrame, *, x: str = "rl/flops", y: list[str] = ("eval/think/heldout/closed/mean",),
-          seed_col: str = "seed", step_col: str = "step", group: str | None = None, n_boot: int = 400,
+          seed_col: str = "seed", step_col: str | None = None, group: str | None = None, n_boot: int = 400,
           replicate: float = 0.5, min_seg: int = MIN_SEG, min_change: float = MIN_CHANGE, seed: int = 0) -> ClaimResult:
     """:func:`phases_claim` as a :class:`scaling.claims.base.ClaimResult`: per metric, theta and the
     three segment slopes with their intervals, and its verdict (reasons of inconclusive ones as refusals)."""

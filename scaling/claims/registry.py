@@ -86,7 +86,7 @@ def _loglinear_key(o: dict, cols: list) -> list:
 
 
 def _phases_key(o: dict, cols: list) -> list:
-    return [o["group"], o["seed_col"], "run_id", o["step_col"] if o["step_col"] in cols else o["x"]]
+    return [o["group"], o["seed_col"], "run_id", o["step_col"] or _step_or(o["x"], cols)]
 
 
 ROWS = (
@@ -132,8 +132,8 @@ ROWS = (
         Option("y", str, ["eval/think/heldout/closed/mean"], "Length column (repeatable); closed chains only by "
                "default, the chain rate beside it.", many=True, column="data"),
         Option("seed_col", str, "seed", "Seed column (whole seeds are resampled).", column="id"),
-        Option("step_col", str, "step", "Step column (a point of the curve; without it, each seed's k-th "
-               "evaluation)."),
+        Option("step_col", str, None, "Step column (a point of the curve; default 'step' where the table has "
+               "it, else each seed's k-th evaluation by compute).", column="data"),
         Option("group", str, None, "Analyse each value separately (e.g. grpo.length_coef).", column="id"),
         _boot(400),
         Option("replicate", float, 0.5, "Supported needs more than this fraction of seeds to replicate.",
