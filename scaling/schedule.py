@@ -98,11 +98,13 @@ def branches(optim_cfg, train_cfg, steps: int) -> list[Branch]:
 
 def eval_steps(steps: int, points: int, first: float | None = None) -> list[int]:
     """The one evaluation schedule (pretraining, RL and the sweep planner): at least `points`
-    distinct log-spaced step counts from `first` to `steps`, ending at `steps` (every step when the
-    run has no more than `points`). `first` defaults to steps / 2^(points-1), so a pretraining run's
-    evaluations fall one doubling apart before its end; RL evaluates from step 1 (`first=1`)."""
-    if steps <= points:
-        return list(range(1, steps + 1))
+    distinct log-spaced step counts from `first` to `steps`, ending at `steps` (every step from
+    `first` when no more than `points` remain). `first` defaults to steps / 2^(points-1), so a
+    pretraining run's evaluations fall one doubling apart before its end; RL evaluates from the end
+    of its warmup (:func:`rl_eval_steps`)."""
+    lowest = 1 if first is None else min(max(1, int(round(first))), steps)
+    if steps - lowest + 1 <= points:
+        return list(range(lowest, steps + 1))
     if points <= 1:
         return [steps]
     first = max(1.0, steps / 2 ** (points - 1)) if first is None else max(1.0, float(first))
@@ -112,6 +114,30 @@ def eval_steps(steps: int, points: int, first: float | None = None) -> list[int]
         if len(grid) >= points or m > 4 * points + steps:
             return grid
         m += 1
+
+
+#: `eval.start` of an RL config: where the log-spaced evaluations begin
+EVAL_START_WARMUP = "warmup"
+
+
+def eval_start(start: str, steps: int, warmup: int) -> int:
+    """The first log-spaced RL evaluation (`eval.start`): "warmup" -> the step at which the
+    learning-rate warmup ends (step 1 without warmup), so no fitted point lies inside it; an
+    integer (as text) -> that step. ConfigError naming `eval.start` otherwise."""
+    text = str(start).strip()
+    if text == EVAL_START_WARMUP:
+        return max(1, min(int(warmup), steps))
+    if text.lstrip("+").isdigit() and 1 <= int(text) <= steps:
+        return int(text)
+    raise ConfigError(f"eval.start: expected {EVAL_START_WARMUP!r} or a step from 1 to steps={steps}, got {start!r}")
+
+
+def rl_eval_steps(cfg) -> list[int]:
+    """The steps after step 0 (the starting model, always evaluated) at which an RL run (`cfg`: an
+    RLConfig) is evaluated: `eval.points` log-spaced from `eval.start` to the last step. The trainer,
+    the sweep's cost model and the calibration's design all read it here."""
+    warm = warmup_steps(cfg.optim, cfg.steps)
+    return eval_steps(cfg.steps, cfg.eval.points, first=eval_start(cfg.eval.start, cfg.steps, warm))
 
 
 def spent_steps(optim_cfg, train_cfg, steps: int) -> int:

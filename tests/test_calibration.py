@@ -101,3 +101,58 @@ def test_loglinear_verdict_error_rates():
     assert counts["line"].get("refuted", 0) <= 5  # false refutation
     assert counts["bend"].get("supported", 0) <= 5  # false support
     assert counts["bend"].get("refuted", 0) >= 80  # and the bend is found
+
+
+# --- the RL design and its synthetic trajectories (scaling.calibration.design) ---
+
+from pathlib import Path  # noqa: E402
+
+from scaling.calibration import design as D  # noqa: E402
+
+DEMO = Path(__file__).resolve().parent.parent / "sweeps" / "testtime_demo.yaml"
+
+
+def _design(**kw):
+    return D.RLDesign(**{"steps": (0, 2, 4, 6, 8, 10, 20, 40, 80), "warmup": 10, "seeds": 400, **kw})
+
+
+def test_design_of_the_demo_is_the_trainers_schedule():
+    from scaling.schedule import rl_eval_steps
+    from scaling.sweep.spec import load_sweep
+
+    d = D.design_of(DEMO)
+    cfg = load_sweep(DEMO).runs[0].cfg
+    assert d.steps == (0, *rl_eval_steps(cfg)) and d.steps[1] == d.warmup == 10 and d.seeds == 3
+    assert D.design_of(DEMO, seeds=5).seeds == 5
+
+
+def test_seed_offsets_and_compute_that_differs_by_seed():
+    d = _design(noise_sd=0.0, flops_step_sd=0.05, seed_sd=0.03)
+    df = D.draw(d, D.TRUTHS["flat"], np.random.default_rng(1))
+    late = df[df.step >= 2 * d.warmup].pivot(index="seed", columns="step", values="y")
+    offsets = late.to_numpy() - 0.40
+    assert np.allclose(offsets, offsets[:, :1])  # one offset per seed, the same at every later step
+    assert np.std(offsets[:, 0], ddof=1) == pytest.approx(0.03, rel=0.15)  # 400 seeds: se of an sd ~3.5%
+    assert np.allclose(df[df.step == 0].y, 0.40)  # the seeds start from one model
+    x = df[df.step == 40].groupby("seed")["rl/flops"].first()
+    assert x.nunique() == d.seeds and x.std() / x.mean() > 0.005  # seeds do not share x values
+
+
+def test_noise_is_autocorrelated_along_a_seeds_evaluations():
+    d = _design(seed_sd=0.0, noise_sd=0.02, ar=0.6)
+    e = D.draw(d, D.TRUTHS["flat"], np.random.default_rng(2)).pivot(index="seed", columns="step", values="y").to_numpy() - 0.40
+    assert e.std() == pytest.approx(0.02, rel=0.05)
+    lag1 = np.mean([np.corrcoef(e[:, i], e[:, i + 1])[0, 1] for i in range(e.shape[1] - 1)])
+    assert lag1 == pytest.approx(0.6, abs=0.05)  # 8 lags x 400 seeds: se ~0.015
+
+
+def test_warmup_progress_is_quadratic_then_linear_in_steps():
+    """A truth log-linear in effective compute rises twice as fast per decade of steps inside the
+    warmup (lr grows with the step: progress ~ n^2) as long after it (~ n)."""
+    d = _design(seeds=1, noise_sd=0.0, seed_sd=0.0, flops_step_sd=0.0, flops_seed_sd=0.0)
+    df = D.draw(d, D.TRUTHS["loglinear_rising"], np.random.default_rng(0)).set_index("step")
+    slope = lambda a, b: (df.y[b] - df.y[a]) / np.log10(b / a)  # noqa: E731
+    ratio = slope(6, 8) / slope(40, 80)
+    # exact: d log E / d log n is (2n + 1)/(n + 1) inside the warmup, n/(n - 4.5) after it
+    assert 1.7 < ratio < 2.0, ratio
+    assert slope(40, 80) > 0 and np.isclose(slope(40, 80), D.TRUTHS["loglinear_rising"].fn(1) - 0.30, rtol=0.5)

@@ -27,7 +27,7 @@ def _table_loglinear():
 
 def _table_phases():
     y = draws("three", 0.3, 1, np.random.default_rng(1))[0]
-    return pd.DataFrame({"rl/flops": 10 ** (9 + X), "eval/length/heldout": y, "seed": SEEDS})
+    return pd.DataFrame({"rl/flops": 10 ** (9 + X), "eval/think/heldout/closed/mean": y, "seed": SEEDS})
 
 
 # a small synthetic input and options per registered claim (a new claim adds its own here)

@@ -128,6 +128,7 @@ def test_parse_reads_chains_counts_thinking_and_truncation():
         tokens = np.array([r + [pad] * (width - len(r)) for r in rows])
         p = grpo.parse(tokens)
         assert p["think"].tolist() == [2, 0, 3, 1, 1]
+        assert p["closed"].tolist() == [True, False, False, True, True]  # opens and closes its chain
         assert p["truncated"].tolist() == [False, False, True, False, True]
         assert p["answer"][:2] == ["two", "two"]
         ok = grpo.graded(p["answer"], ["two"] * 5, 5)
@@ -164,5 +165,20 @@ def test_thinking_token_records():
     assert s["eval/think/heldout/correct/q50"] == 4 and s["eval/think/heldout/correct/q10"] == pytest.approx(0.8)
     assert s["eval/think/heldout/incorrect/q90"] == pytest.approx(2.8)
     assert s["eval/truncated/heldout"] == pytest.approx(1 / 7)
+    assert "eval/think/heldout/closed/mean" not in s  # no chain flags given: no closed-chain records
     empty = think_stats(think, np.ones(7, bool), np.zeros(7, bool), "train")
     assert np.isnan(empty["eval/think/train/incorrect/mean"]) and np.isnan(empty["eval/think/train/incorrect/q50"])
+
+
+def test_closed_chain_length_and_chain_rate_are_apart():
+    # RL abandons the chain on half the rows, the chains it keeps grow: the mean over all rows falls
+    # (unchained answers count 0) while the closed chains' length rises; the rate says why
+    before = think_stats(np.array([4, 4, 4, 4]), np.ones(4, bool), np.zeros(4, bool), "heldout", np.ones(4, bool))
+    after = think_stats(np.array([6, 6, 0, 0]), np.ones(4, bool), np.zeros(4, bool), "heldout",
+                        np.array([1, 1, 0, 0], bool))
+    assert after["eval/think/heldout/mean"] < before["eval/think/heldout/mean"]
+    assert after["eval/think/heldout/closed/mean"] == 6 > before["eval/think/heldout/closed/mean"] == 4
+    assert (before["eval/chain_rate/heldout"], after["eval/chain_rate/heldout"]) == (1.0, 0.5)
+    none = think_stats(np.array([0, 3]), np.ones(2, bool), np.zeros(2, bool), "heldout", np.zeros(2, bool))
+    assert np.isnan(none["eval/think/heldout/closed/mean"]) and none["eval/chain_rate/heldout"] == 0.0
+

@@ -86,7 +86,7 @@ def _loglinear_key(o: dict, cols: list) -> list:
 
 
 def _phases_key(o: dict, cols: list) -> list:
-    return [o["group"], o["seed_col"], "run_id", _step_or(o["x"], cols)]
+    return [o["group"], o["seed_col"], "run_id", o["step_col"] or _step_or(o["x"], cols)]
 
 
 ROWS = (
@@ -128,18 +128,24 @@ ROWS = (
     ), key=_loglinear_key, subject=_against, source_help="A CSV (or sweep folder) with compute and metric columns.",
         help="Slope per decade, curvature, held-out log-linear vs sigmoid, and a verdict per metric."),
     Claim("phases", phases.QUESTION, phases.judge, (
-        Option("x", str, "rl/flops", "RL compute column.", column="data"),
-        Option("y", str, ["eval/length/heldout"], "Length column (repeatable).", many=True, column="data"),
+        Option("x", str, "rl/flops", "RL compute column (a step's x: log10 of its seeds' mean).", column="data"),
+        Option("y", str, ["eval/think/heldout/closed/mean"], "Length column (repeatable); closed chains only by "
+               "default, the chain rate beside it.", many=True, column="data"),
         Option("seed_col", str, "seed", "Seed column (whole seeds are resampled).", column="id"),
+        Option("step_col", str, None, "Step column (a point of the curve; default 'step' where the table has "
+               "it, else each seed's k-th evaluation by compute).", column="data"),
         Option("group", str, None, "Analyse each value separately (e.g. grpo.length_coef).", column="id"),
         _boot(400),
         Option("replicate", float, 0.5, "Supported needs more than this fraction of seeds to replicate.",
                check=phases.replicate_fraction),
-        Option("min_seg", int, phases.MIN_SEG, "Distinct compute values per segment, at least.",
-               check=phases.segment_points),
+        Option("min_seg", int, phases.MIN_SEG, "Steps per segment, at least.", check=phases.segment_points),
+        Option("min_change", float, phases.MIN_CHANGE, "Smallest phase worth finding (refuted needs the power to "
+               "find it): length change per phase, a fraction of the mean.", check=phases.change_fraction),
+        Option("seed", int, 0, "Seed of the resampling."),
         DROP,
-    ), key=_phases_key, subject=_against, source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
-        help="Piecewise-linear length vs log compute (0/1/2 breakpoints by BIC), slope intervals over seeds, verdict."),
+    ), key=_phases_key, subject=_against, source_help="An RL sweep folder or a CSV with compute, length, step and seed "
+        "columns.", help="Three-phase strength of a two-breakpoint fit to the seed-mean length per step, with "
+        "power and an equivalence bound; verdict."),
     Claim("parallel", parallel.QUESTION, parallel.judge, (
         Option("scheme", str, "agents", "vote, best or agents.", check=parallel.check_scheme),
         Option("flat", float, 1.25, "Largest ratio that counts as flat: critical path M_max / single sample, "

@@ -92,17 +92,30 @@ def loglinear_lines(r: dict) -> list[str]:
 
 
 def phases_lines(r: dict) -> list[str]:
-    lines = [f"phase claim ('lengthens, compresses, lengthens again') against log10 {r['x']}, "
-             f"seeds from {r['seed_col']!r}:"]
+    lines = [f"phase claim ('lengthens, compresses, lengthens again') against log10 of the seeds' mean {r['x']} "
+             f"per step, seed means from {r['seed_col']!r}:"]
     for name, m in r["metrics"].items():
+        head = f"{name}: {m['n_steps']} steps x {m['n_seeds']} seeds"
+        if m.get("steps_left_out"):
+            head += f" ({m['steps_left_out']} step(s) left out: not every seed has a value)"
+        if "theta" not in m:
+            lines.append(f"{head} -> {m['verdict'].upper()}: {m['reason']}")
+            continue
         sl = ", ".join(f"{s:+.3g} ({lo:+.3g} to {hi:+.3g})"
                        for s, (lo, hi) in zip(m["slopes_per_decade"], m["slope_intervals"]))
         br = ", ".join(f"{b:.3g}" for b in m["breaks_compute"])
-        lines.append(f"{name}: BIC picks {m['breakpoints']} breakpoint(s) (BIC 0/1/2: "
-                     f"{m['bic']['0']:.1f}/{m['bic']['1']:.1f}/{m['bic']['2']:.1f}); 2-breakpoint fit: breaks at "
-                     f"{br}, slopes per decade {sl} ({m['n_boot']} resamples of {m['bootstrap_unit']}; "
-                     f"2 breakpoints in {m['p_two_breakpoints']:.0%} of them); replicated in {m['replicated']} "
-                     f"seeds -> {m['verdict'].upper()}")
+        lo, hi = m["theta_interval"]
+        lines.append(f"{head}; 2-breakpoint fit: breaks at {br}, slopes per decade {sl}; theta = min(s1, -s2, s3) "
+                     f"{m['theta']:+.3g} ({lo:+.3g} to {hi:+.3g}; {m['n_boot']} resamples of {m['bootstrap_unit']}, "
+                     f"widened x{m['t_factor']:.2f}); smallest shape sought {m['delta_per_decade']:.3g}/decade, "
+                     f"power {m['power']:.0%}; replicated in {m['replicated']} seeds; BIC picks "
+                     f"{m['breakpoints']} breakpoint(s) (in {m['p_two_breakpoints']:.0%} of resamples: not a test) "
+                     f"-> {m['verdict'].upper()}: {m['reason']}")
+        if "chain_rate" in m:
+            c = m["chain_rate"]
+            lines.append(f"  chain rate ({c['column']}, seed mean per evaluation, the start included): "
+                         f"{c['first']:.3f} -> {c['last']:.3f} (range {c['min']:.3f}-{c['max']:.3f})")
+    lines += [f"warning: {w}" for w in r.get("warnings", ())]
     return lines
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from scaling.config import apply_overrides, from_dict, read_mapping, to_dict
 from scaling.data.reasoning import FAMILIES, MAX_DIFFICULTY
 from scaling.errors import ConfigError
+from scaling.schedule import eval_start, warmup_steps
 
 PENALTIES = ("none", "correct", "group", "kimi")
 REWARDS = ("verifier", "random")  # scaling.rl.grpo.SIGNALS
@@ -24,7 +25,9 @@ KINDS = ("scene", "reasoning")
 # keys added after run ids were first issued: left out of the hash while at their default, so the
 # ids of runs that do not use them stay as they were
 _ADDED = {("problems", "kind"): "scene", ("problems", "families"): "tally,sum,hops",
-          ("problems", "difficulty"): "1,2,3,4", ("grpo", "reward"): "verifier", ("grpo", "reward_p"): 0.5}
+          ("problems", "difficulty"): "1,2,3,4", ("grpo", "reward"): "verifier", ("grpo", "reward_p"): 0.5,
+          # evaluating from step 1 is what runs did before eval.start existed: their ids stand
+          ("eval", "start"): "1"}
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,15 @@ class RLOptimConfig:
 class EvalConfig:
     """Evaluations at `points` log-spaced RL steps (plus step 0, the starting model).
 
+    start: where the log-spaced steps begin (`scaling.schedule.rl_eval_steps`): "warmup" (the end
+    of the learning-rate warmup, so evaluations used for fits lie after it) or a step (e.g. "1").
+
     samples: answers per problem (n of the unbiased pass@k estimator); k: comma-separated k's,
     each at most `samples`; train_problems: how many training problems to evaluate (0 = all).
     """
 
     points: int = 8
+    start: str = "warmup"
     samples: int = 16
     k: str = "1,2,4,8,16"
     train_problems: int = 128
@@ -202,12 +209,22 @@ def validate(cfg: RLConfig) -> None:
         raise ConfigError(f"eval.k: k={max(ks)} is larger than eval.samples={e.samples} samples per problem")
     if e.train_problems < 0:
         raise ConfigError(f"eval.train_problems: must be non-negative, got {e.train_problems}")
+    eval_start(e.start, cfg.steps, warmup_steps(o, cfg.steps))  # ConfigError naming eval.start
+
+
+def _start_as_text(data: dict) -> dict:
+    """eval.start written as a number in YAML (start: 5) is the step "5"."""
+    e = data.get("eval") if isinstance(data, dict) else None
+    if isinstance(e, dict) and isinstance(e.get("start"), (int, float)) and not isinstance(e["start"], bool):
+        v = e["start"]
+        e["start"] = str(int(v)) if float(v).is_integer() else str(v)
+    return data
 
 
 def build(data: dict, overrides: list[str] | dict | None = None, source: str = "rl config") -> RLConfig:
     """Nested dict (+ `a.b=value` overrides) -> validated RLConfig; errors prefixed by `source`."""
     try:
-        cfg = from_dict(RLConfig, apply_overrides(data, overrides or []))
+        cfg = from_dict(RLConfig, _start_as_text(apply_overrides(data, overrides or [])))
         validate(cfg)
         return cfg
     except ConfigError as err:

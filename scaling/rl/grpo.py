@@ -21,12 +21,14 @@ def parse(tokens: np.ndarray) -> dict[str, np.ndarray | list[str]]:
     Returns answer (words after </think>, or the whole row without a think block; a row without
     <eos> or with an unclosed think block gets a trailing marker so that it never matches),
     completion (all words before <eos>), think (int: tokens strictly inside the think block),
-    truncated (bool: no <eos> within the budget)."""
+    closed (bool: the row opens with <think> and closes it with </think>: a chain, whose length
+    means something), truncated (bool: no <eos> within the budget)."""
     tok = tokenizer()
     open_id, end_id = tok.ids.get("<think>", -1), tok.ids.get("</think>", -1)
     rows = np.asarray(tokens)
     answers, completions = [], []
     think = np.zeros(len(rows), np.int64)
+    closed = np.zeros(len(rows), bool)
     truncated = np.zeros(len(rows), bool)
     for r, row in enumerate(rows):
         ids = [int(t) for t in row]
@@ -41,6 +43,7 @@ def parse(tokens: np.ndarray) -> dict[str, np.ndarray | list[str]]:
         if end_id in body:
             j = body.index(end_id)
             think[r] = j - (1 if body[:1] == [open_id] else 0)
+            closed[r] = body[:1] == [open_id]
             words = words[j + 1:]
         elif open_id in body:
             think[r] = len(body) - 1 - body.index(open_id)
@@ -48,7 +51,7 @@ def parse(tokens: np.ndarray) -> dict[str, np.ndarray | list[str]]:
         if stop is None:
             words = words + ["<unfinished>"]
         answers.append(" ".join(words))
-    return {"answer": answers, "completion": completions, "think": think, "truncated": truncated}
+    return {"answer": answers, "completion": completions, "think": think, "closed": closed, "truncated": truncated}
 
 
 def graded(answers: list[str], expected: list[str], group: int) -> np.ndarray:

@@ -54,12 +54,18 @@ def mean_pass_at_k(n: int, counts: np.ndarray, k: int) -> float:
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def think_stats(think: np.ndarray, correct: np.ndarray, truncated: np.ndarray, name: str) -> dict[str, float]:
+def think_stats(think: np.ndarray, correct: np.ndarray, truncated: np.ndarray, name: str,
+                closed: np.ndarray | None = None) -> dict[str, float]:
     """Thinking tokens (inside <think> ... </think>) of correct and incorrect answers separately:
     mean and quantiles (NaN when there are none), and the truncated fraction (no <eos> within the
-    token budget)."""
+    token budget). With `closed` (rows whose chain opens and closes): the mean length of those
+    chains alone and the chain rate, apart, since `mean` counts an answer without a chain as 0 and
+    abandoning the chain would read as compression."""
     out = {f"eval/think/{name}/mean": float(think.mean()) if len(think) else float("nan"),
            f"eval/truncated/{name}": float(truncated.mean()) if len(truncated) else float("nan")}
+    if closed is not None:
+        out[f"eval/think/{name}/closed/mean"] = float(think[closed].mean()) if closed.any() else float("nan")
+        out[f"eval/chain_rate/{name}"] = float(closed.mean()) if len(closed) else float("nan")
     for label, sel in (("correct", correct), ("incorrect", ~correct)):
         v = think[sel].astype(float)
         out[f"eval/think/{name}/{label}/mean"] = float(v.mean()) if v.size else float("nan")
@@ -172,7 +178,8 @@ class Learner:
         out[f"eval/length/{name}"] = float(lengths.mean())
         out[f"eval/length_correct/{name}"] = float(lengths[correct].mean()) if correct.any() else float("nan")
         out[f"eval/reward/{name}"] = float(reward.mean())
-        out.update(think_stats(think, correct, np.concatenate([p["truncated"] for p in parsed]), name))
+        out.update(think_stats(think, correct, np.concatenate([p["truncated"] for p in parsed]), name,
+                               np.concatenate([p["closed"] for p in parsed])))
         if problems.kind == "reasoning":
             steps = np.array([check(problems.questions[i // n], c)["steps"] for i, c in enumerate(completions)])
             out[f"eval/chain_valid/{name}"] = float(steps.mean())

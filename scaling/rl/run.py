@@ -1,7 +1,8 @@
 """One RL run into its run directory: same layout, records and resume as pretraining.
 
     config.json    {"stage": "rl", RL config (bound to the pretrained run id), "pretrained_config": ...}
-    metrics.jsonl  one record per evaluation: step 0 (the starting model), then log-spaced steps
+    metrics.jsonl  one record per evaluation: step 0 (the starting model), then log-spaced steps from
+                   the end of the warmup (`eval.start`, `scaling.schedule.rl_eval_steps`)
     summary.json   written last (status done | diverged), the commit marker
     checkpoint/    (params, optimizer state) and the cumulative counters, for resume
     final/         the RL-trained parameters
@@ -36,7 +37,7 @@ from scaling.models import build
 from scaling.rl import config as R
 from scaling.rl import problems as P
 from scaling.rl.learner import Learner
-from scaling.schedule import eval_steps
+from scaling.schedule import rl_eval_steps
 
 COUNTERS = ("flops_sampling", "flops_update", "flops_reference", "flops", "flops_2n6n",
             "rollouts", "filtered", "tokens_sampled")
@@ -86,7 +87,7 @@ def run(cfg: R.RLConfig, run_dir: str | Path, pretrained_dir: str | Path, *, pro
     learner = Learner(model_cfg, cfg, graphdef, params0, train_set)
     n_eval = cfg.eval.train_problems or len(train_set)
     eval_train = train_set.take(np.arange(min(n_eval, len(train_set))))
-    schedule_at = set(eval_steps(cfg.steps, cfg.eval.points, first=1))
+    schedule_at = set(rl_eval_steps(cfg))
     p = F.params(model_cfg)
     base = {"run_id": rid, "recipe": cfg.recipe, "stage": "rl", "pretrained/run_id": pre_id,
             "params/total": p["total"], "params/nonembed": p["total"] - p["embed"]}

@@ -12,7 +12,7 @@ from typing import Any
 from scaling import config as C
 from scaling import flops as F
 from scaling.errors import ConfigError
-from scaling.schedule import eval_steps
+from scaling.schedule import rl_eval_steps
 from scaling.sweep.grid import axes, excludes, grid_points, matches, recipe_axis, recipes
 from scaling.sweep.keys import fmt
 from scaling.sweep.pretrain_spec import pretrained_list
@@ -132,16 +132,11 @@ def rl_cost(cfg, model_cfg: C.RunConfig) -> dict:
         rows = math.ceil(n_problems / e.chunk) * e.chunk
         return rows * RF.prefill(model_cfg) + s.max_len * rows * e.samples * RF.decode_step(model_cfg)
 
-    evals = 1 + min(cfg.steps, _eval_points(cfg.steps, e.points))
+    evals = 1 + len(rl_eval_steps(cfg))  # step 0, then the one schedule (`scaling.schedule`)
     per_eval = sampled(min(e.train_problems or p.train, p.train)) + sampled(p.heldout)
     return {"rl/flops": train, "rl/flops_2n6n": cfg.steps * step["rl/flops_2n6n"], "rl/flops_eval": evals * per_eval,
             "compute/flops": train + evals * per_eval, "params/total": F.params(model_cfg)["total"],
             "steps": cfg.steps, "rl/rollouts": cfg.steps * g.problems * s.group}
-
-
-def _eval_points(steps: int, points: int) -> int:
-    """How many evaluations after step 0 an RL run makes (the one schedule, `scaling.schedule`)."""
-    return len(eval_steps(steps, points, first=1))
 
 
 def stored_config(spec: RunSpec) -> dict:
