@@ -63,14 +63,15 @@ def _multiplier_table() -> pd.DataFrame:
 
 
 def _rl_table(percent_run: str | None = None) -> pd.DataFrame:
-    """RL records: 4 runs x 7 evaluations (step 0 has zero compute), pass@1, pass@16 and length."""
+    """RL records: 4 runs x 13 evaluations (step 0 has zero compute), pass@1, pass@16 and length."""
     rows = []
     for r in range(4):
-        for step in range(7):
-            c = 0.0 if step == 0 else 1e15 * 2.0 ** (step + r / 4)
+        for step in range(13):
+            c = 0.0 if step == 0 else 1e15 * 2.0 ** step
             p1 = 0.2 + 0.03 * step + 0.01 * r
             rows.append({"run_id": f"rl{r}", "seed": r, "step": step, "rl/flops": c, "eval/pass@1/heldout": p1,
-                         "eval/pass@16/heldout": min(1.0, 2 * p1), "eval/length/heldout": 20 + 3 * step - r})
+                         "eval/pass@16/heldout": min(1.0, 2 * p1), "eval/length/heldout": 20 + 3 * min(step, 4) - 2 * max(min(step, 8) - 4, 0)
+                         + 3 * max(step - 8, 0) + 0.3 * r + 0.1 * (step * r % 3)})
     df = pd.DataFrame(rows)
     return df
 
@@ -284,7 +285,7 @@ LL_CASES = {
     "pass@1 in percent in one run": ("{w}/rl_percent.csv", "'eval/pass@1/heldout' && (run 'rl2') && [0, 1] && got 22"),
     "NaN compute": ("{w}/rl_nan_x.csv", "'rl/flops' row 9"),
     "infinite compute": ("{w}/rl_inf_x.csv", "'rl/flops' row 9"),
-    "zero compute mid-run": ("{w}/rl_zero_mid.csv", "'rl/flops' row 10 (run 'rl1'): compute must be finite and positive"),
+    "zero compute mid-run": ("{w}/rl_zero_mid.csv", "'rl/flops' row 10 (run 'rl0'): compute must be finite and positive"),
     "negative compute": ("{w}/rl_neg_x.csv", "'rl/flops' row 9"),
     "word compute": ("{w}/rl_word_x.csv", "not a number"),
     "a run in two groups (two studies)": ("{w}/rl_two_groups.csv --group grpo.kl --run-col run_id",
@@ -319,7 +320,7 @@ PH_CASES = {
     "infinite length": ("{w}/rl_inf_length.csv", "'eval/length/heldout' row 8 && inf"),
     "negative length": ("{w}/rl_neg_length.csv", "'eval/length/heldout' row 8 && >= 0"),
     "NaN compute": ("{w}/rl_nan_x.csv", "'rl/flops' row 9"),
-    "zero compute mid-run": ("{w}/rl_zero_mid.csv", "'rl/flops' row 10 (run 'rl1')"),
+    "zero compute mid-run": ("{w}/rl_zero_mid.csv", "'rl/flops' row 10 (run 'rl0')"),
     "negative compute": ("{w}/rl_neg_x.csv", "'rl/flops' row 9"),
     "empty seed column": ("{w}/rl_empty_seed.csv", "column 'seed' row 0: empty id"),
     "same run ids under another seed": ("{w}/rl_concat.csv", "values of 'seed' && two studies"),
@@ -395,3 +396,25 @@ BENCH_CASES = {
 def test_bench_fit(world, case, monkeypatch, capsys):
     src, culprit = BENCH_CASES[case]
     _refused(world, monkeypatch, capsys, f"bench fit {src}", culprit)
+
+
+# The same checks accept good tables: exact repeats are dropped, and counted, when asked
+DROPPED = {
+    "compare": f"compare {{w}}/m_dup_all.csv {MULTIPLIER} --bootstrap 20 --drop-duplicates",
+    "fit": f"fit {{w}}/m_dup_all.csv {FIT} --bootstrap 20 --drop-duplicates",
+    "claim loglinear": f"claim loglinear {{w}}/rl_dup_all.csv {LOGLINEAR} --bootstrap 20 --drop-duplicates",
+    "claim phases": "claim phases {w}/rl_dup_all.csv --bootstrap 20 --drop-duplicates",
+}
+
+
+@pytest.mark.parametrize("command", [c if c == "claim phases" else pytest.param(c, marks=pytest.mark.slow)
+                                     for c in DROPPED])  # a full bootstrap and fit (tens of seconds) but phases
+def test_exact_repeats_are_dropped_with_a_count_when_asked(world, command, monkeypatch, capsys):
+    monkeypatch.chdir(world)
+    before = _snapshot(world)
+    rc = main(DROPPED[command].format(w=world).split())
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    n = len(pd.read_csv(world / ("m.csv" if "m_dup" in DROPPED[command] else "rl.csv")))
+    assert f"{n} row(s) that repeated another row entirely were dropped (--drop-duplicates)" in cap.out
+    assert _snapshot(world) == before
