@@ -119,9 +119,9 @@ def check_rows(rows, where: str = "the study") -> None:
 
 
 def _multiplier_table(o: dict, cols: list) -> Table:
-    run = o["run_col"]
+    run = o["run_col"] if o["run_col"] in cols else None  # absent: each row its own run, no key but the row
     return Table(run=run, per_run=(o["recipe_col"], "config_id", o["seed_col"]),
-                 key=(run, _step_or(o["x"], cols), "point"), values={o["x"]: "positive", o["y"]: "positive"},
+                 key=(run, _step_or(o["x"], cols), "point") if run else (), values={o["x"]: "positive", o["y"]: "positive"},
                  rows={o["recipe_col"]: (o["baseline"], o["candidate"])})
 
 

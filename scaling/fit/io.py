@@ -98,11 +98,12 @@ def check_ids(df: pd.DataFrame, columns, source: str = "the table") -> None:
             raise DataError(f"{source}: column {col!r} row {df.index[i]}: empty id ({int(empty.sum())} such rows)")
 
 
-def check_keys(df: pd.DataFrame, key, source: str = "the table", drop_duplicates: bool = False) -> tuple[pd.DataFrame, int]:
+def check_keys(df: pd.DataFrame, key, source: str = "the table", drop_duplicates: bool = False,
+               hint: str = "") -> tuple[pd.DataFrame, int]:
     """(table, rows dropped): each key (e.g. run, step, point) must name one row. A key twice is a
     DataError naming the first, unless `drop_duplicates` (an explicit option): then rows that
     repeat another row entirely are dropped and counted, and a key twice with other values is still
-    an error (which of them is right cannot be told)."""
+    an error (which of them is right cannot be told). ``hint``: what to do, appended to the error."""
     key = [k for k in key if k is not None and k in df.columns]
     if not key:
         return df, 0
@@ -118,7 +119,7 @@ def check_keys(df: pd.DataFrame, key, source: str = "the table", drop_duplicates
         df = rest
     first = df[twice].iloc[0]
     where = ", ".join(f"{k}={getattr(first[k], 'item', lambda: first[k])()!r}" for k in key)
-    hint = "" if drop_duplicates else "; --drop-duplicates drops rows that repeat another row entirely"
+    hint = (hint if drop_duplicates else hint + "; --drop-duplicates drops rows that repeat another row entirely")
     raise DataError(f"{source}: {int(twice.sum())} rows share a key ({where} appears more than once){hint}")
 
 
@@ -134,7 +135,7 @@ DOMAINS = {
 NAMED_DOMAINS = (
     (r"pass@|pass_at|pass_rate|accuracy|(^|/)acc($|/)|coverage|(^|/)correct$", "fraction"),
     (r"latency|(^|/)time/|(^|_|/)s$|seconds|length|tokens", "nonnegative"),
-    (r"flops|compute|loss|params|(^|/)[CND]$", "positive"),
+    (r"flops|compute|^eval/loss|^loss$|params|(^|/)[CND]$", "positive"),
 )
 
 
@@ -150,7 +151,7 @@ class Table:
     columns: {flag: column or list} named by options (must exist); ids: id columns (no empty value);
     run: the run column; per_run: columns with one value per run (recipe, configuration, seed,
     group: two values mean two studies' rows concatenated); key: the columns that name a row
-    (absent ones skipped); values: {numeric column: domain (a :data:`DOMAINS` name) or None (by
+    (absent ones skipped; none present: every column, so a row repeated entirely is still caught); values: {numeric column: domain (a :data:`DOMAINS` name) or None (by
     name)}; missing: value columns where an empty cell means "not recorded here" (the command
     skips it); start_zero: a "positive" column may be 0 at a run's start (an RL run's starting
     evaluation, which the claims leave out): at step 0 where there is a step column, else once per
@@ -167,6 +168,7 @@ class Table:
     missing: tuple = ()
     start_zero: tuple | None = None
     rows: dict = field(default_factory=dict)
+    hint: str = ""  # appended to a key's error: what the user can do (e.g. name the run column)
 
 
 def check_table(df: pd.DataFrame, spec: Table, source: str = "the table",
@@ -181,7 +183,8 @@ def check_table(df: pd.DataFrame, spec: Table, source: str = "the table",
         df, dropped = df[~exact], int(exact.sum())
     check_ids(df, [c for c in dict.fromkeys((spec.run, *spec.ids)) if c], source)
     check_one_study(df, spec.run, spec.per_run, source)
-    check_keys(df, spec.key, source)
+    key = [k for k in spec.key if k is not None and k in df.columns] or list(df.columns)  # no key: exact repeats
+    check_keys(df, key, source, hint=spec.hint)
     used = df  # values are checked where used (a third recipe's diverged run is not the comparison's)
     for col, keep in spec.rows.items():
         if col in used.columns:
@@ -193,12 +196,17 @@ def check_table(df: pd.DataFrame, spec: Table, source: str = "the table",
     return df, dropped
 
 
+#: columns that hold one value per run wherever they exist (a sweep's records carry them on every row)
+RUN_CONSTANT = ("recipe", "config_id", "seed")
+
+
 def check_one_study(df: pd.DataFrame, run, per_run, source: str = "the table") -> None:
-    """Each run has one value of each ``per_run`` column (recipe, configuration, seed ...): a run id
-    with two recipes is two studies' rows concatenated (or a run id reused), a DataError."""
+    """Each run has one value of each ``per_run`` column and of :data:`RUN_CONSTANT` (recipe,
+    configuration, seed ...): a run id with two recipes is two studies' rows concatenated (or a run
+    id reused), a DataError."""
     if run is None or run not in df.columns:
         return
-    for col in per_run:
+    for col in dict.fromkeys((*per_run, *RUN_CONSTANT)):
         if col is None or col == run or col not in df.columns:
             continue
         n = df.groupby(run, sort=False)[col].nunique(dropna=False)

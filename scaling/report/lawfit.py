@@ -104,6 +104,8 @@ def check_fit_table(df, spec, x, y, group, seed_col, where, source, drop_duplica
     domains[cols[spec.output]] = "positive" if spec.output == "loss" else None  # a metric: by its name
     along = ("step",) if "step" in df.columns and run else tuple(inputs)  # a row's place along its run
     key = (run, *along, "point")
+    hint = "" if run else ("; without a run column each row is its own point: name the run column with --group, "
+                           "or keep one study with --where")
     check = Table(ids=tuple(c for c in (run, seed_col) if c), run=run,
-                  per_run=("config_id", "recipe", seed_col), key=key, values=domains)
+                  per_run=("config_id", "recipe", seed_col), key=key, values=domains, hint=hint)
     return check_table(df, check, source, drop_duplicates)
