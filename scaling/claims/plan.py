@@ -132,9 +132,9 @@ def plan_from_compare(r: dict, df, claim: float | None, power: float = 0.8, run_
         e = r["headline"][0]["parametric"]
         out["actual_ci_factor"] = e["hi"] / e["lo"] if e["lo"] > 0 else math.inf
         if claim is not None and math.isfinite(m) and m > 0:
-            n = seeds_needed(sigma, *slopes, m, claim, power)
+            n = seeds_needed(sigma, *slopes, m, claim, power)  # the interval then: at >= 2 seeds (t needs a spread)
             out.update(claim=claim, seeds_needed=n, probability_now=probability(sigma, *slopes, m, claim, n_now),
-                       ci_factor_at_needed=interval_factor(sigma, *slopes, n) if math.isfinite(n) else 1.0)
+                       ci_factor_at_needed=interval_factor(sigma, *slopes, max(n, 2)) if math.isfinite(n) else 1.0)
     return out
 
 
