@@ -133,6 +133,14 @@ def world(tmp_path_factory):
     _write(w, "epoch.csv", epoch)
     _damage(w, "epoch", epoch.assign(run_id=np.arange(20)), run="run_id", x="Training FLOP", y="loss")
     _write(w, "epoch_no_size.csv", epoch.drop(columns="Model Size"))
+    pilot = []
+    for recipe, k in (("base", 1.0), ("cand", 2.0)):
+        for s in (0, 1):  # two seeds of each configuration: the spread a plan rests on
+            d = runs(recipe, k, 2 * s + int(k), sizes=np.geomspace(2e6, 6e7, 4), lrs=(1.0,), evals=4)
+            config = d["run_id"].str.rsplit("-", n=1).str[0]
+            pilot.append(d.assign(config_id=config, seed=s, run_id=config + f"-s{s}"))
+    _write(w, "pilot.csv", pd.concat(pilot))
+    _write(w, "pilot_dup_all.csv", pd.concat(pilot * 2))
     (w / "plain").mkdir()
     (w / "x.csv").mkdir()  # a folder named like a CSV
     return w
@@ -404,17 +412,19 @@ DROPPED = {
     "fit": f"fit {{w}}/m_dup_all.csv {FIT} --bootstrap 20 --drop-duplicates",
     "claim loglinear": f"claim loglinear {{w}}/rl_dup_all.csv {LOGLINEAR} --bootstrap 20 --drop-duplicates",
     "claim phases": "claim phases {w}/rl_dup_all.csv --bootstrap 20 --drop-duplicates",
+    "plan power": f"plan power {{w}}/pilot_dup_all.csv {MULTIPLIER} --claim 1.5x --drop-duplicates",
 }
 
 
-@pytest.mark.parametrize("command", [c if c == "claim phases" else pytest.param(c, marks=pytest.mark.slow)
-                                     for c in DROPPED])  # a full bootstrap and fit (tens of seconds) but phases
+@pytest.mark.parametrize("command", [c if c in ("claim phases", "plan power") else pytest.param(c, marks=pytest.mark.slow)
+                                     for c in DROPPED])  # a bootstrap of fits (tens of seconds) but phases, plan
 def test_exact_repeats_are_dropped_with_a_count_when_asked(world, command, monkeypatch, capsys):
     monkeypatch.chdir(world)
     before = _snapshot(world)
     rc = main(DROPPED[command].format(w=world).split())
     cap = capsys.readouterr()
     assert rc == 0, cap.err
-    n = len(pd.read_csv(world / ("m.csv" if "m_dup" in DROPPED[command] else "rl.csv")))
+    good = {"m_dup": "m.csv", "rl_dup": "rl.csv", "pilot_dup": "pilot.csv"}
+    n = len(pd.read_csv(world / next(v for k, v in good.items() if k in DROPPED[command])))
     assert f"{n} row(s) that repeated another row entirely were dropped (--drop-duplicates)" in cap.out
     assert _snapshot(world) == before
