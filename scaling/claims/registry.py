@@ -121,7 +121,8 @@ def check_rows(rows, where: str = "the study") -> None:
 def _multiplier_table(o: dict, cols: list) -> Table:
     run = o["run_col"] if o["run_col"] in cols else None  # absent: each row its own run, no key but the row
     return Table(run=run, per_run=(o["recipe_col"], "config_id", o["seed_col"]),
-                 key=(run, _step_or(o["x"], cols), "point") if run else (), values={o["x"]: "positive", o["y"]: "positive"},
+                 key=(run, _step_or(o["x"], cols), "point") if run else (),
+                 values={o["x"]: "positive", o["y"]: "positive"},
                  rows={o["recipe_col"]: (o["baseline"], o["candidate"])})
 
 
@@ -191,14 +192,16 @@ ROWS = (
         Option("min_seg", int, phases.MIN_SEG, "Distinct compute values per segment, at least.",
                check=phases.segment_points),
         DROP,
-    ), table=_phases_table, draw_bytes=lambda o, rows: 8 * len(o["y"]) * (4 * rows + 300 * 32), subject=_against, source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
+    ), table=_phases_table, draw_bytes=lambda o, rows: 8 * len(o["y"]) * (4 * rows + 300 * 32),  # ~276 breakpoint pairs
+        subject=_against, source_help="An RL sweep folder or a CSV with compute, length and seed columns.",
         help="Piecewise-linear length vs log compute (0/1/2 breakpoints by BIC), slope intervals over seeds, verdict."),
     Claim("parallel", parallel.QUESTION, parallel.judge, (
         Option("scheme", str, "agents", "vote, best or agents.", check=parallel.check_scheme),
         Option("flat", float, 1.25, "Largest M_max/M=1 ratio that counts as flat.", check=parallel.check_flat),
         _boot(1000),
         SEED,
-    ), source="rows", draw_bytes=lambda o, rows: 8 * 4 * rows, subject=lambda o: f"scheme {o['scheme']}", source_help="A `scaling testtime` output folder.",
+    ), source="rows", draw_bytes=lambda o, rows: 8 * 4 * rows,  # accuracy, tokens and latency cubes per draw
+        subject=lambda o: f"scheme {o['scheme']}", source_help="A `scaling testtime` output folder.",
         help="Accuracy gain per doubling of M, critical-path and latency ratios with CIs, coverage law, vote null."),
 )
 

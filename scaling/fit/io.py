@@ -151,13 +151,14 @@ class Table:
     columns: {flag: column or list} named by options (must exist); ids: id columns (no empty value);
     run: the run column; per_run: columns with one value per run (recipe, configuration, seed,
     group: two values mean two studies' rows concatenated); key: the columns that name a row
-    (absent ones skipped; none present: every column, so a row repeated entirely is still caught); values: {numeric column: domain (a :data:`DOMAINS` name) or None (by
-    name)}; missing: value columns where an empty cell means "not recorded here" (the command
-    skips it); start_zero: a "positive" column may be 0 at a run's start (an RL run's starting
-    evaluation, which the claims leave out): at step 0 where there is a step column, else once per
-    unit (these columns, e.g. group and seed; () the whole table); None: never 0; rows: {column:
-    values}, the rows used (e.g. the two recipes compared): the values of other rows are not
-    checked (their ids, runs and keys are)."""
+    (absent ones skipped; none present: every column, so a row repeated entirely is still caught);
+    values: {numeric column: domain (a :data:`DOMAINS` name) or None (by name)}; missing: value
+    columns where an empty cell means "not recorded here" (the command skips it); start_zero: a
+    "positive" column may be 0 at a run's start (an RL run's starting evaluation, which the claims
+    leave out): at step 0 where there is a step column, else once per unit (these columns, e.g.
+    group and seed; () the whole table); None: never 0; rows: {column: values}, the rows used (e.g.
+    the two recipes compared): the values of other rows are not checked (their ids, runs and keys
+    are); hint: appended to a key's error (what the user can do)."""
 
     columns: dict = field(default_factory=dict)
     ids: tuple = ()
@@ -168,7 +169,7 @@ class Table:
     missing: tuple = ()
     start_zero: tuple | None = None
     rows: dict = field(default_factory=dict)
-    hint: str = ""  # appended to a key's error: what the user can do (e.g. name the run column)
+    hint: str = ""
 
 
 def check_table(df: pd.DataFrame, spec: Table, source: str = "the table",
