@@ -79,7 +79,7 @@ def test_cli_loglinear_and_missing_column(csv, capsys):
     assert json.loads(capsys.readouterr().out)["params"]["b"] < 0
     assert main(["fit", str(csv), "--law", "power", "--y", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "missing column 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert "--y 'nope': no such column" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_subprocess_bad_value_exit_2(tmp_path):
@@ -91,7 +91,7 @@ def test_cli_subprocess_bad_value_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == "error: column 'loss' row 5: value nan is not finite (1 such rows)"
+    assert proc.stderr.strip() == f"error: {path}: column 'loss' row 5: must be finite and positive, got nan (1 such rows)"
 
 
 def test_cli_missing_file_exit_2(tmp_path, capsys):

@@ -38,6 +38,8 @@ def test_an_empty_id_is_named(bad):
         check_ids(TABLE.assign(run=["a", bad, "b"]), ["run"], "t.csv")
 
 
-def test_a_named_column_must_exist():
-    with pytest.raises(DataError, match=r"^--run-col 'rnu': no such column \(columns: run, step, loss\)$"):
+def test_a_named_column_must_exist_and_a_typo_gets_the_near_names():
+    with pytest.raises(DataError, match=r"^--run-col 'rnu': no such column \(did you mean 'run'\? columns: run, step, loss\)$"):
         require_columns(TABLE, {"--run-col": "rnu"})
+    with pytest.raises(DataError, match=r"^--y 'accuracy': no such column \(columns: run, step, loss\)$"):
+        require_columns(TABLE, {"--x": ["step"], "--y": ["loss", "accuracy"]})

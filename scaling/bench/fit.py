@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from scaling.errors import DataError
+from scaling.fit.io import Table, check_table, read_table
+from scaling.fit.resample import check_resamples
 
 EPOCH_CSV = Path("epoch-chinchilla") / "svg_extracted_data.csv"
 
@@ -23,12 +24,21 @@ def default_external_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "external"
 
 
+#: the columns of Epoch's table the benchmark reads; a point is one (model size, compute)
+EPOCH_TABLE = Table(columns={"--data": ["Model Size", "Training FLOP", "loss"]}, key=("Model Size", "Training FLOP"),
+                    values={"Model Size": "positive", "Training FLOP": "positive", "loss": "positive"})
+
+
 def epoch_points(path=None):
-    """(N, D, L) of Epoch's protocol: the 5 highest-loss points dropped, D = C/(6N)."""
+    """(N, D, L) of Epoch's protocol: the 5 highest-loss points dropped, D = C/(6N). The table is
+    checked first (`scaling.fit.io.check_table`: columns, one row per point, finite positive values)."""
     path = Path(path) if path is not None else default_external_dir() / EPOCH_CSV
     if not path.exists():
         raise DataError(f"{path}: Epoch Chinchilla data not found (pass --data)")
-    df = pd.read_csv(path).sort_values("loss").iloc[:-5]
+    df, _ = check_table(read_table(path), EPOCH_TABLE, str(path))
+    if len(df) <= 5 + 5:  # 5 dropped, and the 5 parameters need more points than that
+        raise DataError(f"{path}: {len(df)} points; Epoch's protocol drops 5 and fits 5 parameters")
+    df = df.sort_values("loss").iloc[:-5]
     N = df["Model Size"].to_numpy(float)
     C = df["Training FLOP"].to_numpy(float)
     return N, C / (6 * N), df["loss"].to_numpy(float)
@@ -70,8 +80,11 @@ def bench_fit(data=None, n_boot: int = 1000, seed: int = 0, reference: bool = Tr
     from scaling.fit.bootstrap import bootstrap
     from scaling.fit.estimate import fit_problem
     from scaling.fit.fits import EPOCH_GRID, chinchilla_problem
+    from scaling.fit.resample import check_memory
 
+    check_resamples(n_boot)
     N, D, L = epoch_points(data)
+    check_memory(n_boot, 8 * 64 * N.size)  # weights, residuals and the solver's state per resample
     grid = EPOCH_GRID[::starts_every]
     out: dict = {"n_points": int(N.size), "n_starts": int(len(grid)), "n_boot": n_boot}
     problem = chinchilla_problem(N, D, L, grid=grid, delta=1e-3)  # the Epoch protocol, as the reference

@@ -14,11 +14,9 @@ from typing import Any, Callable
 import numpy as np
 
 from scaling.errors import ConfigError, DataError
+from scaling.fit.resample import check_resamples
 
 REQUIRED = ...  # the default of an option the caller must give
-
-#: fewest bootstrap resamples a claim accepts
-MIN_RESAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -36,6 +34,7 @@ class Option:
     check: Callable[[Any], Any] | None = None
     column: str | None = None  # names a column of the input table: "data" (must exist), "id" (must exist,
     #                            no empty values: runs, recipes, seeds, groups), None (not a column)
+    absent_ok: bool = False  # a column option whose default may be absent from the table (named: must exist)
 
     @property
     def cli_flag(self) -> str:
@@ -68,7 +67,7 @@ class Option:
                 return int(v)
         elif t is float:
             if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
-                return float(v)
+                return finite(float(v), self.cli_flag)
         elif isinstance(v, t):
             return v
         elif self.check is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -87,10 +86,16 @@ def resolve(options: tuple[Option, ...], given: dict, claim: str) -> dict:
 
 
 def resamples(n) -> int:
-    """--bootstrap: an integer of at least :data:`MIN_RESAMPLES`."""
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < MIN_RESAMPLES:
-        raise DataError(f"--bootstrap {n}: at least {MIN_RESAMPLES} resamples are needed")
-    return int(n)
+    """--bootstrap: an integer of at least `scaling.fit.resample.MIN_RESAMPLES` (and within int64; whether they fit
+    in memory is checked where the table's size is known, `scaling.fit.resample.check_memory`)."""
+    return check_resamples(n, "--bootstrap")
+
+
+def finite(v: float, flag: str) -> float:
+    """A float option: a finite number (NaN and infinity are never a setting)."""
+    if not np.isfinite(v):
+        raise DataError(f"{flag} {v}: must be a finite number")
+    return v
 
 
 def trim(t: float) -> float:
@@ -98,3 +103,19 @@ def trim(t: float) -> float:
     if not (0 <= t < 1):
         raise DataError(f"--trim {t}: must be a fraction in [0, 1)")
     return t
+
+
+def seed(n: int, flag: str = "--seed") -> int:
+    """--seed: an integer >= 0 (numpy's generators take no negative seed)."""
+    if n < 0:
+        raise DataError(f"{flag} {n}: a seed is an integer >= 0")
+    if n >= 2**63:
+        raise DataError(f"{flag} {n}: beyond a 64-bit integer")
+    return int(n)
+
+
+def holdout(h: float) -> float:
+    """--holdout: the held-out share of the log-compute range, a fraction in (0, 1)."""
+    if not (0 < h < 1):
+        raise DataError(f"--holdout {h}: the held-out share of the compute range must lie in (0, 1)")
+    return h

@@ -29,7 +29,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from scaling.claims.multiplier import envelope, headline_loss, recipe_data
+from scaling.claims.multiplier import envelope, headline_loss, reached_range, recipe_data
+from scaling.errors import DataError
 from scaling.fit import registry
 
 Z = float(stats.norm.ppf(0.975))
@@ -51,7 +52,12 @@ def interval_factor(sigma, slope_b, slope_c, n_seeds: float, t: bool = True) -> 
     """Expected factor hi/lo of the 95% interval with ``n_seeds`` per configuration (t: with the
     small-sample widening ``compare`` applies; else normal theory)."""
     q = float(stats.t.ppf(0.975, plan_dof(slope_b, slope_c, n_seeds))) if t else Z
-    return math.exp(2 * q * se_log_multiplier(sigma, slope_b, slope_c, n_seeds))
+    return _exp(2 * q * se_log_multiplier(sigma, slope_b, slope_c, n_seeds))
+
+
+def _exp(v: float) -> float:
+    """exp, inf beyond a float's range (a factor too wide to matter, not an OverflowError)."""
+    return math.exp(v) if v < 709 else math.inf
 
 
 def seeds_needed(sigma, slope_b, slope_c, m: float, claim: float, power: float = 0.8) -> float:
@@ -126,9 +132,9 @@ def plan_from_compare(r: dict, df, claim: float | None, power: float = 0.8, run_
         e = r["headline"][0]["parametric"]
         out["actual_ci_factor"] = e["hi"] / e["lo"] if e["lo"] > 0 else math.inf
         if claim is not None and math.isfinite(m) and m > 0:
-            n = seeds_needed(sigma, *slopes, m, claim, power)
+            n = seeds_needed(sigma, *slopes, m, claim, power)  # the interval then: at >= 2 seeds (t needs a spread)
             out.update(claim=claim, seeds_needed=n, probability_now=probability(sigma, *slopes, m, claim, n_now),
-                       ci_factor_at_needed=interval_factor(sigma, *slopes, n) if math.isfinite(n) else 1.0)
+                       ci_factor_at_needed=interval_factor(sigma, *slopes, max(n, 2)) if math.isfinite(n) else 1.0)
     return out
 
 
@@ -162,8 +168,14 @@ def plan_from_pilot(df, baseline: str, candidate: str, claim: float | None = Non
     """Planner figures from pilot runs too few for an interval (e.g. 2 seeds of a small grid): the
     point fits of the power law to each recipe's frontier (as in ``compare``), the seed spread,
     and the target fixed as in ``compare`` (the baseline's finished loss at its largest compute)."""
+    if baseline == candidate:
+        raise DataError(f"--baseline and --candidate are the same recipe ({baseline!r})")
     law = registry.get("power")
     rds = {n: recipe_data(df, n, x, y, run_col, recipe_col, trim, for_interval=False) for n in (baseline, candidate)}
+    reached_range(rds[baseline], rds[candidate])  # no loss both reached: nothing to plan a comparison at
+    if not any(math.isfinite(seed_spread(df, n, y, recipe_col, run_col)[0]) for n in (baseline, candidate)):
+        raise DataError("plan power: one run per configuration: the seed spread the plan rests on needs 'config_id' "
+                        "and 'seed' columns with >= 2 seeds of some configuration")
     fits = {}
     for n, rd in rds.items():
         fc, fl = envelope(rd)
@@ -171,6 +183,10 @@ def plan_from_pilot(df, baseline: str, candidate: str, claim: float | None = Non
         fits[n] = {"law": law.name, "params": f.params, "delta": f.meta["delta"]}
     target = headline_loss(rds[baseline])
     cb, cc = (float(law.inverse(fits[n]["params"], target)) for n in (baseline, candidate))
+    for n, c in ((baseline, cb), (candidate, cc)):
+        if not (math.isfinite(c) and c > 0):
+            raise DataError(f"plan power: recipe {n!r}'s fitted frontier never reaches the target loss {target:.4g} "
+                            f"(its fitted floor E = {fits[n]['params']['E']:.4g}): no multiplier to plan for")
     r = {"baseline": baseline, "candidate": candidate, "y": y, "fits": fits,
          "runs": {n: rd.runs for n, rd in rds.items()}, "configurations": {n: len(rd.loss) for n, rd in rds.items()},
          "headline": [{"loss": target, "parametric": {"value": cb / cc, "lo": math.nan, "hi": math.nan}}]}

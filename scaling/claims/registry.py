@@ -17,10 +17,11 @@ from typing import Callable
 
 from scaling.claims import gain, loglinear, multiplier, parallel, phases
 from scaling.claims.base import ClaimResult, inputs_of
-from scaling.claims.options import REQUIRED, Option, resamples, resolve, trim
+from scaling.claims.options import REQUIRED, Option, holdout, resamples, resolve, seed, trim
 from scaling.claims.rules import NOT_JUDGED, parse_claim, parse_margin
-from scaling.errors import ConfigError, ScalingError
-from scaling.fit.io import check_ids, check_keys, require_columns
+from scaling.errors import ConfigError, DataError, ScalingError
+from scaling.fit.io import Table, check_table
+from scaling.fit.resample import check_memory
 
 SOURCES = ("table", "rows")
 
@@ -36,18 +37,28 @@ class Claim:
     source: str = "table"
     source_help: str = "A CSV or a sweep folder."
     help: str = ""
-    key: Callable[[dict, list], list] | None = None  # (options, table columns) -> the table's key columns
+    table: Callable[[dict, list], Table] | None = None  # (options, table columns) -> what the claim reads
     subject: Callable[[dict], str] = lambda options: ""  # options -> what is judged, in a few words
+    draw_bytes: Callable[[dict, int], float] = lambda options, rows: 128 * rows  # memory of one resample
 
     def check_table(self, df, opts: dict, where: str = "the table"):
-        """(table, rows dropped): the columns the options name exist, ids are not empty, and each key
-        names one row (exact repeats dropped, and counted, only with drop_duplicates)."""
-        require_columns(df, {o.cli_flag: v for o in self.options if o.column
-                             for v in (opts[o.name] if o.many else [opts[o.name]])})
-        check_ids(df, [opts[o.name] for o in self.options if o.column == "id"])
-        if self.key is None:
-            return df, 0
-        return check_keys(df, self.key(opts, list(df.columns)), where, opts.get("drop_duplicates", False))
+        """(table, rows dropped): `scaling.fit.io.check_table` with what the options name: their
+        columns exist (an optional one only when named), ids are not empty, one study, each key names
+        one row (exact repeats dropped, and counted, only with drop_duplicates), values in their
+        domains."""
+        named = {}
+        for o in self.options:
+            if o.column and not (o.absent_ok and opts[o.name] == o.default):
+                named[o.cli_flag] = opts[o.name]
+        ids = tuple(opts[o.name] for o in self.options if o.column == "id" and opts[o.name] in df.columns)
+        spec = self.table(opts, list(df.columns)) if self.table is not None else Table()
+        spec = dataclasses.replace(spec, columns=named, ids=ids)
+        return check_table(df, spec, where, opts.get("drop_duplicates", False))
+
+    def check_memory(self, opts: dict, rows: int) -> None:
+        """The resamples must fit in memory (a message naming --bootstrap, not a MemoryError)."""
+        if "n_boot" in opts:
+            check_memory(opts["n_boot"], self.draw_bytes(opts, rows))
 
     def __post_init__(self):
         if self.source not in SOURCES:
@@ -62,6 +73,7 @@ def _boot(default: int) -> Option:
     return Option("n_boot", int, default, "Bootstrap resamples.", "--bootstrap", check=resamples)
 
 
+SEED = Option("seed", int, 0, "Seed of the resampling (an integer >= 0).", check=seed)
 DROP = Option("drop_duplicates", bool, False, "Drop rows that repeat another row entirely (counted); a key "
               "(run, step or compute, point) twice with other values stays an error.")
 
@@ -76,17 +88,62 @@ def _against(o: dict) -> str:
     return f"{', '.join(ys)} against {o['x']}" + (f" by {o['group']}" if o.get("group") else "")
 
 
-def _multiplier_key(o: dict, cols: list) -> list:
-    return [o["run_col"], _step_or(o["x"], cols), "point"]
+#: a test-time study's row: its fields and their domains (`scaling.testtime.study`, one row per
+#: scheme, seed, M and problem: the key)
+STUDY_FIELDS = {"scheme": None, "seed": "nonnegative", "M": "positive", "problem": None, "correct": "fraction",
+                "tt/tokens_critical": "nonnegative", "tt/latency_s": "nonnegative"}
 
 
-def _loglinear_key(o: dict, cols: list) -> list:
+def check_rows(rows, where: str = "the study") -> None:
+    """A study's rows (`scaling.testtime.study.read_rows`) as `scaling.fit.io.check_table` sees a
+    table: each an object with every field of :data:`STUDY_FIELDS`, one row per key, values in
+    their domains (accuracy in [0, 1], latencies and token counts >= 0); DataError naming the line."""
+    import pandas as pd
+
+    source = f"{where}/records.jsonl"
+    if not isinstance(rows, list) or not rows:
+        raise DataError(f"{source}: no rows")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise DataError(f"{source}: line {i + 1} is not a record (a JSON object), got {type(r).__name__}")
+        lacks = [k for k in STUDY_FIELDS if k not in r]
+        if lacks:
+            raise DataError(f"{source}: line {i + 1} has no {lacks[0]!r} (a study row holds {', '.join(STUDY_FIELDS)})")
+    df = pd.DataFrame([{k: r[k] for k in STUDY_FIELDS} for r in rows], index=range(1, len(rows) + 1))
+    nested = df.map(lambda v: isinstance(v, (list, dict))).to_numpy()
+    if nested.any():
+        i, j = (int(a[0]) for a in nested.nonzero())
+        raise DataError(f"{source}: line {i + 1} field {df.columns[j]!r}: a list or object where a value belongs")
+    check_table(df, Table(ids=("scheme", "seed", "M", "problem"), key=("scheme", "seed", "M", "problem"),
+                          values={k: d for k, d in STUDY_FIELDS.items() if d}), f"{source} (rows are lines)")
+
+
+def _multiplier_table(o: dict, cols: list) -> Table:
+    run = o["run_col"] if o["run_col"] in cols else None  # absent: each row its own run, no key but the row
+    return Table(run=run, per_run=(o["recipe_col"], "config_id", o["seed_col"]),
+                 key=(run, _step_or(o["x"], cols), "point") if run else (),
+                 values={o["x"]: "positive", o["y"]: "positive"},
+                 rows={o["recipe_col"]: (o["baseline"], o["candidate"])})
+
+
+def _loglinear_table(o: dict, cols: list) -> Table:
     run = o["run_col"] or next((c for c in ("run_id", "run") if c in cols and c != o["group"]), None)
-    return [o["group"], run, o["split_col"], _step_or(o["x"], cols)] if run else []
+    key = (o["group"], run, o["split_col"], _step_or(o["x"], cols)) if run else ()
+    return Table(run=run, per_run=(o["group"],), key=key, values={o["x"]: "positive", **{y: None for y in o["y"]}},
+                 start_zero=(o["group"], run))
 
 
-def _phases_key(o: dict, cols: list) -> list:
-    return [o["group"], o["seed_col"], "run_id", o["step_col"] or _step_or(o["x"], cols)]
+def _phases_table(o: dict, cols: list) -> Table:
+    run = "run_id" if "run_id" in cols else None
+    return Table(run=run, per_run=(o["group"], o["seed_col"]),
+                 key=(o["group"], o["seed_col"], "run_id", o["step_col"] or _step_or(o["x"], cols)),
+                 values={o["x"]: "positive", **{y: "nonnegative" for y in o["y"]}}, missing=tuple(o["y"]),
+                 start_zero=(o["group"], o["seed_col"], run))
+
+
+def _gain_table(o: dict, cols: list) -> Table:
+    return Table(run=o["run_col"], per_run=(o["recipe_col"], o["group"]),
+                 key=(o["group"], o["run_col"], o["step_col"]), values={y: "fraction" for y in o["y"]})
 
 
 ROWS = (
@@ -100,7 +157,8 @@ ROWS = (
                many=True),
         Option("x", str, "compute/flops", "Compute column.", column="data"),
         Option("y", str, "eval/loss/caption", "Loss column.", column="data"),
-        Option("run_col", str, "run_id", "Run column.", column="id"),
+        Option("run_col", str, "run_id", "Run column (absent: each row its own run).", column="id",
+               absent_ok=True),
         Option("recipe_col", str, "recipe", "Recipe column.", column="id"),
         Option("seed_col", str, None, "Seed column (seeds within configurations are the replicates).",
                column="id"),
@@ -108,9 +166,9 @@ ROWS = (
         Option("trim", float, 0.1, "Drop each run's points below this fraction of its final compute.", check=trim),
         Option("extrapolate", bool, False, "Allow targets outside the common loss range."),
         Option("include_mid", bool, False, "Use mid-run points too."),
-        Option("seed", int, 0, "Seed of the resampling."),
+        SEED,
         DROP,
-    ), key=_multiplier_key,
+    ), table=_multiplier_table,
         subject=lambda o: f"{o['candidate']} vs {o['baseline']}" + (f", claim {o['claim']:g}x" if o["claim"] else ""),
         help="Compute multiplier of the candidate over the baseline at equal loss (as `scaling compare`)."),
     Claim("loglinear", loglinear.QUESTION, loglinear.judge, (
@@ -119,13 +177,14 @@ ROWS = (
                column="data"),
         Option("group", str, None, "Analyse each value of this column separately.", column="id"),
         Option("split_col", str, None, "Column whose value 'heldout' marks held-out points.", column="data"),
-        Option("holdout", float, 1 / 3, "Without --split-col: held-out fraction of the log-compute range."),
+        Option("holdout", float, 1 / 3, "Without --split-col: held-out fraction of the log-compute range.",
+               check=holdout),
         Option("run_col", str, None, "Resample whole runs (needs >= 3 runs; default run_id or run when present).",
                column="id"),
         _boot(1000),
-        Option("seed", int, 0, "Seed of the resampling."),
+        SEED,
         DROP,
-    ), key=_loglinear_key, subject=_against, source_help="A CSV (or sweep folder) with compute and metric columns.",
+    ), table=_loglinear_table, subject=_against, source_help="A CSV (or sweep folder) with compute and metric columns.",
         help="Slope per decade, curvature, held-out log-linear vs sigmoid, and a verdict per metric."),
     Claim("phases", phases.QUESTION, phases.judge, (
         Option("x", str, "rl/flops", "RL compute column (a step's x: log10 of its seeds' mean).", column="data"),
@@ -141,10 +200,11 @@ ROWS = (
         Option("min_seg", int, phases.MIN_SEG, "Steps per segment, at least.", check=phases.segment_points),
         Option("min_change", float, phases.MIN_CHANGE, "Smallest phase worth finding (refuted needs the power to "
                "find it): length change per phase, a fraction of the mean.", check=phases.change_fraction),
-        Option("seed", int, 0, "Seed of the resampling."),
+        SEED,
         DROP,
-    ), key=_phases_key, subject=_against, source_help="An RL sweep folder or a CSV with compute, length, step and seed "
-        "columns.", help="Three-phase strength of a two-breakpoint fit to the seed-mean length per step, with "
+    ), table=_phases_table, draw_bytes=lambda o, rows: 8 * len(o["y"]) * (4 * rows + 300 * 32),  # ~276 breakpoint pairs
+        subject=_against, source_help="An RL sweep folder or a CSV with compute, length, step and seed columns.",
+        help="Three-phase strength of a two-breakpoint fit to the seed-mean length per step, with "
         "power and an equivalence bound; verdict."),
     Claim("parallel", parallel.QUESTION, parallel.judge, (
         Option("scheme", str, "agents", "vote, best or agents.", check=parallel.check_scheme),
@@ -153,8 +213,9 @@ ROWS = (
         Option("min_gain", float, parallel.MIN_GAIN, "Smallest accuracy gain over a single sample (absolute) that "
                "counts: supported needs the interval's lower bound above it.", check=parallel.check_min_gain),
         _boot(1000),
-        Option("seed", int, 0, "Seed of the resampling."),
-    ), source="rows", subject=lambda o: f"scheme {o['scheme']}", source_help="A `scaling testtime` output folder.",
+        SEED,
+    ), source="rows", draw_bytes=lambda o, rows: 8 * 4 * rows,  # accuracy, tokens and latency cubes per draw
+        subject=lambda o: f"scheme {o['scheme']}", source_help="A `scaling testtime` output folder.",
         help="Accuracy over a single sample and a guess baseline, critical-path ratio, device tau(B), coverage "
              "law, vote null."),
 )
@@ -170,9 +231,9 @@ GAIN = Claim("gain", gain.QUESTION, gain.judge, (
     Option("step_col", str, "step", "RL step column (step 0 is the starting model).", column="data"),
     Option("min_gain", float, 0.0, "Smallest gain over every control that counts as one.", check=gain.check_min_gain),
     _boot(1000),
-    Option("seed", int, 0, "Seed of the resampling."),
+    SEED,
     DROP,
-), key=lambda o, cols: [o["group"], o["run_col"], o["step_col"]], subject=lambda o: (f"{o['candidate']}: " if o["candidate"] else "") + ", ".join(o["y"]),
+), table=_gain_table, subject=lambda o: (f"{o['candidate']}: " if o["candidate"] else "") + ", ".join(o["y"]),
     source_help="An RL sweep folder (or a CSV of its records).",
     help="End-of-RL pass@k minus the starting model (greedy, sampled), a random-reward arm and guessing.")
 
@@ -206,6 +267,9 @@ def judge(name: str, data, *, where: str = "the table", **options) -> ClaimResul
     dropped = 0
     if row.source == "table":
         table, dropped = row.check_table(data, opts, where)
+    else:
+        check_rows(data, where)
+    row.check_memory(opts, len(table) if row.source == "table" else len(data))
     claim_opts = {k: v for k, v in opts.items() if k != DROP.name}
     result = row.judge(table if row.source == "table" else data, **claim_opts)
     if dropped:

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; exit status 0 ok, 1 a run failed, 2 bad input (one line on stderr), 130 interrupted."""
     _register()
     try:
-        rc = app(args=argv, standalone_mode=False)  # click returns a typer.Exit's code here
+        rc = app(args=argv, prog_name="scaling", standalone_mode=False)  # click returns a typer.Exit's code here
     except ScalingError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
@@ -78,9 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as err:
         return err.exit_code
     except Exception as err:  # click's usage errors (typer's own copy of click, or click itself)
-        if _usage_error(err):
-            err.show()
-            return 2
+        if _usage_error(err):  # one line, as every other refusal: what was wrong and where help is
+            ctx = getattr(err, "ctx", None)
+            if not err.format_message().strip():  # no arguments: the help was the answer
+                return getattr(err, "exit_code", 2)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            see = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+            typer.echo(f"error: {where}{' '.join(err.format_message().split())}{see}", err=True)
+            return getattr(err, "exit_code", 2) or 2
         raise
     return rc if isinstance(rc, int) else 0
 

@@ -8,6 +8,7 @@ prints the claim's lines, or with --json its verdict record (`scaling.claims.rec
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,14 +16,37 @@ import typer
 
 from scaling.claims import record, registry
 from scaling.cli import app
+from scaling.errors import DataError
 from scaling.fit.io import read_table
 from scaling.testtime.study import read_rows
 
 claim_app = typer.Typer(no_args_is_help=True, help="Verdicts on stated claims about curves.")
 app.add_typer(claim_app, name="claim")
 
+
+
+def _study_rows(path) -> list:
+    """A study's rows; a line that is not JSON is a DataError naming the file and line."""
+    try:
+        return read_rows(path)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}/records.jsonl: not UTF-8 text") from None
+    except ValueError as err:  # json.JSONDecodeError, raised per line: find which
+        lines = (Path(path) / "records.jsonl").read_text().splitlines()
+        bad = next((i for i, ln in enumerate(lines, 1) if ln.strip() and not _parses(ln)), "?")
+        raise DataError(f"{path}/records.jsonl: line {bad} is not JSON ({getattr(err, 'msg', err)})") from None
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
 #: how each kind of claim input is read from the path given on the command line
-READERS = {"table": read_table, "rows": read_rows}
+READERS = {"table": read_table, "rows": _study_rows}
 _KW = inspect.Parameter.KEYWORD_ONLY
 
 

@@ -50,28 +50,30 @@ def compare_cmd(
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Allow targets outside the common loss range."),
     include_mid: bool = typer.Option(False, "--include-mid", help="Use mid-run points too (default: finished points only)."),
     power: bool = typer.Option(False, "--power", help="Also plan: seeds needed to resolve the claim (see `scaling fit` README)."),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="Drop rows that repeat another row entirely (counted); a key twice with other values stays an error."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON for programs."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the multiplier-versus-loss plot (PNG)."),
 ) -> None:
     """Compute multiplier of CANDIDATE over BASELINE at equal loss, with intervals, the stated test and a verdict."""
     from scaling import plots
-    from scaling.claims import compare, options, parse_claim, parse_margin
+    from scaling.claims import compare
     from scaling.claims.text import multiplier_curves, multiplier_lines
     from scaling.errors import DataError
-    from scaling.fit.io import read_table
 
-    claim_value = parse_claim(claim) if claim is not None else None
-    margin_value = parse_margin(margin)
-    if margin_value is not None and claim_value is None:
+    o = _options(baseline=baseline, candidate=candidate, claim=claim, margin=margin, at_loss=at_loss,
+                 at_compute=at_compute, x=x, y=y, run_col=run_col, recipe_col=recipe_col, seed_col=seed_col,
+                 n_boot=n_boot, trim=trim, extrapolate=extrapolate, include_mid=include_mid,
+                 drop_duplicates=drop_duplicates)
+    claim_value = o["claim"]
+    if o["margin"] is not None and claim_value is None:
         raise DataError("--margin: needs a --claim to be within a margin of")
-    options.resamples(n_boot)
-    options.trim(trim)
     if plot is not None:
         plot = _plot_path(plot)
-    df = read_table(source)
-    r = compare(df, baseline, candidate, x=x, y=y, targets=at_loss, at_compute=at_compute, claim=claim_value,
-                margin=margin_value, n_boot=n_boot, extrapolate=extrapolate, trim=trim, run_col=run_col,
-                recipe_col=recipe_col, include_mid=include_mid, seed_col=seed_col)
+    df, dropped = _table(source, o)
+    r = compare(df, baseline, candidate, x=x, y=y, targets=o["at_loss"], at_compute=o["at_compute"],
+                claim=claim_value, margin=o["margin"], n_boot=n_boot, extrapolate=extrapolate, trim=trim,
+                run_col=run_col, recipe_col=recipe_col, include_mid=include_mid, seed_col=seed_col)
+    r["rows_dropped"] = dropped
     if power:
         from scaling.claims.plan import plan_from_compare
 
@@ -90,7 +92,7 @@ def compare_cmd(
             from scaling.claims.plan import plan_lines
 
             lines += plan_lines(r["power"])
-        typer.echo("\n".join(lines))
+        typer.echo("\n".join(lines + _dropped(dropped)))
 
 
 @plan_app.command("power")
@@ -104,14 +106,40 @@ def plan_power_cmd(
     run_col: str = typer.Option("run_id", "--run-col"),
     recipe_col: str = typer.Option("recipe", "--recipe-col"),
     trim: float = typer.Option(0.1, "--trim"),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="Drop rows that repeat another row entirely (counted)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Seeds per configuration and expected interval width for a claim, from pilots too small for an interval."""
-    from scaling.claims import parse_claim
-    from scaling.fit.io import read_table
-    from scaling.claims.plan import plan_from_pilot
-    from scaling.claims.plan import plan_lines
+    from scaling.claims.plan import plan_from_pilot, plan_lines
 
-    p = plan_from_pilot(read_table(source), baseline, candidate, parse_claim(claim) if claim else None, x=x, y=y,
-                        run_col=run_col, recipe_col=recipe_col, trim=trim)
-    typer.echo(json.dumps(jsonable(p), indent=2) if json_out else "\n".join(plan_lines(p)))
+    o = _options(baseline=baseline, candidate=candidate, claim=claim, x=x, y=y, run_col=run_col,
+                 recipe_col=recipe_col, trim=trim, drop_duplicates=drop_duplicates)
+    df, dropped = _table(source, o, resamples=False)
+    p = plan_from_pilot(df, baseline, candidate, o["claim"], x=x, y=y, run_col=run_col, recipe_col=recipe_col,
+                        trim=trim)
+    p["rows_dropped"] = dropped
+    typer.echo(json.dumps(jsonable(p), indent=2) if json_out else "\n".join(plan_lines(p) + _dropped(dropped)))
+
+
+def _options(**given) -> dict:
+    """The options, checked as the multiplier claim's (`scaling claim multiplier`) before anything is read."""
+    from scaling.claims import registry
+
+    return registry.get("multiplier").resolve(**given)
+
+
+def _table(source: Path, o: dict, resamples: bool = True):
+    """(table, rows dropped): read and checked as the multiplier claim's table (columns, ids, one
+    study, keys, domains); the resamples must fit in memory."""
+    from scaling.claims import registry
+    from scaling.fit.io import read_table
+
+    row = registry.get("multiplier")
+    df, dropped = row.check_table(read_table(source), o, str(source))
+    if resamples:
+        row.check_memory(o, len(df))
+    return df, dropped
+
+
+def _dropped(n: int) -> list[str]:
+    return [f"{n} row(s) that repeated another row entirely were dropped (--drop-duplicates)"] if n else []

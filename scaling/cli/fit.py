@@ -27,14 +27,16 @@ def fit_command(
     where: Optional[List[str]] = typer.Option(None, "--where", help="COL=VALUE row filter"),
     include_mid: bool = typer.Option(False, "--include-mid", help="use mid-run points too (default: finished only)"),
     check_above: Optional[float] = typer.Option(None, "--check-above", help="power: fit runs ending at or below this compute, predict the rest"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the resampling (>= 0)"),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="drop rows that repeat another row entirely (counted); a key twice with other values stays an error"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output (NaN as null)"),
 ) -> None:
     """Fit a scaling law and print estimates with bootstrap intervals, saying what was resampled."""
     from scaling.fit import table
     from scaling.report.lawfit import run_fit
 
-    res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above, seed_col)
+    res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above, seed_col,
+                  drop_duplicates)
     if as_json:
         typer.echo(table.as_json(res))
     else:
@@ -43,6 +45,9 @@ def fit_command(
         console = Console()
         for part in table.table_parts(res):
             console.print(part)
+        if res.get("rows_dropped"):
+            console.print(f"{res['rows_dropped']} row(s) that repeated another row entirely were dropped "
+                          f"(--drop-duplicates)")
     if not res.get("converged", True):
         raise FitError(f"{law} fit did not converge (objective {res.get('objective')})")
 

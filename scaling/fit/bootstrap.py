@@ -76,6 +76,8 @@ def bootstrap(problem: Problem | None, fit: Fit, groups=None, *, n_boot: int = 1
     then None).
     """
     n = fit.n_points
+    if weights is None:  # the batched fit holds weights, residuals and solver state per resample and point
+        resample.check_memory(n_boot, 8 * 64 * n)
     W = resample_weights(groups, n_boot, seed, n, configs) if weights is None else np.asarray(weights, float)
     if W.shape[1] != n:
         raise FitError(f"bootstrap groups have {W.shape[1]} entries for {n} points")

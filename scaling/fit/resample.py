@@ -25,6 +25,7 @@ API (also for ``scaling.claims.*``): ``units(configs, runs)`` -> :class:`Units`;
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from math import comb
@@ -32,10 +33,60 @@ from math import comb
 import numpy as np
 from scipy import stats
 
-from scaling.errors import FitError
+from scaling.errors import DataError, FitError
 
 #: most failed fits tolerated among the resamples
 MAX_FAILED = 0.05
+#: fewest resamples accepted (a percentile interval from fewer is one of a handful of values)
+MIN_RESAMPLES = 10
+#: share of the machine's available memory the resamples of one command may take
+MEMORY_SHARE = 0.5
+
+
+def check_resamples(n, flag: str = "--bootstrap") -> int:
+    """A number of resamples: an integer of at least :data:`MIN_RESAMPLES` that numpy can index
+    (int64); DataError naming ``flag`` otherwise (before any data is read)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, (bool, np.bool_)) or n < MIN_RESAMPLES:
+        raise DataError(f"{flag} {n}: at least {MIN_RESAMPLES} resamples are needed")
+    if n > np.iinfo(np.int64).max:
+        raise DataError(f"{flag} {n}: beyond a 64-bit integer; a few thousand resamples are plenty")
+    return int(n)
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable on Linux, else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 34
+
+
+def check_memory(n_boot: int, bytes_per_draw: float, flag: str = "--bootstrap") -> None:
+    """DataError naming ``flag`` when ``n_boot`` resamples of ``bytes_per_draw`` each (an estimate
+    of what one resample holds at once) would not fit in :data:`MEMORY_SHARE` of the memory
+    available: a message, before the allocation, instead of a MemoryError or the kernel's kill."""
+    need = float(n_boot) * float(bytes_per_draw)
+    have = MEMORY_SHARE * available_memory()
+    if need > have:
+        most = max(int(have // max(bytes_per_draw, 1)), 0)
+        raise DataError(f"{flag} {n_boot}: the resamples need about {_bytes(need)} of memory, more than "
+                        f"{MEMORY_SHARE:.0%} of the {_bytes(have / MEMORY_SHARE)} available; at most about "
+                        f"{most} fit here")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"
 
 
 @dataclass(frozen=True)
@@ -110,13 +161,15 @@ def draw(u: Units, n_boot: int, rng: np.random.Generator, configs: np.ndarray | 
     design, not a sample: where seeds exist they are the replicates, and resampling the grid
     would measure its fragility (drop the largest size and the range vanishes) instead.
     """
+    seeds = u.seeds
+    s_max = max(int(seeds.max()), 1) if u.n_configs else 1
+    # counts (n_items) and, per drawn configuration, uniforms, picks, items and a mask (s_max each)
+    check_memory(n_boot, 8 * (u.n_items + 5 * max(u.n_configs, 1) * s_max))
     fixed = stratified(u) if fixed_grid is None else fixed_grid
     if fixed:
         D = np.tile(np.arange(u.n_configs), (n_boot, 1))
     else:
         D = draw_configs(u.n_configs, n_boot, rng) if configs is None else np.asarray(configs)
-    seeds = u.seeds
-    s_max = max(int(seeds.max()), 1)
     order = np.concatenate([m for m in u.members]) if u.n_items else np.zeros(0, int)
     offset = np.concatenate([[0], np.cumsum(seeds)[:-1]])
     s = seeds[D]  # (B, K) seeds of each drawn configuration

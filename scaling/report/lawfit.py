@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from scaling.claims import options
 from scaling.claims.multiplier import MIN_UNITS, envelope, recipe_data
 from scaling.claims.powerfits import recipe_fit
 from scaling.claims.seeds import units_of
-from scaling.fit import resample, table
+from scaling.errors import DataError
+from scaling.fit import registry, resample, table
 from scaling.fit.bootstrap import percentile_intervals
 from scaling.fit.extrapolate import extrapolation_check
+from scaling.fit.io import Table, check_table, read_table, require_columns
 
 
 def fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, include_mid, n_mid, check_above, **_):
@@ -55,8 +58,54 @@ ESTIMATORS = {**table.ESTIMATORS, "frontier": fit_frontier}
 
 
 def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", seed=0, at=None,
-            where=None, include_mid=False, check_above=None, seed_col=None) -> dict:
+            where=None, include_mid=False, check_above=None, seed_col=None, drop_duplicates=False) -> dict:
     """Fit ``law`` to a CSV or sweep folder with every estimator (see `scaling.fit.table.fit_table`);
-    returns a JSON-ready dict."""
-    return table.fit_table(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above,
-                           seed_col, estimators=ESTIMATORS)
+    returns a JSON-ready dict. The options and the table are checked first (`check_options`,
+    `check_fit_table`); ``drop_duplicates``: rows repeating another row entirely are dropped and
+    counted ("rows_dropped")."""
+    spec = check_options(law, n_boot, seed, at, check_above, delta)
+    df, dropped = check_fit_table(read_table(source), spec, x, y, group, seed_col, where, str(source),
+                                  drop_duplicates)
+    resample.check_memory(n_boot, 128 * len(df))
+    out = table.fit_table(df, law, x, y, group, n_boot, delta, seed, at, None, include_mid, check_above,
+                          seed_col, estimators=ESTIMATORS)
+    return {**out, "rows_dropped": dropped} if dropped else out
+
+
+def check_options(law, n_boot, seed, at, check_above, delta="auto"):
+    """The law (registry row) once `fit`'s options are in their domains: --bootstrap, --seed >= 0,
+    --at and --check-above finite and positive, and only for the laws that use them."""
+    spec = registry.get(law)
+    options.resamples(n_boot)
+    options.seed(seed)
+    table.huber_delta(delta)
+    for flag, v in (("--at", at), ("--check-above", check_above)):
+        if v is not None and not (np.isfinite(v) and v > 0):
+            raise DataError(f"{flag} {v}: a compute must be finite and positive")
+    if at is not None and "at" not in spec.options:
+        raise DataError(f"--at: law {law} derives nothing at a compute (laws with --at: "
+                        f"{', '.join(n for n, w in registry.LAWS.items() if 'at' in w.options)})")
+    if check_above is not None and spec.sample != "frontier":
+        raise DataError(f"--check-above: law {law} has no extrapolation check (laws with one: "
+                        f"{', '.join(n for n, w in registry.LAWS.items() if w.sample == 'frontier')})")
+    return spec
+
+
+def check_fit_table(df, spec, x, y, group, seed_col, where, source, drop_duplicates=False):
+    """(rows --where keeps, rows dropped): named columns exist, then `scaling.fit.io.check_table`
+    on the columns the law reads: ids, one study per run, the key (run, step or compute, point;
+    without a run column, the inputs), values in their domains."""
+    require_columns(df, {"--x": x.split(",") if x else None, "--y": y, "--group": group, "--seed-col": seed_col})
+    df = table.filtered(df, where)
+    cols = registry.columns(spec, df, x.split(",") if x else [], y)
+    run = group if group is not None else next((c for c in ("run_id", "run") if c in df.columns), None)
+    inputs = [c for r, c in cols.items() if r != spec.output and c in df.columns]  # a derived role: its sources
+    domains = {c: "positive" for c in inputs}  # compute, params, tokens, k
+    domains[cols[spec.output]] = "positive" if spec.output == "loss" else None  # a metric: by its name
+    along = ("step",) if "step" in df.columns and run else tuple(inputs)  # a row's place along its run
+    key = (run, *along, "point")
+    hint = "" if run else ("; without a run column each row is its own point: name the run column with --group, "
+                           "or keep one study with --where")
+    check = Table(ids=tuple(c for c in (run, seed_col) if c), run=run,
+                  per_run=("config_id", "recipe", seed_col), key=key, values=domains, hint=hint)
+    return check_table(df, check, source, drop_duplicates)
