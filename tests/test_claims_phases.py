@@ -178,8 +178,10 @@ def test_cli_groups_and_bad_input(tmp_path, capsys):
     rng = np.random.default_rng(5)
     df = pd.concat([table("monotone", rng, a=1.0, noise=0.03).assign(**{"grpo.length_coef": 0.0}),
                     table("three", rng, a=6.0, noise=0.02).assign(**{"grpo.length_coef": 0.5})])
+    same_ids = df.copy()
+    df["run_id"] = df["run_id"] + "-" + df["grpo.length_coef"].astype(str)  # one run per (group, seed)
     df = pd.concat([df, pd.DataFrame([{"seed": 0, "step": 0, "rl/flops": 0.0, Y: 1.0, "grpo.length_coef": 0.0,
-                                       "run_id": "r0"}])])  # the starting evaluation: skipped
+                                       "run_id": "r0-0.0"}])])  # the starting evaluation: skipped
     path = tmp_path / "len.csv"
     df.to_csv(path, index=False)
     assert main(["claim", "phases", str(path), "--group", "grpo.length_coef", "--min-seg", "2"]) == 0
@@ -194,14 +196,19 @@ def test_cli_groups_and_bad_input(tmp_path, capsys):
     assert "--min-change 0.0: must be a fraction" in capsys.readouterr().err
     assert main(["claim", "phases", str(tmp_path / "missing.csv")]) == 2
     assert main(["claim", "phases", str(path), "--bootstrap", "0"]) == 2
-    assert main(["claim", "phases", str(path)]) == 2  # two groups' rows pooled: each (seed, step) twice
+    same_ids.to_csv(tmp_path / "pooled.csv", index=False)  # two studies' rows: one run id in both groups
+    assert main(["claim", "phases", str(tmp_path / "pooled.csv"), "--group", "grpo.length_coef"]) == 2
+    assert "rows of two studies concatenated" in capsys.readouterr().err
+    pd.concat([df, df.iloc[[5]].assign(**{Y: 9.0})]).to_csv(tmp_path / "twice.csv", index=False)
+    assert main(["claim", "phases", str(tmp_path / "twice.csv"), "--group", "grpo.length_coef"]) == 2
     assert "rows share a key" in capsys.readouterr().err
     bad = df.astype({"rl/flops": object}).reset_index(drop=True)
     bad.loc[3, "rl/flops"] = "lots"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     assert main(["claim", "phases", str(tmp_path / "bad.csv"), "--group", "grpo.length_coef"]) == 2
-    assert "column 'rl/flops' row 3: not a number" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "column 'rl/flops' row 3 (run 'r0-0.0'): not a number ('lots')" in err
     bad.loc[3, "rl/flops"] = -1.0
     bad.to_csv(tmp_path / "neg.csv", index=False)
     assert main(["claim", "phases", str(tmp_path / "neg.csv"), "--group", "grpo.length_coef"]) == 2
-    assert "row 3: compute must be finite" in capsys.readouterr().err
+    assert "column 'rl/flops' row 3 (run 'r0-0.0'): compute must be finite and positive, got -1" in capsys.readouterr().err

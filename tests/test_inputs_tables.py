@@ -70,7 +70,7 @@ def _rl_table(percent_run: str | None = None) -> pd.DataFrame:
             c = 0.0 if step == 0 else 1e15 * 2.0 ** step
             p1 = 0.2 + 0.03 * step + 0.01 * r
             rows.append({"run_id": f"rl{r}", "seed": r, "step": step, "rl/flops": c, "eval/pass@1/heldout": p1,
-                         "eval/pass@16/heldout": min(1.0, 2 * p1), "eval/length/heldout": 20 + 3 * min(step, 4) - 2 * max(min(step, 8) - 4, 0)
+                         "eval/pass@16/heldout": min(1.0, 2 * p1), "eval/think/heldout/closed/mean": 20 + 3 * min(step, 4) - 2 * max(min(step, 8) - 4, 0)
                          + 3 * max(step - 8, 0) + 0.3 * r + 0.1 * (step * r % 3)})
     df = pd.DataFrame(rows)
     return df
@@ -110,8 +110,8 @@ def world(tmp_path_factory):
                                                       rl["eval/pass@1/heldout"])})
     _write(w, "rl_percent.csv", pct)
     _write(w, "rl_percent_trained.csv", pct[pct["step"] > 0])  # `fit` takes no zero compute, even at step 0
-    _write(w, "rl_inf_length.csv", rl.assign(**{"eval/length/heldout": rl["eval/length/heldout"].where(rl.index != 8, np.inf)}))
-    _write(w, "rl_neg_length.csv", rl.assign(**{"eval/length/heldout": rl["eval/length/heldout"].where(rl.index != 8, -3.0)}))
+    _write(w, "rl_inf_length.csv", rl.assign(**{"eval/think/heldout/closed/mean": rl["eval/think/heldout/closed/mean"].where(rl.index != 8, np.inf)}))
+    _write(w, "rl_neg_length.csv", rl.assign(**{"eval/think/heldout/closed/mean": rl["eval/think/heldout/closed/mean"].where(rl.index != 8, -3.0)}))
     _write(w, "rl_zero_mid.csv", rl.assign(**{"rl/flops": rl["rl/flops"].where(rl.index != 10, 0.0)}))
     _write(w, "rl_two_groups.csv", pd.concat([rl.assign(**{"grpo.kl": 0.0}), rl.assign(**{"grpo.kl": 0.1})]))
     rows = _study_rows()
@@ -325,15 +325,15 @@ def test_claim_loglinear(world, case, monkeypatch, capsys):
 
 PH_CASES = {
     **{k: (f"{{w}}/rl{f}", c) for k, (f, c) in TABLE_KINDS.items()},
-    "infinite length": ("{w}/rl_inf_length.csv", "'eval/length/heldout' row 8 && inf"),
-    "negative length": ("{w}/rl_neg_length.csv", "'eval/length/heldout' row 8 && >= 0"),
+    "infinite length": ("{w}/rl_inf_length.csv", "'eval/think/heldout/closed/mean' row 8 && inf"),
+    "negative length": ("{w}/rl_neg_length.csv", "'eval/think/heldout/closed/mean' row 8 && >= 0"),
     "NaN compute": ("{w}/rl_nan_x.csv", "'rl/flops' row 9"),
     "zero compute mid-run": ("{w}/rl_zero_mid.csv", "'rl/flops' row 10 (run 'rl0')"),
     "negative compute": ("{w}/rl_neg_x.csv", "'rl/flops' row 9"),
     "empty seed column": ("{w}/rl_empty_seed.csv", "column 'seed' row 0: empty id"),
     "same run ids under another seed": ("{w}/rl_concat.csv", "values of 'seed' && two studies"),
     "typo --seed-col": ("{w}/rl.csv --seed-col sed", "--seed-col 'sed' && 'seed'"),
-    "typo --y": ("{w}/rl.csv --y eval/length/heldot", "--y 'eval/length/heldot' && 'eval/length/heldout'"),
+    "typo --y": ("{w}/rl.csv --y eval/think/heldout/closed/maen", "--y 'eval/think/heldout/closed/maen' && 'eval/think/heldout/closed/mean'"),
     "typo --group": ("{w}/rl.csv --group grpo.lenght_coef", "--group 'grpo.lenght_coef'"),
     "--replicate nan": ("{w}/rl.csv --replicate nan", "--replicate nan"),
     "--replicate 1.5": ("{w}/rl.csv --replicate 1.5", "--replicate"),

@@ -62,6 +62,13 @@ def columns_of(metric: str) -> dict[str, str]:
     return {"start greedy": f"eval/greedy/pass@1/{which}", "guess": f"eval/guess/pass@{k}/{which}"}
 
 
+def check_metrics(ys: list[str]) -> list[str]:
+    """--y: pass rates named eval/pass@<k>/<set> (checked before the table is)."""
+    for y in ys:
+        columns_of(y)
+    return ys
+
+
 def check_min_gain(g: float) -> float:
     """--min-gain: the smallest gain that counts, in [0, 1)."""
     if not 0 <= g < 1:

@@ -222,7 +222,7 @@ ROWS = (
 
 GAIN = Claim("gain", gain.QUESTION, gain.judge, (
     Option("y", str, ["eval/pass@1/heldout"], "Pass-rate column eval/pass@<k>/<set> (repeatable).", many=True,
-           column="data"),
+           check=gain.check_metrics, column="data"),
     Option("candidate", str, None, "RL recipe to judge (default: the one recipe besides the control arm)."),
     Option("control", str, None, "Random-reward arm's recipe (default: the recipe with grpo.reward=random)."),
     Option("group", str, None, "Judge each value of this column separately (e.g. grpo.length_coef).", column="id"),
