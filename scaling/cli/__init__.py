@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as err:
         return err.exit_code
     except Exception as err:  # click's usage errors (typer's own copy of click, or click itself)
-        if _usage_error(err):
-            err.show()
+        if _usage_error(err):  # one line, as every refusal: what is wrong, and where the help is
+            ctx = getattr(err, "ctx", None)
+            where = f" (see `{ctx.command_path} -h`)" if ctx is not None else ""
+            typer.echo(f"error: {err.format_message()}{where}", err=True)
             return 2
         raise
     return rc if isinstance(rc, int) else 0

@@ -192,6 +192,9 @@ def validate(cfg: RLConfig) -> None:
         raise ConfigError(f"eval.k: k={max(ks)} is larger than eval.samples={e.samples} samples per problem")
     if e.train_problems < 0:
         raise ConfigError(f"eval.train_problems: must be non-negative, got {e.train_problems}")
+    for key, value in {"seed": cfg.seed, "problems.seed": p.seed}.items():  # NumPy and JAX take no negative seeds
+        if value < 0:
+            raise ConfigError(f"{key}: must be non-negative, got {value}")
 
 
 def build(data: dict, overrides: list[str] | dict | None = None, source: str = "rl config") -> RLConfig:

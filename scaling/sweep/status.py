@@ -28,6 +28,8 @@ ORDER = ("done", "diverged", "failed", "running", "interrupted", "pending", "dam
 def run_status(run_dir: Path, state: dict) -> tuple[str, str]:
     """(status, why) of one run folder, as every reader sees it."""
     what = records.run_problem(run_dir)
+    if what is None and run_dir.exists():  # committed in the books, changed since (`reading.books_problem`)
+        what = reading.books_problem(layout.folder_of(run_dir), run_dir.name)
     if what is not None:
         return "damaged", what
     summary = records.read_summary(run_dir)
