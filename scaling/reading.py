@@ -38,8 +38,8 @@ def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
     wanted = read_json_dict(index).get("runs")
     if not isinstance(wanted, list) or not all(isinstance(r, str) and r for r in wanted):
         raise DataError(f"{index}: runs: expected a list of run ids")
-    for rid in wanted:
-        what = books_problem(root, rid)
+    for rid in wanted:  # whether a summary is the one committed is asked after the run's own check (`_runs`)
+        what = books_problem(root, rid, summary=False)
         if what is not None:
             raise DataError(f"{what}; move its folder away, if any, and `scaling sweep run` trains it again")
     if all_runs:
@@ -48,11 +48,11 @@ def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
     return [p for p in found if p.name in wanted]
 
 
-def books_problem(folder: str | Path, run_id: str) -> str | None:
+def books_problem(folder: str | Path, run_id: str, summary: bool = True) -> str | None:
     """One line naming the run and its missing or foreign file, when the sweep folder's books
     (`state/<run_id>.json`) list the run as committed but its folder, config.json or summary.json is
-    gone, or its summary.json is not the one committed then; None otherwise (a run never committed,
-    or booked before the books kept the checksum)."""
+    gone, or (`summary`) its summary.json is not the one committed then; None otherwise (a run never
+    committed, or booked before the books kept the checksum)."""
     folder = Path(folder)
     book = folder / STATE / f"{run_id}.json"
     if not book.is_file():
@@ -65,7 +65,7 @@ def books_problem(folder: str | Path, run_id: str) -> str | None:
         if not path.exists():
             return f"{path}: gone, but run {run_id} is committed in the sweep's books ({book})"
     booked = state.get(BOOKED)
-    if booked is not None and booked != sha256(run_dir / SUMMARY):
+    if summary and booked is not None and booked != sha256(run_dir / SUMMARY):
         return (f"{run_dir / SUMMARY}: not the summary committed by this sweep (its checksum in {book} "
                 f"differs): run {run_id} was copied from another training or edited")
     return None
@@ -156,6 +156,10 @@ def _runs(sweep_dir, committed_only: bool, all_runs: bool):
     seen: dict = {}
     for run_dir in run_dirs(sweep_dir, all_runs):
         cols, summary = _run_columns(run_dir)
+        if run_dir.parent.name == RUNS:  # a sweep's run: its summary is the one its books hold
+            what = books_problem(run_dir.parent.parent, run_dir.name)
+            if what is not None:
+                raise DataError(what)
         if committed_only and summary is None:
             continue
         if cols["run_id"] in seen:

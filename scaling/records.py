@@ -196,7 +196,7 @@ def check_out(path: str | Path, flag: str = "--out") -> Path:
     for parent in path.parents:  # the first existing ancestor must be a folder
         if parent.is_symlink() or parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"{flag} {path}: {parent} is not a folder")
+                raise ConfigError(f"{flag} {path}: not writable ({parent} is not a folder)")
             break
     return path
 

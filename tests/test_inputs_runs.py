@@ -302,8 +302,6 @@ CASES = {
         (delete_run, [], "r0"),
         (delete("summary.json"), [], "summary.json"),
         (delete("config.json"), [], "config.json"),
-        (copy_from_other_training, [], "another training"),
-        (edit_summary, [], "summary.json"),
         (index_runs_not_list, [], "sweep.json"),
         (tear_index, [], "sweep.json"),
         (tear_book, [], "state"),
@@ -461,6 +459,21 @@ def test_load_refuses(trained, tmp_path, damage, _, culprit):
         with pytest.raises(DataError) as err:
             reader(t.sweep)
         assert len(str(err.value).splitlines()) == 1 and _culprit(t, culprit) in str(err.value)
+    assert _snapshot(t.root) == before
+
+
+@pytest.mark.parametrize("damage", [copy_from_other_training, edit_summary, append_record])
+def test_sweep_status_shows_a_changed_run_as_damaged(trained, tmp_path, capsys, damage):
+    """`sweep status` lists a run changed since its commit as damaged, with the reason (it is the
+    tool to find such runs; `load`, `report` and `sweep run` refuse them)."""
+    t = _tree(trained, tmp_path)
+    damage(t, t.r0)
+    before = _snapshot(t.root)
+    capsys.readouterr()
+    assert main(["sweep", "status", str(t.sweep), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in info["damaged"]] == [t.ids[0]] and info["counts"]["done"] == 1
+    assert str(t.r0) in info["damaged"][0]["detail"]
     assert _snapshot(t.root) == before
 
 

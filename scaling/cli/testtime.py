@@ -22,19 +22,15 @@ def _ints(text: str, name: str) -> list[int]:
         raise DataError(f"{name}: expected comma-separated integers, got {text!r}") from None
 
 
-MAX_M = 4096  # samples per problem and seed: more would not fit a sampling batch in memory
-
-
-def _check_options(ms: list[int], seeds: list[int], problems: int, max_len: int | None, temperature: float,
+def _check_options(seeds: list[int], problems: int, max_len: int | None, temperature: float,
                    summary_k: int) -> None:
-    """ConfigError naming the option whose value is outside its domain (before anything is written)."""
+    """ConfigError naming the option whose value is outside its domain (before anything is written;
+    --m is checked by `scaling.testtime.schemes.check_ms`)."""
     import math
 
     from scaling.errors import ConfigError
 
     bad = [(name, value, why) for name, value, why, ok in (
-        ("--m", next((x for x in ms if not 1 <= x <= MAX_M), None), f"each M in 1..{MAX_M}",
-         bool(ms) and all(1 <= x <= MAX_M for x in ms)),
         ("--seeds", next((x for x in seeds if x < 0), None), "non-negative seeds",
          bool(seeds) and all(x >= 0 for x in seeds)),
         ("--problems", problems, "a positive number", problems >= 1),
@@ -63,10 +59,11 @@ def testtime_cmd(
 ) -> None:
     """Majority vote, best-of-M (coverage) and two-round agents for M parallel samples; tokens, latency, FLOPs."""
     from scaling.records import check_out
-    from scaling.testtime import run
+    from scaling.testtime import run, schemes
 
     ms, seed_list = _ints(m, "--m"), _ints(seeds, "--seeds")
-    _check_options(ms, seed_list, problems, max_len, temperature, summary_k)
+    schemes.check_ms(ms)
+    _check_options(seed_list, problems, max_len, temperature, summary_k)
     check_out(out)
     s = run(run_dir, out, ms=ms, seeds=seed_list, n_problems=problems, which=which,
             kind=kind, max_len=max_len, temperature=temperature, summary_k=summary_k)

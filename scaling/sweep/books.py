@@ -110,13 +110,14 @@ def check_runs(jobs: list, accept_code: bool) -> None:
     committed ones came from this code version unless `accept_code`."""
     current, other = provenance.code_version(), []
     for job in jobs:
+        if (job.run_dir / records.CONFIG).exists():
+            records.check(job.run_dir)
         if job.run_dir.exists():  # committed in the books, then changed: refused (a folder moved away is trained again)
             what = reading.books_problem(layout.folder_of(job.run_dir), job.spec.run_id)
             if what is not None:
                 raise DataError(f"{what}; move the run folder away to train it again")
         if not (job.run_dir / records.CONFIG).exists():
             continue
-        records.check(job.run_dir)
         summary = records.read_summary(job.run_dir)
         if summary is not None and not provenance.same_code(provenance.code_of(summary)):
             other.append((job.spec.run_id, provenance.code_of(summary)))

@@ -43,14 +43,11 @@ def load_run(run_dir: str | Path) -> Loaded:
     if not isinstance(raw, dict):
         raise DataError(f"{cfg_path}: expected a JSON object")
     check_seed(run_dir, raw)
-    if raw.get("stage") is None and "pretrained_config" not in raw:  # a pretraining config.json has no stage tag
+    if "stage" not in raw and "pretrained_config" not in raw:  # a pretraining config.json has no stage tag
         from scaling.rl.run import load_pretrained
 
         cfg, graphdef, params, rid = load_pretrained(run_dir)  # checks the parameters' shapes as check_shapes does
         return Loaded(cfg, graphdef, params, rid, "pretrain", None)
-    if raw.get("stage") != "rl":
-        raise DataError(f"{cfg_path}: stage {raw.get('stage')!r} is not a stage test time evaluates (rl, or "
-                        f"none for a pretraining run)")
     if not isinstance(raw.get("pretrained_config"), dict):
         raise DataError(f"{cfg_path}: pretrained_config: missing or not a mapping (an RL run's config names "
                         f"the model it started from)")
