@@ -1,7 +1,9 @@
 """A sweep folder as DataFrames: one row per record (`load`) or per run (`load_runs`), the run's
 config flattened into columns. Only what `scaling.records` vouches for is read: every run folder is
 checked (`records.check`: a damaged or changed run is an error naming its file), a run id in two
-folders and a record key twice are errors, never a silent drop.
+folders and a record key twice are errors, and so is a run the sweep's books list as committed
+whose folder or files are gone or whose summary.json is not the one committed (`books_problem`):
+never a silent drop, never another training's run.
 """
 
 from __future__ import annotations

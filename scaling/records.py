@@ -5,7 +5,8 @@
     <run_dir>/summary.json   written last, atomically; its presence marks the run as committed;
                              with the committing process's provenance (`scaling.provenance`) and
                              the checksums of config.json, metrics.jsonl and final/ (`checksums`):
-                             a committed run whose files changed since is damaged in every reader
+                             a committed run whose files changed since is damaged in every reader;
+                             and the seed its final parameters were trained with
 
 Files are readable by the group (as open() makes them), so a cluster's other users can read runs.
 A damaged run folder (`problem`) is an error in every reader, never silently dropped.

@@ -3,7 +3,10 @@
     <sweep_dir>/sweep.json          which sweep owns the folder, its runs as last launched, and the
                                     launch history (planned and measured times, counts)
     <sweep_dir>/state/<run_id>.json one run as the launcher saw it: attempts (each with its engine
-                                    job id, start, end, outcome), status, last failure
+                                    job id, start, end, outcome), status, last failure, and at
+                                    commit the checksum of the run's summary.json (`summary`), so a
+                                    run deleted or copied in from another training is seen
+                                    (`scaling.reading.books_problem`)
 
 A damaged book is an error naming the file, never read as empty nor overwritten.
 """
