@@ -487,6 +487,10 @@ def test_the_trained_sweep_reads_whole(trained, tmp_path):
     assert main(["sweep", "status", str(t.sweep)]) == 0
     summary = records.read_summary(t.r0)
     assert summary["seed"] == json.loads((t.r0 / "config.json").read_text())["seed"]
+    from scaling import reading
+    from scaling.sweep import layout
+
+    assert reading.STATE == layout.STATE  # the readers find the books where the launcher keeps them
     book = json.loads((t.sweep / "state" / f"{t.ids[0]}.json").read_text())
     assert book["summary"] == hashlib.sha256((t.r0 / "summary.json").read_bytes()).hexdigest()
 
