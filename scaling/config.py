@@ -171,6 +171,19 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"train.branch_spacing: must exceed 1, got {t.branch_spacing}")
     if o.weight_decay < 0:
         raise ConfigError(f"optim.weight_decay: must be non-negative, got {o.weight_decay}")
+    for key, value in {"seed": cfg.seed, "data.seed": d.seed}.items():  # NumPy and JAX take no negative seeds
+        if value < 0:
+            raise ConfigError(f"{key}: must be non-negative, got {value}")
+
+
+def check_steps(cfg: RunConfig, steps: int) -> None:
+    """ConfigError when the run's `steps` (`scaling.flops.num_steps`) cannot hold its evaluations:
+    more `train.eval_points` than steps would silently give fewer points than asked for."""
+    if steps < 1:
+        raise ConfigError(f"train.tokens: {cfg.train.tokens} tokens make no whole training step")
+    if cfg.train.eval_points > steps:
+        raise ConfigError(f"train.eval_points: {cfg.train.eval_points} evaluations do not fit in the run's "
+                          f"{steps} steps (raise train.tokens or lower train.eval_points)")
 
 
 # ---------------------------------------------------------------- dict <-> dataclass

@@ -15,7 +15,7 @@ FINAL = "final"  # the trained parameters of a `done` run (orbax)
 COMMITTED = (CONFIG, METRICS, "records.jsonl")  # files a commit's checksums cover, where present
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -35,7 +35,7 @@ def checksums(run_dir: str | Path) -> dict:
     """{file: sha256} of what a commit vouches for: config.json, the records (metrics.jsonl, or a
     study's records.jsonl) and the final parameters (`final/`), those that exist."""
     run_dir = Path(run_dir)
-    out = {name: _sha256(run_dir / name) for name in COMMITTED if (run_dir / name).is_file()}
+    out = {name: sha256(run_dir / name) for name in COMMITTED if (run_dir / name).is_file()}
     if (run_dir / FINAL).is_dir():
         out[FINAL] = _manifest(run_dir / FINAL)
     return out
@@ -54,7 +54,7 @@ def changed_since_commit(run_dir: str | Path, summary: dict) -> str | None:
         path = run_dir / name
         if not path.exists():
             return f"{path}: committed but gone"
-        now = _manifest(path) if name == FINAL else _sha256(path)
+        now = _manifest(path) if name == FINAL else sha256(path)
         if now != expected:
             what = "the final parameters" if name == FINAL else "the file"
             return f"{path}: {what} changed after the run was committed (checksum differs)"

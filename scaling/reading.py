@@ -1,7 +1,9 @@
 """A sweep folder as DataFrames: one row per record (`load`) or per run (`load_runs`), the run's
 config flattened into columns. Only what `scaling.records` vouches for is read: every run folder is
 checked (`records.check`: a damaged or changed run is an error naming its file), a run id in two
-folders and a record key twice are errors, never a silent drop.
+folders and a record key twice are errors, and so is a run the sweep's books list as committed
+whose folder or files are gone or whose summary.json is not the one committed (`books_problem`):
+never a silent drop, never another training's run.
 """
 
 from __future__ import annotations
@@ -9,14 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaling.errors import DataError
-from scaling.records import CONFIG, METRICS, RUNS, check, read_json_dict, read_metrics, read_summary
+from scaling.integrity import sha256
+from scaling.records import CONFIG, METRICS, RUNS, SUMMARY, check, read_json_dict, read_metrics, read_summary
+
+
+STATE = "state"  # the launcher's book of each run, <folder>/state/<run_id>.json (= scaling.sweep.layout.STATE)
+BOOKED = "summary"  # the state book's checksum of the run's summary.json at commit (scaling.sweep.books)
 
 
 def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
     """Run directories under a sweep folder (`<dir>/runs/*`, `<dir>/*`, or `<dir>` itself).
 
     In a sweep folder, only the runs of the sweep as last launched (its sweep.json) unless
-    `all_runs` (runs of earlier versions of the sweep file stay on disk, but are not read)."""
+    `all_runs` (runs of earlier versions of the sweep file stay on disk, but are not read). A run
+    the launcher's books list as committed whose folder or files are gone, or whose summary.json
+    is not the one committed (a run folder copied from another training), is a DataError
+    (`books_problem`), never a smaller table."""
     root = Path(sweep_dir)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
@@ -25,13 +35,42 @@ def run_dirs(sweep_dir: str | Path, all_runs: bool = False) -> list[Path]:
     base = root / RUNS if (root / RUNS).is_dir() else root
     found = sorted(p for p in base.iterdir() if (p / CONFIG).is_file())
     index = root / "sweep.json"
-    if all_runs or not index.is_file():
+    if not index.is_file():
         return found
     wanted = read_json_dict(index).get("runs")
-    if not isinstance(wanted, list):
-        raise DataError(f"{index}: no list of runs")
-    wanted = set(map(str, wanted))
+    if not isinstance(wanted, list) or not all(isinstance(r, str) and r for r in wanted):
+        raise DataError(f"{index}: runs: expected a list of run ids")
+    for rid in wanted:  # whether a summary is the one committed is asked after the run's own check (`_runs`)
+        what = books_problem(root, rid, summary=False)
+        if what is not None:
+            raise DataError(f"{what}; move its folder away, if any, and `scaling sweep run` trains it again")
+    if all_runs:
+        return found
+    wanted = set(wanted)
     return [p for p in found if p.name in wanted]
+
+
+def books_problem(folder: str | Path, run_id: str, summary: bool = True) -> str | None:
+    """One line naming the run and its missing or foreign file, when the sweep folder's books
+    (`state/<run_id>.json`) list the run as committed but its folder, config.json or summary.json is
+    gone, or (`summary`) its summary.json is not the one committed then; None otherwise (a run never
+    committed, or booked before the books kept the checksum)."""
+    folder = Path(folder)
+    book = folder / STATE / f"{run_id}.json"
+    if not book.is_file():
+        return None
+    state = read_json_dict(book)
+    if state.get("status") != "committed":
+        return None
+    run_dir = folder / RUNS / run_id
+    for path in (run_dir, run_dir / CONFIG, run_dir / SUMMARY):
+        if not path.exists():
+            return f"{path}: gone, but run {run_id} is committed in the sweep's books ({book})"
+    booked = state.get(BOOKED)
+    if summary and booked is not None and booked != sha256(run_dir / SUMMARY):
+        return (f"{run_dir / SUMMARY}: not the summary committed by this sweep (its checksum in {book} "
+                f"differs): run {run_id} was copied from another training or edited")
+    return None
 
 
 def _run_columns(run_dir: Path) -> tuple[dict, dict | None]:
@@ -119,6 +158,10 @@ def _runs(sweep_dir, committed_only: bool, all_runs: bool):
     seen: dict = {}
     for run_dir in run_dirs(sweep_dir, all_runs):
         cols, summary = _run_columns(run_dir)
+        if run_dir.parent.name == RUNS:  # a sweep's run: its summary is the one its books hold
+            what = books_problem(run_dir.parent.parent, run_dir.name)
+            if what is not None:
+                raise DataError(what)
         if committed_only and summary is None:
             continue
         if cols["run_id"] in seen:

@@ -5,7 +5,8 @@
     <run_dir>/summary.json   written last, atomically; its presence marks the run as committed;
                              with the committing process's provenance (`scaling.provenance`) and
                              the checksums of config.json, metrics.jsonl and final/ (`checksums`):
-                             a committed run whose files changed since is damaged in every reader
+                             a committed run whose files changed since is damaged in every reader;
+                             and the seed its final parameters were trained with
 
 Files are readable by the group (as open() makes them), so a cluster's other users can read runs.
 A damaged run folder (`problem`) is an error in every reader, never silently dropped.
@@ -179,13 +180,31 @@ def rewrite_jsonl(path: str | Path, records: Iterable[dict]) -> None:
 # ---------------------------------------------------------------- run directory
 
 
-def prepare_run_dir(run_dir: str | Path, config: dict, run_id: str) -> str:
-    """Create or check a run directory for `config`.
+def check_out(path: str | Path, flag: str = "--out") -> Path:
+    """An output folder that exists as a folder or can be made: ConfigError naming `flag` and the
+    path for an existing file, a symlink loop or a link to nowhere (checked before anything is written)."""
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # RuntimeError: a loop, in Pythons before 3.13
+            raise ConfigError(f"{flag} {path}: a symbolic link that leads nowhere (a loop or a missing target)") from None
+        if not target.is_dir():
+            raise ConfigError(f"{flag} {path}: links to {target}, which is not a folder")
+        return path
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: exists and is not a folder")
+    for parent in path.parents:  # the first existing ancestor must be a folder
+        if parent.is_symlink() or parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{flag} {path}: not writable ({parent} is not a folder)")
+            break
+    return path
 
-    Returns "new", "resume" (config matches, not committed) or "done" (summary present).
-    Raises ConfigError, touching nothing, when the folder holds a run of another config or
-    cannot be written.
-    """
+
+def check_run_dir(run_dir: str | Path, run_id: str) -> str:
+    """What `prepare_run_dir` would find, writing nothing: "new", "resume" or "done"; ConfigError
+    when the folder holds a run of another config or records without a config."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: output path exists and is not a folder")
@@ -203,9 +222,23 @@ def prepare_run_dir(run_dir: str | Path, config: dict, run_id: str) -> str:
         return "done" if (run_dir / SUMMARY).exists() else "resume"
     if run_dir.exists() and any(p.name in (METRICS, SUMMARY) for p in run_dir.iterdir()):
         raise ConfigError(f"{run_dir}: holds records without a config.json; refusing to overwrite")
+    return "new"
+
+
+def prepare_run_dir(run_dir: str | Path, config: dict, run_id: str) -> str:
+    """Create or check a run directory for `config`.
+
+    Returns "new", "resume" (config matches, not committed) or "done" (summary present).
+    Raises ConfigError, touching nothing, when the folder holds a run of another config or
+    cannot be written.
+    """
+    run_dir = Path(run_dir)
+    state = check_run_dir(run_dir, run_id)
+    if state != "new":
+        return state
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(cfg_path, {**config, "run_id": run_id})
+        atomic_write_json(run_dir / CONFIG, {**config, "run_id": run_id})
     except OSError as err:
         raise ConfigError(f"{run_dir}: output folder is not writable ({err.strerror or err})") from None
     return "new"
@@ -222,8 +255,14 @@ def write_summary(run_dir: str | Path, summary: dict) -> None:
     and the checksums of what it commits (`checksums`), so any later change to them is seen."""
     from scaling.provenance import provenance  # provenance reads git and package metadata: only at commit
 
-    atomic_write_json(Path(run_dir) / SUMMARY, {**summary, "checksums": checksums(run_dir),
-                                                "provenance": summary.get("provenance") or provenance()})
+    run_dir = Path(run_dir)
+    seed = {}  # the seed its final parameters were trained with, so a reader can check config.json names it
+    if "seed" not in summary and (run_dir / CONFIG).is_file():
+        config = read_json(run_dir / CONFIG)
+        if isinstance(config, dict) and isinstance(config.get("seed"), int):
+            seed = {"seed": config["seed"]}
+    atomic_write_json(run_dir / SUMMARY, {**summary, **seed, "checksums": checksums(run_dir),
+                                          "provenance": summary.get("provenance") or provenance()})
 
 
 def is_committed(run_dir: str | Path) -> bool:

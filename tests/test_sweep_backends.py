@@ -76,6 +76,8 @@ def test_submitit_local_backend(tmp_path, local_records):
     assert (out / "submitit").is_dir()
     victim = next((out / "runs").iterdir())
     (victim / "summary.json").unlink()
+    book = out / "state" / f"{victim.name}.json"  # booked as a preempted run is: not committed
+    book.write_text(json.dumps({**json.loads(book.read_text()), "status": "running"}))
     lines = (victim / "metrics.jsonl").read_text().splitlines()
     (victim / "metrics.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])  # torn tail
     assert main(args) == 0

@@ -124,9 +124,23 @@ def test_readers_default_to_the_sweep_as_last_launched(done, tmp_path):
 
 
 def _drop_checksums(run_dir):
+    """The run as older code committed it: no checksums in summary.json, nor in the sweep's books."""
     summary = json.loads((run_dir / "summary.json").read_text())
     summary.pop("checksums")
     (run_dir / "summary.json").write_text(json.dumps(summary))
+    _rebook(run_dir, None)
+
+
+def _rebook(run_dir, checksum="now"):
+    """The sweep's book of the run as if its summary.json were committed as it is now (None: no checksum)."""
+    from scaling import integrity, reading
+
+    book = run_dir.parent.parent / "state" / f"{run_dir.name}.json"
+    state = json.loads(book.read_text())
+    state.pop(reading.BOOKED, None)
+    if checksum is not None:
+        state[reading.BOOKED] = integrity.sha256(run_dir / "summary.json")
+    book.write_text(json.dumps(state))
 
 
 @pytest.mark.parametrize("damage, culprit", [
@@ -188,6 +202,7 @@ def test_runs_of_other_code_are_refused_unless_accepted(done, tmp_path, capsys):
     summary = records.read_summary(victim)
     summary["provenance"]["code"] = "000000000000"
     records.atomic_write_json(victim / "summary.json", summary)
+    _rebook(victim)  # as that code's launcher booked it
     before = snapshot(out)
     assert run(sweep, out) == 2
     err = capsys.readouterr().err

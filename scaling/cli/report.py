@@ -28,9 +28,12 @@ def report_cmd(
     import contextlib
 
     from scaling.cli.sweep import Display, _echo_json, launched
+    from scaling.records import check_out
     from scaling.report.build import RunsFailed, build, default_out
 
-    out = out or default_out(sweep_file)
+    out = check_out(out or default_out(sweep_file))
+    if runs is not None:
+        check_out(runs, "--runs")
     display = Display(rich=False)
     # with --json, stdout holds only the JSON: the sweep's progress goes to stderr
     with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():

@@ -26,8 +26,9 @@ def rl_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final line."),
 ) -> None:
     """Fine-tune a pretrained run with GRPO on verifiable scene questions; pass@k at log-spaced RL compute."""
-    from scaling import rl
+    from scaling import records, rl
 
+    records.check_out(out)
     cfg = rl.load(config, set_)
 
     def progress(step, steps, rec):

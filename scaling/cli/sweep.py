@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from scaling.cli import app
+from scaling.records import check_out
 
 sweep_app = typer.Typer(no_args_is_help=True, help="Grid sweeps: plan, run (resumable), status.")
 app.add_typer(sweep_app, name="sweep")
@@ -69,7 +70,7 @@ def plan(
 
     launch.check_options(workers, flops_per_s, overhead_s, pack)
     sweep = spec.load_sweep(sweep_file)
-    out = out or runner.default_out(sweep_file)
+    out = check_out(out or runner.default_out(sweep_file))
     sweep_dir = out if out.is_dir() else None
     rates = runner.rates_for(sweep, out, flops_per_s, overhead_s)
     rows = runner.plan_rows(sweep, sweep_dir, rates)
@@ -197,7 +198,7 @@ def run(
 
     launch.check_options(workers, flops_per_s, overhead_s, pack)
     sweep = spec.load_sweep(sweep_file)  # the whole grid is validated before anything runs
-    out = out or runner.default_out(sweep_file)
+    out = check_out(out or runner.default_out(sweep_file))
     display = Display(rich=sys.stdout.isatty())
     try:
         result = launch.run_sweep(sweep, out, workers=workers, backend=backend, retries=retries,

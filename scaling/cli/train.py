@@ -24,11 +24,13 @@ def train_cmd(
 ) -> None:
     """Train one model on the embedded data and write its run directory."""
     from scaling import config as cfgmod
-    from scaling import flops
+    from scaling import flops, records
     from scaling.preemption import EXIT_REQUEUE, Preempted
 
+    records.check_out(out)
     cfg = cfgmod.load(config, set_)
     cost = flops.run_cost(cfg)
+    cfgmod.check_steps(cfg, int(cost["steps"]))
     _fits_in_memory(cost["params/total"], cfg)
     _check_out(out, cfgmod.run_id(cfg), accept_code)
     quiet = quiet or json_out
@@ -86,6 +88,7 @@ def _check_out(out: Path, rid: str, accept_code: bool) -> None:
     from scaling import provenance, records
     from scaling.errors import ConfigError
 
+    records.check_run_dir(out, rid)  # another config's run in `out` is refused before anything is printed
     if not (out / records.SUMMARY).exists() or accept_code:
         return
     records.check(out)

@@ -210,6 +210,9 @@ def validate(cfg: RLConfig) -> None:
     if e.train_problems < 0:
         raise ConfigError(f"eval.train_problems: must be non-negative, got {e.train_problems}")
     eval_start(e.start, cfg.steps, warmup_steps(o, cfg.steps))  # ConfigError naming eval.start
+    for key, value in {"seed": cfg.seed, "problems.seed": p.seed}.items():  # NumPy and JAX take no negative seeds
+        if value < 0:
+            raise ConfigError(f"{key}: must be non-negative, got {value}")
 
 
 def _start_as_text(data: dict) -> dict:

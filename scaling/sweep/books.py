@@ -3,7 +3,10 @@
     <sweep_dir>/sweep.json          which sweep owns the folder, its runs as last launched, and the
                                     launch history (planned and measured times, counts)
     <sweep_dir>/state/<run_id>.json one run as the launcher saw it: attempts (each with its engine
-                                    job id, start, end, outcome), status, last failure
+                                    job id, start, end, outcome), status, last failure, and at
+                                    commit the checksum of the run's summary.json (`summary`), so a
+                                    run deleted or copied in from another training is seen
+                                    (`scaling.reading.books_problem`)
 
 A damaged book is an error naming the file, never read as empty nor overwritten.
 """
@@ -14,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from scaling import provenance, records
+from scaling import integrity, provenance, reading, records
 from scaling.errors import ConfigError, DataError
 from scaling.sweep import layout, stages
 from scaling.sweep.runspec import DEFAULT_STAGE
@@ -33,7 +36,12 @@ class StateBook:
         return read_state(self.dir.parent, run_id)
 
     def update(self, run_id: str, **fields) -> None:
+        """Merge `fields` into the run's book; at commit, with the checksum of the summary.json the
+        run committed (`reading.BOOKED`), so a run folder copied in from another training is seen."""
         state = {**self.read(run_id), **fields, "run_id": run_id}
+        summary = layout.run_dir(self.dir.parent, run_id) / records.SUMMARY
+        if fields.get("status") == "committed" and summary.is_file():
+            state[reading.BOOKED] = integrity.sha256(summary)
         records.atomic_write_json(self.dir / f"{run_id}.json", state)
 
     def attempt(self, run_id: str, **fields) -> None:
@@ -105,9 +113,14 @@ def check_runs(jobs: list, accept_code: bool) -> None:
     committed ones came from this code version unless `accept_code`."""
     current, other = provenance.code_version(), []
     for job in jobs:
+        if (job.run_dir / records.CONFIG).exists():
+            records.check(job.run_dir)
+        if job.run_dir.exists():  # committed in the books, then changed: refused (a folder moved away is trained again)
+            what = reading.books_problem(layout.folder_of(job.run_dir), job.spec.run_id)
+            if what is not None:
+                raise DataError(f"{what}; move the run folder away to train it again")
         if not (job.run_dir / records.CONFIG).exists():
             continue
-        records.check(job.run_dir)
         summary = records.read_summary(job.run_dir)
         if summary is not None and not provenance.same_code(provenance.code_of(summary)):
             other.append((job.spec.run_id, provenance.code_of(summary)))

@@ -65,4 +65,10 @@ def expand(raw: dict, source: str = "sweep", name: str = "sweep") -> Sweep:
     stages.lineage(stage.name)  # a cycle or an unknown upstream stage is an error before anything is built
     sweep = stage.expand(raw, source, name, stage.name)
     stages.check(sweep, source)
+    for run in sweep.all_runs:  # a pretraining run's evaluations must fit in its steps
+        if isinstance(run.cfg, C.RunConfig) and "steps" in run.cost:
+            try:
+                C.check_steps(run.cfg, int(run.cost["steps"]))
+            except ConfigError as err:
+                raise ConfigError(f"{source}: run {run.label}: {err}") from None
     return sweep

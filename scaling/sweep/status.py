@@ -3,8 +3,10 @@
 A run is `done`, `diverged` or `failed` once committed (summary.json); before that it is `running`
 (a live worker holds its lock), `failed` (the launcher gave up on it: a crash, or retries spent),
 `interrupted` (it has records but nobody is running it: the next launch resumes it) or `pending`.
-A run folder that fails `scaling.records.run_problem` is `damaged` (with the reason): `load` and
-`sweep run` refuse it, `sweep plan` marks it. Only the runs of the sweep as last launched are
+A run folder that fails `scaling.records.run_problem`, or whose summary.json is not the one the
+books committed (`scaling.reading.books_problem`), is `damaged` (with the reason): `load` and
+`sweep run` refuse it, `sweep plan` marks it. A run the books list as committed whose folder,
+config.json or summary.json is gone is an error, as in `load`. Only the runs of the sweep as last launched are
 counted (as `scaling.load` reads them); other run folders on disk are counted apart.
 A sweep of several stages lists the runs of the stages it starts from (e.g. an RL sweep's
 pretraining runs, `pretrained/runs/`) before its own.
@@ -28,6 +30,8 @@ ORDER = ("done", "diverged", "failed", "running", "interrupted", "pending", "dam
 def run_status(run_dir: Path, state: dict) -> tuple[str, str]:
     """(status, why) of one run folder, as every reader sees it."""
     what = records.run_problem(run_dir)
+    if what is None and run_dir.exists():  # committed in the books, changed since (`reading.books_problem`)
+        what = reading.books_problem(layout.folder_of(run_dir), run_dir.name)
     if what is not None:
         return "damaged", what
     summary = records.read_summary(run_dir)

@@ -1,10 +1,17 @@
-"""A finished run's model for test-time evaluation: a pretraining run or an RL run."""
+"""A finished run's model for test-time evaluation: a pretraining run or an RL run.
+
+What is evaluated must be what the run committed: its config.json names its stage's config (an
+RL run's with the `pretrained_config` it started from), its final parameters have the shapes that
+config's model needs, and the seed recorded at commit (summary.json) is its config's seed; each
+mismatch is a DataError or ConfigError naming the file.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 from flax import nnx
 
 from scaling import checkpoint, records
@@ -28,21 +35,53 @@ class Loaded:
 
 
 def load_run(run_dir: str | Path) -> Loaded:
-    """DataError naming the folder when it is missing, not a run, unfinished or not done."""
+    """DataError naming the folder when it is missing, not a run, unfinished or not done; naming
+    the file when its config, seed or final parameters do not agree."""
     run_dir = Path(run_dir)
     raw = records.finished_config(run_dir)
-    if "pretrained_config" not in raw:  # an RL run's config.json names the model it started from
+    cfg_path = run_dir / records.CONFIG
+    if not isinstance(raw, dict):
+        raise DataError(f"{cfg_path}: expected a JSON object")
+    check_seed(run_dir, raw)
+    if "stage" not in raw and "pretrained_config" not in raw:  # a pretraining config.json has no stage tag
         from scaling.rl.run import load_pretrained
 
-        cfg, graphdef, params, rid = load_pretrained(run_dir)
+        cfg, graphdef, params, rid = load_pretrained(run_dir)  # checks the parameters' shapes as check_shapes does
         return Loaded(cfg, graphdef, params, rid, "pretrain", None)
+    if not isinstance(raw.get("pretrained_config"), dict):
+        raise DataError(f"{cfg_path}: pretrained_config: missing or not a mapping (an RL run's config names "
+                        f"the model it started from)")
     rid = raw.get("run_id")
     rl_cfg = R.build({k: v for k, v in raw.items() if k not in ("stage", "pretrained_config", "run_id")},
-                     source=f"{run_dir}/{records.CONFIG}")
-    model_cfg = C.build(raw["pretrained_config"], source=f"{run_dir}/{records.CONFIG} pretrained_config")
+                     source=str(cfg_path))
+    model_cfg = C.build(raw["pretrained_config"], source=f"{cfg_path} pretrained_config")
     graphdef, template = nnx.split(build(model_cfg, 0), nnx.Param)
     try:
         params = checkpoint.restore_final(run_dir, template)
     except ValueError as err:
         raise ConfigError(f"{run_dir}/final: checkpoint does not match {records.CONFIG} ({err})") from None
+    check_shapes(run_dir, params, template)
     return Loaded(model_cfg, graphdef, params, rid, "rl", rl_cfg)
+
+
+def check_seed(run_dir: Path, raw: dict) -> None:
+    """ConfigError when the seed recorded at commit (summary.json, or its final record) is not the
+    seed config.json names: its final parameters were trained with another seed."""
+    summary = records.read_summary(run_dir) or {}
+    final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+    recorded = summary.get("seed", final.get("seed"))
+    if recorded is not None and raw.get("seed") is not None and recorded != raw.get("seed"):
+        raise ConfigError(f"{run_dir / records.CONFIG}: seed {raw.get('seed')!r}, but the run committed the final "
+                          f"parameters of seed {recorded!r} ({run_dir / records.SUMMARY})")
+
+
+def check_shapes(run_dir: Path, params, template) -> None:
+    """ConfigError naming the first parameter whose shape is not the config's model's (`template`)."""
+    want = jax.tree_util.tree_flatten_with_path(template)[0]
+    got = jax.tree.leaves(params)
+    if len(want) != len(got):
+        raise ConfigError(f"{run_dir}/final: holds {len(got)} arrays, the model of {records.CONFIG} has {len(want)}")
+    for (path, w), g in zip(want, got):
+        if tuple(w.shape) != tuple(g.shape):
+            raise ConfigError(f"{run_dir}/final: parameter {jax.tree_util.keystr(path)} has shape {tuple(g.shape)}, "
+                              f"the model of {records.CONFIG} needs {tuple(w.shape)}")

@@ -116,7 +116,7 @@ def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, wh
 
 
 def read_rows(out_dir) -> list[dict]:
-    path = Path(out_dir) / "records.jsonl"
-    if not path.is_file():
-        raise DataError(f"{out_dir}: no test-time records (records.jsonl)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The study's rows, each checked (`scaling.testtime.rows`: one study, well-formed, as committed)."""
+    from scaling.testtime.rows import read_rows as read_checked
+
+    return read_checked(out_dir)
