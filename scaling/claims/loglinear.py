@@ -3,7 +3,8 @@
 Per metric (and per group, e.g. per length penalty), on the points after the warmup:
 - slope per decade of P = a + b*log10(C), and the curvature (quadratic coefficient in log10 C),
   with 95% intervals from a whole-run bootstrap (runs drawn with replacement, a run's points kept
-  together: `scaling.fit.resample.run_weights`), widened by t/z on runs - 1 degrees of freedom;
+  together: `scaling.fit.resample.run_weights`), widened by sqrt(R/(R-1)) (a resample of R runs
+  spreads (R-1)/R as much) and by t/z on R - 1 degrees of freedom;
 - held-out check: each run's last steps are held out; each run's own line (fitted on its earlier
   points) predicts them, and the mean departure per run is the unit (t on runs - 1 df);
 - the ScaleRL sigmoid fitted on the fit part, its held-out error, and whether it is identified.
@@ -114,8 +115,15 @@ def _sigmoid_identified(fit, C_fit, C_all) -> tuple[bool, str]:
     if not (C_all.min() <= p["C_mid"] <= C_all.max()):
         return False, f"its midpoint ({p['C_mid']:.3g}) lies outside the data ({C_all.min():.3g}-{C_all.max():.3g})"
     gaps = np.diff(np.unique(np.log10(C_fit)))
-    if not p["B"] > 0 or 2 * math.log10(9) / p["B"] < np.median(gaps):
-        return False, f"its 10-90% rise (exponent B={p['B']:.3g}) is narrower than the spacing of the points"
+    if not p["B"] > 0:
+        return False, f"its exponent B={p['B']:.3g} is not positive"
+    rise = 2 * math.log10(9) / p["B"]  # decades from 10% to 90% of its rise
+    if rise < np.median(gaps):
+        return False, f"its 10-90% rise ({rise:.2g} decades) is narrower than the spacing of the points"
+    span = float(np.ptp(np.log10(C_all)))
+    if span < rise / 2:
+        return False, (f"its 10-90% rise spans {rise:.2g} decades, the data {span:.2g}: a near-straight stretch "
+                       f"whose ceiling is an extrapolation")
     return True, ""
 
 
@@ -196,8 +204,11 @@ def analyse(C, P, *, runs=None, steps=None, warmup=0, burn_in=None, heldout=None
     df = R - 1
 
     def ci(v, level):
+        # a resample of R runs spreads (R-1)/R as much as the runs do (as `compare` rescales a
+        # resampled seed mean), and the spread rests on R - 1 df: widen by both
         lo, hi = resample.interval(v, level)
-        return [float(e) for e in resample.widen_about(lo, hi, np.median(v), resample.small_sample_factor(df, level))]
+        f = resample.small_sample_factor(df, level) * math.sqrt(R / df)
+        return [float(e) for e in resample.widen_about(lo, hi, np.median(v), f)]
 
     slope_ci, curv_ci, curv_bend = ci(lin, 0.95), ci(quad, 0.95), ci(quad, BEND_LEVEL)
     se = float(dep.std(ddof=1) / np.sqrt(R))
@@ -278,8 +289,8 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
 TEST = ("test: unit = whole runs (drawn with replacement within each group, a run's points together; at least "
         f"{MIN_UNITS} runs, else not judged); fit on the steps after the warmup and a burn-in, x = learning-rate-"
         "weighted compute; held out: each run's last third of log steps, predicted by the run's own line, mean "
-        "departure per run with t on runs-1 df; curvature: 95% whole-run bootstrap interval widened by t/z on "
-        "runs-1 df; refuted: a bend toward saturation (against the slope's sign) by the curvature's one-sided "
+        "departure per run with t on runs-1 df; curvature: 95% whole-run bootstrap interval widened by "
+        "sqrt(R/(R-1)) and t/z on runs-1 df; refuted: a bend toward saturation (against the slope's sign) by the curvature's one-sided "
         "98.75% bound or the held-out t (one-sided 1.25%), and a better held-out sigmoid where it is identified; "
         f"supported: curvature and held-out departure intervals inside +-{TOLERANCE:g} of the slope's change "
         "and of the predicted rise")
