@@ -85,15 +85,18 @@ def loglinear_lines(r: dict) -> list[str]:
         warm = f"after warmup {'/'.join(map(str, m['warmup_steps']))} + burn-in {'/'.join(map(str, m['burn_in_steps']))} steps"
         sig = (f"sigmoid held-out RMSE {h['sigmoid']:.4f} vs log-linear {h['loglinear']:.4f}"
                if m["sigmoid_identified"] else f"sigmoid not identified ({m['sigmoid_not_identified']})")
+        judged = not m.get("refusal")
+        ci = (lambda v: f" ({v[0]:+.4f} to {v[1]:+.4f})") if judged else (lambda v: "")  # noqa: E731
+        dep = np.mean(m["heldout_departures"]) if m["heldout_departures"] else np.nan
+        held = (f"held-out departure per run {dep:+.4f}{ci(d)}"
+                + (f", t={m['heldout_t']:+.2f} on {m['heldout_df']} df" if judged else "")
+                + f" (practical size {m['heldout_tolerance']:.4f}; points-as-independent z={m['heldout_z_points']:+.1f}, "
+                  f"descriptive)")
         lines.append(
-            f"{name}: {m['n_runs']} run(s), {warm}; {where}; slope {m['slope_per_decade']:+.4f}/decade "
-            f"({s[0]:+.4f} to {s[1]:+.4f}); curvature {m['curvature']:+.4f} ({c[0]:+.4f} to {c[1]:+.4f}; practical "
-            f"size {m['curvature_tolerance']:.4f}); held-out departure per run "
-            f"{np.mean(m['heldout_departures']) if m['heldout_departures'] else np.nan:+.4f} ({d[0]:+.4f} to {d[1]:+.4f}, "
-            f"t={m['heldout_t']:+.2f} on {m['heldout_df']} df; practical size {m['heldout_tolerance']:.4f}; "
-            f"points-as-independent z={m['heldout_z_points']:+.1f}, descriptive); {sig}; "
-            f"bootstrap over {m['bootstrap_unit']} -> log-linear {m['verdict'].upper()}"
-            + (f" ({m['refusal']})" if m.get("refusal") else "")
+            f"{name}: {m['n_runs']} run(s), {warm}; {where}; slope {m['slope_per_decade']:+.4f}/decade{ci(s)}; "
+            f"curvature {m['curvature']:+.4f}{ci(c)} (practical size {m['curvature_tolerance']:.4f}); {held}; {sig}; "
+            + (f"bootstrap over {m['bootstrap_unit']} -> log-linear {m['verdict'].upper()}" if judged
+               else f"log-linear NOT JUDGED: {m['refusal']}")
             + (" (accelerating: bends away from saturation)" if m.get("accelerating") else ""))
     if "combined" in r:
         lines.append(f"all metrics together: {r['combined'].upper()} ({r['combined_rule']})")
