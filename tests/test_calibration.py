@@ -172,3 +172,12 @@ def test_a_planted_loglinear_truth_on_the_demo_design_is_rarely_refuted():
     bend = cal.verdicts(d5, "saturating", 40, seed=2)
     assert line.count("refuted") <= 7, line
     assert bend.count("supported") <= 7 and bend.count("refuted") >= 10, bend
+
+
+def test_calibration_cli_names_a_bad_claim_in_one_line(capsys):
+    from scaling.calibration.__main__ import main
+
+    assert main(["nope", "--draws", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'nope'" in err[0] and "loglinear" in err[0]
+    assert main(["loglinear", "--draws", "0"]) == 2 and "--draws 0" in capsys.readouterr().err
