@@ -19,7 +19,7 @@ from scaling.calibration import design as D
 from scaling.claims.loglinear import loglinear_claim
 
 SWEEP = Path(__file__).resolve().parents[2] / "sweeps" / "testtime_demo.yaml"
-N_BOOT = 200  # resamples per claim (the report uses its `bootstrap`, >= 100)
+N_BOOT = 400  # resamples per claim: the demo report's `bootstrap`
 
 #: (truth, expected verdict)
 TRUTHS = (
