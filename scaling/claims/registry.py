@@ -179,8 +179,12 @@ ROWS = (
         Option("split_col", str, None, "Column whose value 'heldout' marks held-out points.", column="data"),
         Option("holdout", float, 1 / 3, "Without --split-col: held-out fraction of the log-compute range.",
                check=holdout),
-        Option("run_col", str, None, "Resample whole runs (needs >= 3 runs; default run_id or run when present).",
-               column="id"),
+        Option("run_col", str, None, "Run column: whole runs are resampled (a verdict needs >= 5 runs; default "
+               "run_id or run when present).", column="id"),
+        Option("warmup", int, None, "Learning-rate warmup in steps: left out, compute counted lr-weighted (default: "
+               "from a sweep's steps and optim.warmup columns, else 0).", check=loglinear.check_steps),
+        Option("burn_in", int, None, "Steps after the warmup also left out (default: a fifth of the warmup).",
+               check=loglinear.check_steps),
         _boot(1000),
         SEED,
         DROP,

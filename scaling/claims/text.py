@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def fmt(v) -> str:
     """3 significant digits; '-' for None/NaN, 'inf' for infinity."""
@@ -76,19 +78,34 @@ def loglinear_lines(r: dict) -> list[str]:
     """Lines for a :func:`scaling.claims.loglinear_claim` result."""
     lines = [f"log-linear claim against {r['x']}:"]
     for name, m in r["metrics"].items():
-        s, c = m["slope_interval"], m["curvature_interval"]
+        s, c, d = m["slope_interval"], m["curvature_interval"], m["heldout_interval"]
         h = m["heldout_rmse"]
+        where = (f"fit steps {_steps(m['fit_steps'])}, held out {_steps(m['heldout_steps'])}"
+                 if m["fit_steps"] is not None else f"{m['n_points'] - m['n_heldout']} fit, {m['n_heldout']} held-out points")
+        warm = f"after warmup {'/'.join(map(str, m['warmup_steps']))} + burn-in {'/'.join(map(str, m['burn_in_steps']))} steps"
+        sig = (f"sigmoid held-out RMSE {h['sigmoid']:.4f} vs log-linear {h['loglinear']:.4f}"
+               if m["sigmoid_identified"] else f"sigmoid not identified ({m['sigmoid_not_identified']})")
+        judged = not m.get("refusal")
+        ci = (lambda v: f" ({v[0]:+.4f} to {v[1]:+.4f})") if judged else (lambda v: "")  # noqa: E731
+        dep = np.mean(m["heldout_departures"]) if m["heldout_departures"] else np.nan
+        held = (f"held-out departure per run {dep:+.4f}{ci(d)}"
+                + (f", t={m['heldout_t']:+.2f} on {m['heldout_df']} df" if judged else "")
+                + f" (practical size {m['heldout_tolerance']:.4f}; points-as-independent z={m['heldout_z_points']:+.1f}, "
+                  f"descriptive)")
         lines.append(
-            f"{name}: slope {m['slope_per_decade']:+.4f}/decade ({s[0]:+.4f} to {s[1]:+.4f}); curvature "
-            f"{m['curvature']:+.4f} ({c[0]:+.4f} to {c[1]:+.4f}; a bend of practical size is |curvature| > "
-            f"{m['curvature_tolerance']:.4f}); held-out RMSE log-linear {h['loglinear']:.4f} vs sigmoid "
-            f"{h['sigmoid']:.4f} (held-out mean residual {m['heldout_mean_residual']:+.4f}, z={m['heldout_z']:+.1f}); "
-            f"sigmoid ceiling {m['sigmoid']['A']:.3f}, 90% of its rise at {fmt(m['compute_at_90pct'])}; "
-            f"bootstrap over {m['bootstrap_unit']} -> log-linear {m['verdict'].upper()}")
+            f"{name}: {m['n_runs']} run(s), {warm}; {where}; slope {m['slope_per_decade']:+.4f}/decade{ci(s)}; "
+            f"curvature {m['curvature']:+.4f}{ci(c)} (practical size {m['curvature_tolerance']:.4f}); {held}; {sig}; "
+            + (f"bootstrap over {m['bootstrap_unit']} -> log-linear {m['verdict'].upper()}" if judged
+               else f"log-linear NOT JUDGED: {m['refusal']}")
+            + (" (accelerating: bends away from saturation)" if m.get("accelerating") else ""))
     if "combined" in r:
         lines.append(f"all metrics together: {r['combined'].upper()} ({r['combined_rule']})")
     lines.append(r.get("test", ""))
     return lines
+
+
+def _steps(v) -> str:
+    return f"{v[0]:g}-{v[-1]:g}" if v else "none"
 
 
 def phases_lines(r: dict) -> list[str]:

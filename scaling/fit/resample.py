@@ -18,9 +18,15 @@ are order statistics of *all* draws, so such draws count, in the tail they belon
 (the statistic is undefined) are counted and reported, never silently dropped. Failed fits are
 capped at 5% (:func:`check_failures`).
 
+Whole runs: for a claim whose points lie along runs (an RL curve per seed), :func:`run_weights`
+draws the runs with replacement (one configuration holding every run) and gives each point its
+run's count, so a drawn run's points stay together and the spread between runs is what the
+intervals measure.
+
 API (also for ``scaling.claims.*``): ``units(configs, runs)`` -> :class:`Units`;
-``draw(units, n_boot, rng)`` -> (n_boot, n_items) counts; ``interval(draws, level)``;
-``summarize(point, draws)``.
+``draw(units, n_boot, rng)`` -> (n_boot, n_items) counts; ``run_weights(runs, n_boot, rng)`` ->
+(n_boot, n_points) weights; ``interval(draws, level)``; ``summarize(point, draws)``;
+``widen_about`` (a signed statistic's interval stretched by t/z).
 """
 
 from __future__ import annotations
@@ -139,6 +145,16 @@ def units(configs, keys=None) -> Units:
     config = np.array([index[v] for v in labels], dtype=np.int64)
     members = tuple(np.flatnonzero(config == i) for i in range(len(keys)))
     return Units(config=config, keys=keys, members=members)
+
+
+def run_weights(runs, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, Units]:
+    """Whole-run resampling of points: runs are the units, drawn with replacement (:func:`draw`
+    on one configuration whose seeds are the runs), and each point weighs its run's count.
+    runs: (n_points,) run label of every point. Returns ((n_boot, n_points) weights, the runs'
+    :class:`Units`)."""
+    keys, run_of_point = np.unique(np.asarray(runs).astype(str), return_inverse=True)
+    u = units(np.zeros(len(keys), dtype=int))
+    return draw(u, n_boot, rng, fixed_grid=True)[:, run_of_point], u
 
 
 def draw_configs(n_configs: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -276,6 +292,13 @@ def widen(lo, hi, centre, factor):
         lo2 = np.where(ok & (lo > 0) & np.isfinite(lo), centre * (lo / centre) ** factor, lo)
         hi2 = np.where(ok & (hi > 0) & np.isfinite(hi), centre * (hi / centre) ** factor, hi)
     return lo2, hi2
+
+
+def widen_about(lo, hi, centre, factor):
+    """Stretch a signed statistic's interval about ``centre`` by ``factor`` (t/z,
+    :func:`small_sample_factor`); :func:`widen` does it in log space for positive ones."""
+    lo, hi, centre = (np.asarray(v, float) for v in (lo, hi, centre))
+    return centre - factor * (centre - lo), centre + factor * (hi - centre)
 
 
 def summarize(point, draws, level: float = 0.95, n_failed: int = 0, dof=None) -> dict:
