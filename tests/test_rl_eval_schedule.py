@@ -46,7 +46,8 @@ def test_ids_of_runs_that_evaluate_from_step_one_stand():
     d = R.to_dict(a)
     d.pop("log_every")
     del d["eval"]["start"]
-    for section, key in (("problems", "kind"), ("problems", "families"), ("problems", "difficulty")):
+    for section, key in (("problems", "kind"), ("problems", "families"), ("problems", "difficulty"),
+                         ("grpo", "reward"), ("grpo", "reward_p")):
         d[section].pop(key)  # at their defaults: left out of ids since before this key
     blob = json.dumps({"stage": "rl", **d}, sort_keys=True, separators=(",", ":"))
     assert R.run_id(a) == hashlib.sha256(blob.encode()).hexdigest()[:12]

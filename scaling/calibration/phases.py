@@ -3,9 +3,9 @@
 Each draw is one synthetic sweep on the design of `sweeps/testtime_demo.yaml`
 (:func:`scaling.calibration.design.design_of`: step 0, then log-spaced evaluations from the end of
 the warmup; seed-specific compute; seed offsets; AR(1) noise), judged as `scaling claim phases`
-judges a sweep (the same table path, `--min-seg 2` as in the demo's report). The demo has 3 seeds,
-below the claim's minimum (5: 126 distinct resamples), so every draw there must come back
-inconclusive; the 5-seed variant is the smallest design that can give a verdict, and a noisier
+judges a sweep (the same table path, `--min-seg 2` as in the demo's report). 3 seeds are below
+the claim's minimum (5: 126 distinct resamples), so every draw there must come back inconclusive;
+5 seeds, the demo's, is the smallest design that can give a verdict, and a noisier
 one shows the power check at work, and one whose seeds drift apart (each its own trend) shows that
 seeds, not points, are the unit.
 
@@ -73,10 +73,10 @@ def amplitude(des: D.RLDesign, shape, multiple: float) -> float:
 
 
 def designs() -> list[tuple[D.RLDesign, float]]:
-    """(design, sd of a seed's own trend) rows: the demo's design (3 seeds), its 5-seed variant,
+    """(design, sd of a seed's own trend) rows: the demo's design at 3 seeds (refused), at its 5 seeds,
     that variant with 3x the noise, and with seeds whose trends differ (each seed's length drifts
     by its own N(0, SIZE) tokens over the span after the warmup: trajectories that fan out)."""
-    demo = D.design_of(SWEEP, **NOISE)
+    demo = D.design_of(SWEEP, seeds=3, **NOISE)
     five = D.design_of(SWEEP, seeds=5, **NOISE)
     return [(demo, 0.0), (five, 0.0), (five.with_(noise_sd=3 * NOISE["noise_sd"], label=f"{five.label}, noise x3"), 0.0),
             (five.with_(label=f"{five.label}, seed trends"), SIZE)]

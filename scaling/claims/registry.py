@@ -19,7 +19,7 @@ from scaling.claims import gain, loglinear, multiplier, parallel, phases
 from scaling.claims.base import ClaimResult, inputs_of
 from scaling.claims.options import REQUIRED, Option, holdout, resamples, resolve, seed, trim
 from scaling.claims.rules import NOT_JUDGED, parse_claim, parse_margin
-from scaling.errors import ConfigError, DataError, ScalingError
+from scaling.errors import ConfigError, ScalingError
 from scaling.fit.io import Table, check_table
 from scaling.fit.resample import check_memory
 
@@ -88,34 +88,12 @@ def _against(o: dict) -> str:
     return f"{', '.join(ys)} against {o['x']}" + (f" by {o['group']}" if o.get("group") else "")
 
 
-#: a test-time study's row: its fields and their domains (`scaling.testtime.study`, one row per
-#: scheme, seed, M and problem: the key)
-STUDY_FIELDS = {"scheme": None, "seed": "nonnegative", "M": "positive", "problem": None, "correct": "fraction",
-                "tt/tokens_critical": "nonnegative", "tt/latency_s": "nonnegative"}
-
-
 def check_rows(rows, where: str = "the study") -> None:
-    """A study's rows (`scaling.testtime.study.read_rows`) as `scaling.fit.io.check_table` sees a
-    table: each an object with every field of :data:`STUDY_FIELDS`, one row per key, values in
-    their domains (accuracy in [0, 1], latencies and token counts >= 0); DataError naming the line."""
-    import pandas as pd
+    """A study's rows given in memory, checked as `scaling.testtime.rows.read_rows` checks a
+    study's file (imported when asked: the test-time package imports JAX)."""
+    from scaling.testtime.rows import check_rows as check_study_rows
 
-    source = f"{where}/records.jsonl"
-    if not isinstance(rows, list) or not rows:
-        raise DataError(f"{source}: no rows")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise DataError(f"{source}: line {i + 1} is not a record (a JSON object), got {type(r).__name__}")
-        lacks = [k for k in STUDY_FIELDS if k not in r]
-        if lacks:
-            raise DataError(f"{source}: line {i + 1} has no {lacks[0]!r} (a study row holds {', '.join(STUDY_FIELDS)})")
-    df = pd.DataFrame([{k: r[k] for k in STUDY_FIELDS} for r in rows], index=range(1, len(rows) + 1))
-    nested = df.map(lambda v: isinstance(v, (list, dict))).to_numpy()
-    if nested.any():
-        i, j = (int(a[0]) for a in nested.nonzero())
-        raise DataError(f"{source}: line {i + 1} field {df.columns[j]!r}: a list or object where a value belongs")
-    check_table(df, Table(ids=("scheme", "seed", "M", "problem"), key=("scheme", "seed", "M", "problem"),
-                          values={k: d for k, d in STUDY_FIELDS.items() if d}), f"{source} (rows are lines)")
+    check_study_rows(rows, f"{where}/records.jsonl")
 
 
 def _multiplier_table(o: dict, cols: list) -> Table:

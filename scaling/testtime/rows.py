@@ -71,25 +71,44 @@ def read_rows(out_dir) -> list[dict]:
             row = json.loads(line.decode())
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise DataError(f"{where}: malformed JSON") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-        for field, (what, ok) in {**REQUIRED, **OPTIONAL}.items():
-            if field not in row:
-                if field in REQUIRED:
-                    raise DataError(f"{where}: no {field}")
-                continue
-            if not ok(row[field]):
-                raise DataError(f"{where}: {field} must be {what}, got {row[field]!r}")
-        key = tuple(row[k] for k in KEY)
-        if key in seen:
-            raise DataError(f"{where}: seed {key[0]}, M {key[1]}, problem {key[2]}, scheme {key[3]} already on "
-                            f"line {seen[key]} (rows of two studies, or a row twice)")
-        seen[key] = i
+        _check_row(row, where)
+        _check_key(row, where, i, seen)
         rows.append(row)
     if not rows:
         raise DataError(f"{path}: no rows")
     _one_study(folder, path, rows)
     return rows
+
+
+def check_rows(rows, source: str = "the study") -> None:
+    """Rows in memory (e.g. given to `scaling.claims.registry.judge`) as :func:`read_rows` checks a
+    file's lines: each an object with its fields in their domains, one row per key (line i: row i)."""
+    if not isinstance(rows, list) or not rows:
+        raise DataError(f"{source}: no rows")
+    seen: dict = {}
+    for i, row in enumerate(rows, start=1):
+        _check_row(row, f"{source}: line {i}")
+        _check_key(row, f"{source}: line {i}", i, seen)
+
+
+def _check_row(row, where: str) -> None:
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for field, (what, ok) in {**REQUIRED, **OPTIONAL}.items():
+        if field not in row:
+            if field in REQUIRED:
+                raise DataError(f"{where}: no {field}")
+            continue
+        if not ok(row[field]):
+            raise DataError(f"{where}: {field} must be {what}, got {row[field]!r}")
+
+
+def _check_key(row: dict, where: str, i: int, seen: dict) -> None:
+    key = tuple(row[k] for k in KEY)
+    if key in seen:
+        raise DataError(f"{where}: seed {key[0]}, M {key[1]}, problem {key[2]}, scheme {key[3]} already on "
+                        f"line {seen[key]} (rows of two studies, or a row twice)")
+    seen[key] = i
 
 
 def _one_study(folder: Path, path: Path, rows: list[dict]) -> None:
