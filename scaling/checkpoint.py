@@ -16,6 +16,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from scaling.errors import ConfigError
+
 logging.getLogger("absl").setLevel(logging.ERROR)
 
 
@@ -108,6 +110,21 @@ def restore_final(run_dir: str | Path, template: Any) -> Any:
         raise ValueError(f"{run_dir}/final holds {len(item['leaves'])} arrays, the model has {treedef.num_leaves}")
     return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(item["leaves"][str(i)])
                                                   for i in range(treedef.num_leaves)])
+
+
+def restore_checked(run_dir: str | Path, template: Any, config: str = "config.json") -> Any:
+    """`restore_final`, refused as a ConfigError naming the first array whose shape is not the one
+    the config's model needs (`template`): the final parameters of another shape or model."""
+    try:
+        params = restore_final(run_dir, template)
+    except ValueError as err:
+        raise ConfigError(f"{run_dir}/final: checkpoint does not match {config} ({err})") from None
+    for (path, want), got in zip(jax.tree_util.tree_flatten_with_path(template)[0], jax.tree.leaves(params)):
+        if tuple(want.shape) != tuple(got.shape):
+            raise ConfigError(f"{run_dir}/final: checkpoint does not match {config}: parameter "
+                              f"{jax.tree_util.keystr(path)} has shape {tuple(got.shape)}, the model needs "
+                              f"{tuple(want.shape)}")
+    return params
 
 
 def clear(run_dir: str | Path) -> None:

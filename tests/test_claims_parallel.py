@@ -127,6 +127,21 @@ def test_coverage_law_with_a_ceiling_recovers_planted_truth():
     assert 0 < law["c_max"] <= 1 and law["selection"] == "oracle (upper bound)" and len(law["guess"]) == len(MS)
 
 
+def test_coverage_without_a_visible_ceiling_is_not_called_one():
+    """Coverage still rising like a power of k (every problem solvable: success probabilities
+    Beta(0.3, 1), no ceiling below 1 within k <= 64) must not be read as a low ceiling: an
+    unconstrained fit found c_max = 0.13 with a > 0 and b > 0, a curve that runs past 1. The fit keeps
+    a <= 0, b < 0, c_max <= 1, and says when it sits on a bound."""
+    k = np.array(MS + (32, 64), float)
+    p = np.random.default_rng(1).beta(0.3, 1.0, 200_000)
+    cov = np.array([np.mean(1 - (1 - p) ** kk) for kk in k])
+    f = fit_coverage_ceiling(k, cov, allow_unconverged=True).params
+    assert f["a"] <= 0 and f["b"] < 0 and 0 < f["c_max"] <= 1
+    assert f["c_max"] >= cov[-1]  # a ceiling never below what was measured
+    law = PC.coverage_law(study(), n_boot=20)
+    assert law["identified"] == (law["c_max"] < 1 - 1e-6 and law["a"] < 0 and law["converged"])
+
+
 def test_vote_null_is_fitted_apart_from_the_draws_it_predicts():
     rows = study(seeds=(0,))
     for r in rows:  # the largest M's samples all right, every other M's all wrong

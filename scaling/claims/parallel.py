@@ -303,10 +303,12 @@ def coverage_law(rows: list[dict], *, n_boot: int = 200, seed: int = 0) -> dict:
         fit = fit_coverage_ceiling(ks, c, allow_unconverged=True)
         p = {k: float(v) for k, v in fit.params.items()}
         pred = coverage_ceiling(ks, p["c_max"], p["a"], p["b"])
-        out.update(**p, converged=bool(fit.converged), predicted=pred.tolist())
+        # on a bound (c_max = 1, or a = 0: flat) the data show no ceiling: the law is a curve, not a limit
+        identified = bool(fit.converged) and p["c_max"] < 1 - 1e-6 and p["a"] < 0
+        out.update(**p, converged=bool(fit.converged), identified=identified, predicted=pred.tolist())
     except FitError as err:
         return {**out, "c_max": float("nan"), "a": float("nan"), "b": float("nan"), "converged": False,
-                "error": str(err), "c_max_ci": nan2, "a_ci": nan2, "b_ci": nan2}
+                "identified": False, "error": str(err), "c_max_ci": nan2, "a_ci": nan2, "b_ci": nan2}
     by = {p: [r["n_correct"] for r in top if r["problem"] == p] for p in probs}
     rng = np.random.default_rng(seed)
     draws = []

@@ -166,8 +166,9 @@ def parallel_lines(r: dict, cov: dict, null: dict) -> list[str]:
     else:
         lines.append(f"-> the device: NOT JUDGED ({d['reason']})")
     ci = lambda k: f"({fmt(cov[k + '_ci'][0])} to {fmt(cov[k + '_ci'][1])})" if k + "_ci" in cov else ""  # noqa: E731
+    ceiling = "" if cov.get("identified") else " (ceiling not identified: the fit sits on a bound, c_max = 1 or a = 0)"
     lines += [f"coverage with a ceiling c(k) = c_max exp(a k^b) [{cov['selection']}]: c_max={fmt(cov['c_max'])} "
-              f"{ci('c_max')}, a={fmt(cov['a'])} {ci('a')}, b={fmt(cov['b'])} {ci('b')}; pass@k vs guess "
+              f"{ci('c_max')}{ceiling}, a={fmt(cov['a'])} {ci('a')}, b={fmt(cov['b'])} {ci('b')}; pass@k vs guess "
               + ", ".join(f"{k}:{v:.3f}/{fmt(q)}" for k, v, q in zip(cov["k"], cov["pass_at_k"], cov["guess"])),
               f"majority-vote null (independent draws from each problem's answer distribution, fitted on "
               f"{null['fitted_on']}): "

@@ -181,8 +181,10 @@ def coverage_problem(k, c, *, names=None) -> Problem:
 
 
 def coverage_ceiling_problem(k, c, *, names=None) -> Problem:
-    """Problem for coverage with a ceiling, c(k) = c_max·exp(a·k^b), c_max <= 1: least squares on
-    log c (points with c > 0), (log c_max, a) projected out, the search over b. Why this form:
+    """Problem for coverage with a ceiling, c(k) = c_max·exp(a·k^b), c_max <= 1, a <= 0, b < 0
+    (rising to c_max): least squares on log c (points with c > 0), (log c_max, a) projected out
+    under their bounds, the search over log(-b). A fit on a bound (c_max = 1 or a = 0) has not
+    identified a ceiling. Why this form:
     problems the sampler can never solve (success probability 0) cap coverage at the share of the
     others, c_max; among those, exp(a·k^b) is Brown et al.'s curve, which the law reduces to at
     c_max = 1. Needs 3 distinct k with c > 0."""
@@ -197,13 +199,14 @@ def coverage_ceiling_problem(k, c, *, names=None) -> Problem:
     data = pad_rows({"lk": lk, "y": y}, k.size)
 
     def to_params(theta, W):
-        x = np.exp(theta[:, :1] * lk[None, :])
+        b = -np.exp(theta[:, 0])  # b < 0 by construction: the search is over log(-b)
+        x = np.exp(b[:, None] * lk[None, :])
         lc, a = objectives.coverage_ceiling_linear(x, y[None, :], W)
-        return {"c_max": np.exp(lc), "a": a, "b": theta[:, 0]}
+        return {"c_max": np.exp(lc), "a": a, "b": b}
 
     return Problem(law="coverage_ceiling", vg=objectives.coverage_ceiling_vg, data=data, n=k.size,
-                   starts=np.array([[-2.0], [-1.0], [-0.5], [-0.3], [-0.2], [-0.1], [-0.05]]),
-                   theta_names=("b",), to_params=to_params, screen=False)
+                   starts=np.log([[2.0], [1.0], [0.5], [0.3], [0.2], [0.1], [0.05]]),
+                   theta_names=("log_neg_b",), to_params=to_params, screen=False)
 
 
 def fit_chinchilla(N, D, L, **kw) -> Fit:

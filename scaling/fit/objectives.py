@@ -97,22 +97,31 @@ def _coverage_objective(theta, row):
 
 
 def coverage_ceiling_linear(x, y, w):
-    """(log c_max, a) of the weighted least squares log c = log c_max + a·x with log c_max <= 0
-    (a ceiling at most 1): the unconstrained 2x2 solution, or a alone when it would exceed 1.
+    """(log c_max, a) of the weighted least squares log c = log c_max + a·x with log c_max <= 0 (a
+    ceiling at most 1) and a <= 0 (with x = k^b, b < 0: coverage rises with k). The unconstrained
+    2x2 solution when feasible; otherwise the better of the two edges, log c_max = 0 (a = sxy/sxx,
+    never positive since log c <= 0 and x > 0) and a = 0 (log c_max = the weighted mean of log c).
     Works on NumPy and JAX arrays alike (shapes broadcast over the last axis)."""
     xp = jnp if isinstance(x, jax.Array) else np
     sw, sx, sy = (w).sum(-1), (w * x).sum(-1), (w * y).sum(-1)
     sxx, sxy = (w * x * x).sum(-1), (w * x * y).sum(-1)
+    syy = (w * y * y).sum(-1)
     det = xp.maximum(sw * sxx - sx * sx, 1e-300)
     a = (sw * sxy - sx * sy) / det
     lc = (sy - a * sx) / xp.maximum(sw, 1e-300)
-    a0 = sxy / xp.maximum(sxx, 1e-300)
-    return xp.where(lc > 0, 0.0, lc), xp.where(lc > 0, a0, a)
+    a_edge = xp.minimum(sxy / xp.maximum(sxx, 1e-300), 0.0)  # log c_max = 0
+    lc_edge = xp.minimum(sy / xp.maximum(sw, 1e-300), 0.0)  # a = 0
+    sse_a = syy - 2 * a_edge * sxy + a_edge * a_edge * sxx
+    sse_lc = syy - 2 * lc_edge * sy + lc_edge * lc_edge * sw
+    use_a = sse_a <= sse_lc
+    feasible = (lc <= 0) & (a <= 0)
+    return (xp.where(feasible, lc, xp.where(use_a, 0.0, lc_edge)),
+            xp.where(feasible, a, xp.where(use_a, a_edge, 0.0)))
 
 
 def _coverage_ceiling_objective(theta, row):
-    """Least squares of log c = log c_max + a k^b, (log c_max, a) projected out; theta = (b,)."""
-    x = jnp.exp(theta[0] * row["lk"])
+    """Least squares of log c = log c_max + a k^b, (log c_max, a) projected out; theta = (log(-b),)."""
+    x = jnp.exp(-jnp.exp(theta[0]) * row["lk"])
     lc, a = coverage_ceiling_linear(x, row["y"], row["w"])
     res = row["y"] - lc - a * x
     return jnp.sum(row["w"] * res * res)

@@ -25,7 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 from flax import nnx
 
@@ -58,15 +57,7 @@ def load_pretrained(run_dir: str | Path):
     if C.run_id(cfg) != rid:
         raise ConfigError(f"{run_dir}/{records.CONFIG}: does not match its run id {rid!r} (edited after training?)")
     graphdef, template = nnx.split(build(cfg, 0), nnx.Param)
-    try:
-        params = checkpoint.restore_final(run_dir, template)
-    except ValueError as err:
-        raise ConfigError(f"{run_dir}/final: checkpoint does not match {records.CONFIG} ({err})") from None
-    for (path, want), got in zip(jax.tree_util.tree_flatten_with_path(template)[0], jax.tree.leaves(params)):
-        if want.shape != got.shape:
-            name = jax.tree_util.keystr(path)
-            raise ConfigError(f"{run_dir}/final: checkpoint does not match {records.CONFIG}: parameter {name} "
-                              f"has shape {tuple(got.shape)}, the config's model needs {tuple(want.shape)}")
+    params = checkpoint.restore_checked(run_dir, template, records.CONFIG)
     return cfg, graphdef, params, rid
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from scaling import records
+from scaling import reading, records
 from scaling.errors import ConfigError
 from scaling.pack import check_pack_size
 from scaling.sweep import books, engines, layout, stages, timing
@@ -144,8 +144,9 @@ def plan_rows(sweep: Sweep, sweep_dir: str | Path | None, rate) -> list[dict]:
         spec, status, row = job.spec, "pending", stages.get(job.stage)
         if sweep_dir is not None:
             run_dir = job.run_dir
-            if (run_dir / records.CONFIG).exists() and records.run_problem(run_dir):
-                status = "damaged"
+            if (run_dir / records.CONFIG).exists() and (records.run_problem(run_dir) or reading.books_problem(
+                    layout.folder_of(run_dir), spec.run_id)):
+                status = "damaged"  # changed after commit, or not the run the books committed (copied in)
             elif (run_dir / records.SUMMARY).exists():
                 status = records.read_summary(run_dir)["status"]
         flops = spec.cost.get(row.plan_flops)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import jax
 from flax import nnx
 
 from scaling import checkpoint, records
@@ -46,7 +45,7 @@ def load_run(run_dir: str | Path) -> Loaded:
     if "stage" not in raw and "pretrained_config" not in raw:  # a pretraining config.json has no stage tag
         from scaling.rl.run import load_pretrained
 
-        cfg, graphdef, params, rid = load_pretrained(run_dir)  # checks the parameters' shapes as check_shapes does
+        cfg, graphdef, params, rid = load_pretrained(run_dir)  # checks the parameters' shapes (checkpoint.restore_checked)
         return Loaded(cfg, graphdef, params, rid, "pretrain", None)
     if not isinstance(raw.get("pretrained_config"), dict):
         raise DataError(f"{cfg_path}: pretrained_config: missing or not a mapping (an RL run's config names "
@@ -56,11 +55,7 @@ def load_run(run_dir: str | Path) -> Loaded:
                      source=str(cfg_path))
     model_cfg = C.build(raw["pretrained_config"], source=f"{cfg_path} pretrained_config")
     graphdef, template = nnx.split(build(model_cfg, 0), nnx.Param)
-    try:
-        params = checkpoint.restore_final(run_dir, template)
-    except ValueError as err:
-        raise ConfigError(f"{run_dir}/final: checkpoint does not match {records.CONFIG} ({err})") from None
-    check_shapes(run_dir, params, template)
+    params = checkpoint.restore_checked(run_dir, template, records.CONFIG)
     return Loaded(model_cfg, graphdef, params, rid, "rl", rl_cfg)
 
 
@@ -73,15 +68,3 @@ def check_seed(run_dir: Path, raw: dict) -> None:
     if recorded is not None and raw.get("seed") is not None and recorded != raw.get("seed"):
         raise ConfigError(f"{run_dir / records.CONFIG}: seed {raw.get('seed')!r}, but the run committed the final "
                           f"parameters of seed {recorded!r} ({run_dir / records.SUMMARY})")
-
-
-def check_shapes(run_dir: Path, params, template) -> None:
-    """ConfigError naming the first parameter whose shape is not the config's model's (`template`)."""
-    want = jax.tree_util.tree_flatten_with_path(template)[0]
-    got = jax.tree.leaves(params)
-    if len(want) != len(got):
-        raise ConfigError(f"{run_dir}/final: holds {len(got)} arrays, the model of {records.CONFIG} has {len(want)}")
-    for (path, w), g in zip(want, got):
-        if tuple(w.shape) != tuple(g.shape):
-            raise ConfigError(f"{run_dir}/final: parameter {jax.tree_util.keystr(path)} has shape {tuple(g.shape)}, "
-                              f"the model of {records.CONFIG} needs {tuple(w.shape)}")
