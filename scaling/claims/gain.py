@@ -148,11 +148,10 @@ def _mean_draws(u, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def _bounds(point: float, draws: np.ndarray, dof: float, level: float) -> tuple[float, float]:
     """Percentile interval of the draws at `level`, stretched by t_dof/z about the median draw
-    (the additive counterpart of `scaling.fit.resample.widen`: a gain can be negative)."""
+    (`scaling.fit.resample.widen_about`: additive, a gain can be negative)."""
     lo, hi = resample.interval(draws, level)
-    med = float(np.median(draws))
-    f = resample.small_sample_factor(dof, level)
-    return med - f * (med - float(lo)), med + f * (float(hi) - med)
+    lo, hi = resample.widen_about(lo, hi, np.median(draws), resample.small_sample_factor(dof, level))
+    return float(lo), float(hi)
 
 
 def _word(lo: float, hi_bonf: float, g: float) -> str:

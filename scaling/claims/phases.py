@@ -181,8 +181,7 @@ def replicated(x, Y, min_seg: int = MIN_SEG, z: float = 2.0) -> np.ndarray:
 def widened(draws: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval (LEVEL) of draws [B, ...] stretched about the median draw by `factor`."""
     lo, hi = resample.interval(draws, LEVEL)
-    med = np.quantile(draws, 0.5, axis=0, method="inverted_cdf")
-    return med + factor * (lo - med), med + factor * (hi - med)
+    return resample.widen_about(lo, hi, np.quantile(draws, 0.5, axis=0, method="inverted_cdf"), factor)
 
 
 def analyse(x, Y, *, n_boot: int = 400, seed: int = 0, replicate: float = 0.5, min_seg: int = MIN_SEG,
