@@ -54,11 +54,16 @@ BEND_LEVEL = 0.975  # two-sided level whose one-sided bound (98.75%) each of the
 TOLERANCE = 0.25  # a bend of practical size: a quarter of the slope (or of the predicted rise)
 
 
-def check_steps(v):
-    """--warmup / --burn-in: a whole number of steps, >= 0."""
-    if v is not None and v < 0:
-        raise DataError(f"--warmup/--burn-in {v}: a number of steps, at least 0")
-    return v
+def _steps(flag: str):
+    def check(v):
+        """A whole number of steps, >= 0."""
+        if v is not None and v < 0:
+            raise DataError(f"{flag} {v}: a number of steps, at least 0")
+        return v
+    return check
+
+
+check_warmup, check_burn_in = _steps("--warmup"), _steps("--burn-in")
 
 
 def _lstsq(V, y, W):
@@ -255,7 +260,7 @@ def loglinear_claim(df: pd.DataFrame, x: str, ys: list[str], *, group: str | Non
     if not ys:
         raise DataError("name at least one metric with --y")
     options.resamples(n_boot)
-    check_steps(warmup), check_steps(burn_in)
+    check_warmup(warmup), check_burn_in(burn_in)
     if run_col is None:
         run_col = next((c for c in ("run_id", "run") if c in df.columns and c != group), None)
     out, refusals = {}, {}

@@ -160,9 +160,9 @@ ROWS = (
         Option("run_col", str, None, "Run column: whole runs are resampled (a verdict needs >= 5 runs; default "
                "run_id or run when present).", column="id"),
         Option("warmup", int, None, "Learning-rate warmup in steps: left out, compute counted lr-weighted (default: "
-               "from a sweep's steps and optim.warmup columns, else 0).", check=loglinear.check_steps),
+               "from a sweep's steps and optim.warmup columns, else 0).", check=loglinear.check_warmup),
         Option("burn_in", int, None, "Steps after the warmup also left out (default: a fifth of the warmup).",
-               check=loglinear.check_steps),
+               check=loglinear.check_burn_in),
         _boot(1000),
         SEED,
         DROP,
