@@ -107,8 +107,9 @@ def test_demo_sweep_file_expands_and_bad_keys_are_named(tmp_path):
     assert sweep.stage == "rl" and len(sweep.pretrained) >= 1 and len(sweep.runs) >= 1
     ids = {r.run_id for r in sweep.runs}
     # distinct run ids: baseline on every pretrained model, the penalty recipe and the random-reward
-    # control arm on the smallest, 2 seeds each
-    assert len(ids) == len(sweep.runs) == (len(sweep.pretrained) + 2) * 2
+    # control arm on the smallest, 5 seeds each (the RL claims' minimum of whole runs)
+    seeds = {r.cfg.seed for r in sweep.runs}
+    assert len(seeds) == 5 and len(ids) == len(sweep.runs) == (len(sweep.pretrained) + 2) * len(seeds)
     assert {r.recipe for r in sweep.runs} == {"baseline", "penalty", "control"}
     assert {r.cfg.grpo.reward for r in sweep.runs if r.recipe == "control"} == {"random"}
     assert {r.cfg.grpo.reward for r in sweep.runs if r.recipe != "control"} == {"verifier"}
