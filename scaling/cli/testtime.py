@@ -22,27 +22,6 @@ def _ints(text: str, name: str) -> list[int]:
         raise DataError(f"{name}: expected comma-separated integers, got {text!r}") from None
 
 
-def _check_options(seeds: list[int], problems: int, max_len: int | None, temperature: float,
-                   summary_k: int) -> None:
-    """ConfigError naming the option whose value is outside its domain (before anything is written;
-    --m is checked by `scaling.testtime.schemes.check_ms`)."""
-    import math
-
-    from scaling.errors import ConfigError
-
-    bad = [(name, value, why) for name, value, why, ok in (
-        ("--seeds", next((x for x in seeds if x < 0), None), "non-negative seeds",
-         bool(seeds) and all(x >= 0 for x in seeds)),
-        ("--problems", problems, "a positive number", problems >= 1),
-        ("--max-len", max_len, "at least 2 tokens (an answer and <eos>)", max_len is None or max_len >= 2),
-        ("--temperature", temperature, "a finite number above zero", math.isfinite(temperature) and temperature > 0),
-        ("--summary-k", summary_k, "a positive number", summary_k >= 1),
-    ) if not ok]
-    if bad:
-        name, value, why = bad[0]
-        raise ConfigError(f"{name}: expected {why}, got {'nothing' if value is None else value}")
-
-
 @app.command("testtime")
 def testtime_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder (pretraining or RL)."),
@@ -59,13 +38,8 @@ def testtime_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Majority vote, best-of-M (coverage) and two-round agents for M parallel samples; tokens, latency, FLOPs."""
-    from scaling.records import check_out
-    from scaling.testtime import run, schemes
+    from scaling.testtime import run
 
-    ms, seed_list = _ints(m, "--m"), _ints(seeds, "--seeds")
-    schemes.check_ms(ms)
-    _check_options(seed_list, problems, max_len, temperature, summary_k)
-    check_out(out)
-    s = run(run_dir, out, ms=ms, seeds=seed_list, n_problems=problems, which=which,
+    s = run(run_dir, out, ms=_ints(m, "--m"), seeds=_ints(seeds, "--seeds"), n_problems=problems, which=which,
             kind=kind, max_len=max_len, temperature=temperature, summary_k=summary_k, repeats=repeats)
     typer.echo(json.dumps(jsonable(s), indent=2) if json_out else "\n".join(testtime_lines(s)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -57,27 +58,37 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+def check_options(ms, seeds, n_problems: int, which: str, kind: str | None, max_len: int | None,
+                  temperature: float, summary_k: int, repeats: int) -> tuple[int, ...]:
+    """The study's options in their domains (the M's, checked, returned), before anything is read
+    or written; a DataError naming the first option outside its domain."""
+    ms = schemes.check_ms(ms)
+    latency.check_repeats(repeats)
+    bad = [(name, value, why) for name, value, why, ok in (
+        ("--seeds", next((x for x in seeds if x < 0), None), "non-negative sampling seeds",
+         bool(seeds) and all(x >= 0 for x in seeds)),
+        ("--problems", n_problems, "a positive number", n_problems >= 1),
+        ("--max-len", max_len, "at least 2 tokens (an answer and <eos>)", max_len is None or max_len >= 2),
+        ("--temperature", temperature, "a finite number above zero", math.isfinite(temperature) and temperature > 0),
+        ("--summary-k", summary_k, "a positive number", summary_k >= 1),
+    ) if not ok]
+    if bad:
+        name, value, why = bad[0]
+        raise DataError(f"{name}: expected {why}, got {'nothing' if value is None else value}")
+    if which not in P.SETS:
+        raise DataError(f"--set: unknown problem set {which!r} (choose from {', '.join(P.SETS)})")
+    if kind is not None and kind not in KINDS:
+        raise DataError(f"--kind: unknown problem kind {kind!r} (choose from {', '.join(KINDS)})")
+    return ms
+
+
 def run(run_dir, out_dir, *, ms=DEFAULT_MS, seeds=(0,), n_problems: int = 32, which: str = "heldout",
         kind: str | None = None, max_len: int | None = None, temperature: float = 1.0, summary_k: int = 2,
         problems: ProblemConfig | None = None, repeats: int = latency.MIN_REPEATS) -> dict:
     """`problems`: a pretraining run's problem config (e.g. the one an RL run from it used, so the
     starting model is studied on the RL run's problems); an RL run always uses its own."""
-    ms = schemes.check_ms(ms)
-    latency.check_repeats(repeats)
-    if temperature <= 0:
-        raise DataError(f"--temperature: must be positive, got {temperature}")
-    if summary_k < 1:
-        raise DataError(f"--summary-k: must be positive, got {summary_k}")
-    if not seeds:
-        raise DataError("--seeds: name at least one sampling seed")
-    if which not in P.SETS:
-        raise DataError(f"--set: unknown problem set {which!r} (choose from {', '.join(P.SETS)})")
-    if kind is not None and kind not in KINDS:
-        raise DataError(f"--kind: unknown problem kind {kind!r} (choose from {', '.join(KINDS)})")
-    if n_problems <= 0:
-        raise DataError(f"--problems: must be positive, got {n_problems}")
-    if max_len is not None and max_len < 2:
-        raise DataError(f"--max-len: at least 2 tokens (an answer and <eos>), got {max_len}")
+    ms = check_options(ms, seeds, n_problems, which, kind, max_len, temperature, summary_k, repeats)
+    records.check_out(out_dir)
     loaded = load_run(run_dir)
     try:
         problem_cfg = problems
