@@ -7,9 +7,12 @@ so no run forecasts its own continuation. Without run labels every point is its 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from scaling.errors import FitError
 from scaling.fit import registry
+from scaling.fit.io import resolve_column
+from scaling.fit.predict import default_run_col, finished, predict
 
 
 def split_by_run(compute, runs, max_compute: float) -> np.ndarray:
@@ -54,3 +57,98 @@ def extrapolation_check(law: str, compute, y, max_compute: float, *, N=None, D=N
             "mean_abs_rel_error": float(np.mean(np.abs(rel))),
             "max_abs_rel_error": float(np.max(np.abs(rel))),
             "rmse": float(np.sqrt(np.mean((pred - y[test]) ** 2)))}
+
+
+def run_compute(df, spec, cols) -> np.ndarray:
+    """Compute per row for the split: the compute column when the law's columns or the table name
+    one, else 6·N·D from the law's params and tokens (the usual dense-transformer count)."""
+    if "compute" in cols and cols["compute"] in df.columns:
+        return df[cols["compute"]].to_numpy(float)
+    try:
+        return df[resolve_column(df, "compute")].to_numpy(float)
+    except FitError:
+        pass
+    if {"params", "tokens"} <= set(cols):
+        N, D = (registry.values(spec, df, cols)[spec.inputs.index(r)] for r in ("params", "tokens"))
+        return 6.0 * N * D
+    raise FitError(f"law {spec.name}: no compute column to split runs by their final compute")
+
+
+def _point_targets(spec, held, cols, y, cfg, compute, fitted_max):
+    """Every held-out matched point (one configuration, the same inputs): its seeds' mean."""
+    xs = registry.values(spec, held, cols)[:-1]
+    key = pd.DataFrame({"cfg": held[cfg].astype(str).to_numpy() if cfg else np.arange(len(held)).astype(str),
+                        **{r: x for r, x in zip(spec.inputs, xs)}, "y": held[y].to_numpy(float)})
+    g = key.groupby(["cfg", *spec.inputs], sort=True)["y"].agg(["mean", "size"]).reset_index()
+    targets = [{r: float(v) for r, v in zip(spec.inputs, row)} for row in g[list(spec.inputs)].to_numpy()]
+    return targets, g["mean"].to_numpy(float), g["size"].to_numpy(int), "every held-out point (seeds averaged)"
+
+
+def _frontier_targets(spec, held, cols, y, cfg, compute, fitted_max):
+    """The held-out runs' points where they extend the frontier (compute beyond the fitted runs'
+    largest): the lowest seed-averaged value at each such compute; all held-out points if none."""
+    d = pd.DataFrame({"c": compute, "cfg": held[cfg].astype(str).to_numpy() if cfg else np.arange(len(held)).astype(str),
+                      "y": held[y].to_numpy(float)})
+    g = d.groupby(["c", "cfg"])["y"].agg(["mean", "size"]).reset_index()
+    best = g.loc[g.groupby("c")["mean"].idxmin()]
+    region = "the held-out runs' best seed-averaged value at each compute beyond the fitted runs' largest"
+    keep = best["c"].to_numpy(float) > fitted_max
+    if not keep.any():
+        keep, region = np.ones(len(best), bool), "the held-out runs' best seed-averaged value at each compute"
+    best = best[keep]
+    return ([{"compute": float(c)} for c in best["c"]], best["mean"].to_numpy(float), best["size"].to_numpy(int),
+            region)
+
+
+#: what a held-out run is compared at, by what the law is fitted to (scaling.fit.registry)
+HELDOUT_TARGETS = {"points": _point_targets, "frontier": _frontier_targets}
+
+
+def heldout_check(df, law: str, max_compute: float, *, y: str, x: dict | None = None, run_col: str | None = None,
+                  seed_col: str | None = None, level: float = 0.9, n_boot: int = 1000, seed: int = 0,
+                  delta="auto") -> dict:
+    """Fit ``law`` on the runs whose final compute <= ``max_compute``, predict the others.
+
+    Split by run (a run is held out whole, so none forecasts its own continuation); finished
+    points only. The held-out runs are compared where :data:`HELDOUT_TARGETS` says for the law's
+    sample, each against the prediction interval for the mean of its seeds
+    (:meth:`scaling.fit.predict.Prediction.interval`). Returns a JSON-ready dict: split, counts,
+    per target (at, actual, value, lo, hi, error = (value - actual)/actual, covered), mean and
+    largest |error|, the share covered.
+    """
+    spec = registry.get(law)
+    if spec.sample not in HELDOUT_TARGETS:
+        raise FitError(f"law {law!r}: no held-out check (laws with one: "
+                       f"{', '.join(n for n, s in registry.LAWS.items() if s.sample in HELDOUT_TARGETS)})")
+    if not (np.isfinite(max_compute) and max_compute > 0):
+        raise FitError(f"held-out split at compute {max_compute}: must be finite and positive")
+    df = finished(df)
+    cols = registry.columns(spec, df, [x[r] for r in spec.inputs] if x else [], y)
+    run_col = default_run_col(df, run_col)
+    C = run_compute(df, spec, cols)
+    train = split_by_run(C, None if run_col is None else df[run_col].to_numpy(), max_compute)
+    if not train.any():
+        raise FitError(f"no runs end at or below compute {max_compute:g}: nothing to fit")
+    if train.all():
+        raise FitError(f"no held-out runs above compute {max_compute:g}")
+    held = df[~train]
+    cfg = "config_id" if "config_id" in df.columns else run_col
+    targets, actual, k, region = HELDOUT_TARGETS[spec.sample](
+        spec, held, cols, cols[spec.output], cfg, C[~train], float(C[train].max()))
+    preds = predict(df[train], law, targets, y=cols[spec.output], x=x, run_col=run_col, seed_col=seed_col,
+                    level=level, n_boot=n_boot, seed=seed, delta=delta)
+    rows = []
+    for p, a, n in zip(preds, actual, k):
+        lo, hi = p.interval(int(n))
+        rows.append({"at": p.at, "actual": float(a), "n_seeds": int(n), "value": p.value, "lo": lo, "hi": hi,
+                     "error": (p.value - a) / a, "covered": bool(lo <= a <= hi)})
+    err = np.array([r["error"] for r in rows])
+    return {"law": law, "split": f"runs with final compute <= {max_compute:g} fitted, the rest held out (by run)",
+            "compared_at": region, "n_train_runs": _n_runs(df[train], run_col), "n_test_runs": _n_runs(held, run_col),
+            "level": level, "targets": rows, "mean_error": float(err.mean()),
+            "mean_abs_rel_error": float(np.mean(np.abs(err))), "max_abs_rel_error": float(np.max(np.abs(err))),
+            "covered": float(np.mean([r["covered"] for r in rows])), "resampled": preds[0].resampled}
+
+
+def _n_runs(d, run_col) -> int:
+    return int(d[run_col].nunique()) if run_col else len(d)
