@@ -31,6 +31,7 @@ COMMANDS = (
     "report",
     "claim",
     "testtime",
+    "forecast",
 )
 
 

@@ -26,17 +26,21 @@ def fit_command(
     at: Optional[float] = typer.Option(None, "--at", help="compute for derived quantities"),
     where: Optional[List[str]] = typer.Option(None, "--where", help="COL=VALUE row filter"),
     include_mid: bool = typer.Option(False, "--include-mid", help="use mid-run points too (default: finished only)"),
-    check_above: Optional[float] = typer.Option(None, "--check-above", help="power: fit runs ending at or below this compute, predict the rest"),
+    check_above: Optional[float] = typer.Option(None, "--check-above", help="held-out check: fit the runs whose final compute is at or below this, predict the rest (every law with a prediction)"),
+    predict_at: Optional[List[str]] = typer.Option(None, "--predict-at", help="predict at ROLE=VALUE[,ROLE=VALUE] (compute=3e11; params=8.7e4,tokens=1.2e6), with a prediction interval; repeatable"),
+    level: float = typer.Option(0.9, "--level", help="level of --predict-at's and --check-above's prediction intervals"),
     seed: int = typer.Option(0, "--seed", help="seed of the resampling (>= 0)"),
     drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="drop rows that repeat another row entirely (counted); a key twice with other values stays an error"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output (NaN as null)"),
 ) -> None:
     """Fit a scaling law and print estimates with bootstrap intervals, saying what was resampled."""
     from scaling.fit import table
+    from scaling.fit.predict import parse_target
     from scaling.report.lawfit import run_fit
 
+    targets = [parse_target(t) for t in predict_at or []]
     res = run_fit(source, law, x, y, group, n_boot, delta, seed, at, where, include_mid, check_above, seed_col,
-                  drop_duplicates)
+                  drop_duplicates, predict_at=targets, level=level)
     if as_json:
         typer.echo(table.as_json(res))
     else:

@@ -11,8 +11,7 @@ import pandas as pd
 
 from scaling.errors import FitError
 from scaling.fit import registry
-from scaling.fit.io import resolve_column
-from scaling.fit.predict import default_run_col, finished, predict
+from scaling.fit.predict import default_run_col, finished, predict, run_compute
 
 
 def split_by_run(compute, runs, max_compute: float) -> np.ndarray:
@@ -57,21 +56,6 @@ def extrapolation_check(law: str, compute, y, max_compute: float, *, N=None, D=N
             "mean_abs_rel_error": float(np.mean(np.abs(rel))),
             "max_abs_rel_error": float(np.max(np.abs(rel))),
             "rmse": float(np.sqrt(np.mean((pred - y[test]) ** 2)))}
-
-
-def run_compute(df, spec, cols) -> np.ndarray:
-    """Compute per row for the split: the compute column when the law's columns or the table name
-    one, else 6·N·D from the law's params and tokens (the usual dense-transformer count)."""
-    if "compute" in cols and cols["compute"] in df.columns:
-        return df[cols["compute"]].to_numpy(float)
-    try:
-        return df[resolve_column(df, "compute")].to_numpy(float)
-    except FitError:
-        pass
-    if {"params", "tokens"} <= set(cols):
-        N, D = (registry.values(spec, df, cols)[spec.inputs.index(r)] for r in ("params", "tokens"))
-        return 6.0 * N * D
-    raise FitError(f"law {spec.name}: no compute column to split runs by their final compute")
 
 
 def _point_targets(spec, held, cols, y, cfg, compute, fitted_max):

@@ -34,6 +34,7 @@ from scaling.fit import registry, resample
 from scaling.fit.bootstrap import bootstrap, point_units
 from scaling.fit.estimate import fit_problem, solve
 from scaling.fit.frontier import envelope_index
+from scaling.fit.io import resolve_column
 from scaling.fit.table import units_of_rows
 
 
@@ -107,6 +108,41 @@ def _fmt(t: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in t.items())
 
 
+def run_compute(df, spec, cols) -> np.ndarray:
+    """Compute per row for the split: the compute column when the law's columns or the table name
+    one, else 6·N·D from the law's params and tokens (the usual dense-transformer count)."""
+    if "compute" in cols and cols["compute"] in df.columns:
+        return df[cols["compute"]].to_numpy(float)
+    try:
+        return df[resolve_column(df, "compute")].to_numpy(float)
+    except FitError:
+        pass
+    if {"params", "tokens"} <= set(cols):
+        N, D = (registry.values(spec, df, cols)[spec.inputs.index(r)] for r in ("params", "tokens"))
+        return 6.0 * N * D
+    raise FitError(f"law {spec.name}: no compute column to split runs by their final compute")
+
+
+#: farthest a target may lie beyond the data, in compute: a law fitted over a few decades says
+#: nothing at four more
+MAX_REACH = 1e4
+
+
+def target_compute(spec, t: dict) -> float:
+    """A target's compute: its own, or 6·N·D (as :func:`run_compute`)."""
+    return float(t["compute"]) if "compute" in t else 6.0 * float(t["params"]) * float(t["tokens"])
+
+
+def check_reach(spec, targets, data_compute) -> None:
+    """DataError naming a target more than :data:`MAX_REACH` times beyond the data's largest compute."""
+    top = float(np.max(data_compute))
+    for t in targets:
+        c = target_compute(spec, t)
+        if c > MAX_REACH * top:
+            raise DataError(f"target {_fmt(t)}: compute {c:.3g} is {c / top:.3g}x the data's largest ({top:.3g}); "
+                            f"a forecast more than {MAX_REACH:g}x beyond the data is refused")
+
+
 def default_run_col(df, run_col=None):
     """The run column: ``run_col`` (it must exist), else run_id or run when present, else None."""
     if run_col is not None:
@@ -141,6 +177,8 @@ def predict(df, law: str, at: list[dict], *, y: str, x: dict | None = None, run_
     run_col = default_run_col(df, run_col)
     groups, configs = units_of_rows(df, run_col, seed_col)
     *xs, yv = registry.values(spec, df, cols)
+    if {"compute"} <= set(spec.inputs) or {"params", "tokens"} <= set(spec.inputs):
+        check_reach(spec, targets, run_compute(df, spec, cols))
     params, draws, resampled, fitted = FITTERS[spec.sample](spec, xs, yv, groups, configs, n_boot=n_boot,
                                                             seed=seed, delta=delta)
     spread, dof, source = seed_spread(yv, xs, groups, configs)
@@ -292,3 +330,24 @@ def fit_frontier(spec, xs, yv, groups, configs, *, n_boot, seed, delta):
 
 #: how a law's parameters and their bootstrap draws are obtained, by what the registry says it is fitted to
 FITTERS = {"points": fit_points, "frontier": fit_frontier}
+
+
+def parse_target(text: str, flag: str = "--predict-at") -> dict:
+    """{role: value} from ``ROLE=VALUE[,ROLE=VALUE]`` (e.g. ``compute=3e11``,
+    ``params=8.7e4,tokens=1.2e6``); DataError naming ``flag`` and the text otherwise."""
+    out = {}
+    for item in str(text).split(","):
+        role, eq, value = item.strip().partition("=")
+        if not eq or not role:
+            raise DataError(f"{flag} {text!r}: expected ROLE=VALUE[,ROLE=VALUE] (e.g. compute=3e11 or "
+                            f"params=8.7e4,tokens=1.2e6)")
+        try:
+            v = float(value)
+        except ValueError:
+            raise DataError(f"{flag} {text!r}: {role}={value!r} is not a number") from None
+        if not (np.isfinite(v) and v > 0):
+            raise DataError(f"{flag} {text!r}: {role} must be finite and positive")
+        if role in out:
+            raise DataError(f"{flag} {text!r}: {role} given twice")
+        out[role] = v
+    return out

@@ -204,8 +204,13 @@ def table_parts(res: dict) -> list:
                      if res.get("delta_source") else f"Huber delta {res['delta']:.3g}")
     if res.get("extrapolation"):
         e = res["extrapolation"]
-        parts.append(f"extrapolation check ({e['split']}): {e['n_test']} held-out points, mean |relative error| "
-                     f"{e['mean_abs_rel_error']:.3g}, max {e['max_abs_rel_error']:.3g}")
+        parts.append(f"held-out check ({e['split']}; compared at {e['compared_at']}): {len(e['targets'])} targets of "
+                     f"{e['n_test_runs']} held-out runs, mean error {e['mean_error']:+.2%}, max |error| "
+                     f"{e['max_abs_rel_error']:.2%}, {e['covered']:.0%} inside their {e['level']:.0%} prediction intervals")
+    for p in res.get("predictions", []):
+        at = ", ".join(f"{k}={v:.4g}" for k, v in p["at"].items())
+        parts.append(f"prediction at {at}: {p['value']:.5g} ({p['level']:.0%} prediction interval {p['lo']:.5g}-"
+                     f"{p['hi']:.5g}; the law alone {p['fit_lo']:.5g}-{p['fit_hi']:.5g}; seed spread {p['spread']:.3g})")
     if res.get("note"):
         parts.append(res["note"])
     return parts

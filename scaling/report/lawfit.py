@@ -19,11 +19,12 @@ from scaling.claims.seeds import units_of
 from scaling.errors import DataError
 from scaling.fit import registry, resample, table
 from scaling.fit.bootstrap import percentile_intervals
-from scaling.fit.extrapolate import extrapolation_check
+from scaling.fit.extrapolate import HELDOUT_TARGETS, heldout_check
+from scaling.fit.predict import predict
 from scaling.fit.io import Table, check_table, read_table, require_columns
 
 
-def fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, include_mid, n_mid, check_above, **_):
+def fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, include_mid, n_mid, **_):
     """The law on the frontier of (finished) points: the estimator of `compare`, one recipe."""
     ccol, ycol = cols["compute"], cols[spec.output]
     d = df.assign(_recipe="all")
@@ -44,12 +45,6 @@ def fit_frontier(spec, df, cols, *, n_boot, delta, seed, run_col, seed_col, incl
            "n_points": int(fc.size), "fitted_to": f"the frontier (lower envelope) of {kind} "
            f"points: {fc.size} of {sum(c.size for c in rd.compute)}" + (f"; {n_mid} mid-run points left out" if n_mid else ""),
            "resampled": table.resampled(u, run_col) + f"; each resample's frontier re-taken (minimum {MIN_UNITS} configurations)"}
-    if check_above is not None:
-        runs = d[rc].to_numpy()
-        chk = extrapolation_check(spec.name, d[ccol].to_numpy(float), d[ycol].to_numpy(float), check_above,
-                                  runs=runs, delta=delta)
-        out["extrapolation"] = {k: chk[k] for k in ("n_train", "n_test", "mean_abs_rel_error", "max_abs_rel_error")}
-        out["extrapolation"]["split"] = f"runs with final compute <= {check_above:g} vs the rest (split by run)"
     return out
 
 
@@ -58,21 +53,31 @@ ESTIMATORS = {**table.ESTIMATORS, "frontier": fit_frontier}
 
 
 def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", seed=0, at=None,
-            where=None, include_mid=False, check_above=None, seed_col=None, drop_duplicates=False) -> dict:
+            where=None, include_mid=False, check_above=None, seed_col=None, drop_duplicates=False,
+            predict_at=None, level=0.9) -> dict:
     """Fit ``law`` to a CSV or sweep folder with every estimator (see `scaling.fit.table.fit_table`);
     returns a JSON-ready dict. The options and the table are checked first (`check_options`,
     `check_fit_table`); ``drop_duplicates``: rows repeating another row entirely are dropped and
-    counted ("rows_dropped")."""
-    spec = check_options(law, n_boot, seed, at, check_above, delta)
+    counted ("rows_dropped"). ``check_above``: the held-out check (`scaling.fit.extrapolate.heldout_check`,
+    "extrapolation"); ``predict_at``: targets ({role: value}) predicted with ``level`` prediction
+    intervals (`scaling.fit.predict.predict`, "predictions"); both finished points only."""
+    spec = check_options(law, n_boot, seed, at, check_above, delta, level)
     df, dropped = check_fit_table(read_table(source), spec, x, y, group, seed_col, where, str(source),
                                   drop_duplicates)
     resample.check_memory(n_boot, 128 * len(df))
     out = table.fit_table(df, law, x, y, group, n_boot, delta, seed, at, None, include_mid, check_above,
                           seed_col, estimators=ESTIMATORS)
+    xs = dict(zip(spec.inputs, x.split(","))) if x else None
+    ycol = registry.columns(spec, df, x.split(",") if x else [], y)[spec.output]
+    kw = dict(y=ycol, x=xs, run_col=group, seed_col=seed_col, n_boot=n_boot, seed=seed, delta=delta)
+    if check_above is not None:
+        out["extrapolation"] = heldout_check(df, law, check_above, **kw)
+    if predict_at:
+        out["predictions"] = [p.to_dict() for p in predict(df, law, list(predict_at), level=level, **kw)]
     return {**out, "rows_dropped": dropped} if dropped else out
 
 
-def check_options(law, n_boot, seed, at, check_above, delta="auto"):
+def check_options(law, n_boot, seed, at, check_above, delta="auto", level=0.9):
     """The law (registry row) once `fit`'s options are in their domains: --bootstrap, --seed >= 0,
     --at and --check-above finite and positive, and only for the laws that use them."""
     spec = registry.get(law)
@@ -85,9 +90,11 @@ def check_options(law, n_boot, seed, at, check_above, delta="auto"):
     if at is not None and "at" not in spec.options:
         raise DataError(f"--at: law {law} derives nothing at a compute (laws with --at: "
                         f"{', '.join(n for n, w in registry.LAWS.items() if 'at' in w.options)})")
-    if check_above is not None and spec.sample != "frontier":
-        raise DataError(f"--check-above: law {law} has no extrapolation check (laws with one: "
-                        f"{', '.join(n for n, w in registry.LAWS.items() if w.sample == 'frontier')})")
+    if check_above is not None and (spec.sample not in HELDOUT_TARGETS or spec.predict is None):
+        raise DataError(f"--check-above: law {law} has no held-out check (laws with one: "
+                        f"{', '.join(n for n, w in registry.LAWS.items() if w.sample in HELDOUT_TARGETS and w.predict)})")
+    if not 0 < level < 1:
+        raise DataError(f"--level {level}: must lie strictly between 0 and 1")
     return spec
 
 
