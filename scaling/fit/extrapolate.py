@@ -91,30 +91,45 @@ HELDOUT_TARGETS = {"points": _point_targets, "frontier": _frontier_targets}
 def heldout_check(df, law: str, max_compute: float, *, y: str, x: dict | None = None, run_col: str | None = None,
                   seed_col: str | None = None, level: float = 0.9, n_boot: int = 1000, seed: int = 0,
                   delta="auto") -> dict:
-    """Fit ``law`` on the runs whose final compute <= ``max_compute``, predict the others.
+    """Fit ``law`` on the runs whose final compute <= ``max_compute``, predict the others
+    (:func:`heldout_runs`; a run is held out whole, so none forecasts its own continuation)."""
+    spec = registry.get(law)
+    if not (np.isfinite(max_compute) and max_compute > 0):
+        raise FitError(f"held-out split at compute {max_compute}: must be finite and positive")
+    df = finished(df)
+    cols = registry.columns(spec, df, [x[r] for r in spec.inputs] if x else [], y)
+    run_col = default_run_col(df, run_col)
+    train = split_by_run(run_compute(df, spec, cols), None if run_col is None else df[run_col].to_numpy(), max_compute)
+    return heldout_runs(df, law, train, split=f"runs with final compute <= {max_compute:g} fitted, the rest held out",
+                        y=y, x=x, run_col=run_col, seed_col=seed_col, level=level, n_boot=n_boot, seed=seed,
+                        delta=delta)
 
-    Split by run (a run is held out whole, so none forecasts its own continuation); finished
-    points only. The held-out runs are compared where :data:`HELDOUT_TARGETS` says for the law's
+
+def heldout_runs(df, law: str, train, *, split: str, y: str, x: dict | None = None, run_col: str | None = None,
+                 seed_col: str | None = None, level: float = 0.9, n_boot: int = 1000, seed: int = 0,
+                 delta="auto") -> dict:
+    """Fit ``law`` on the finished rows of ``df`` where ``train`` (a mask that keeps or drops
+    whole runs) holds, and predict the others where :data:`HELDOUT_TARGETS` says for the law's
     sample, each against the prediction interval for the mean of its seeds
     (:meth:`scaling.fit.predict.Prediction.interval`). Returns a JSON-ready dict: split, counts,
     per target (at, actual, value, lo, hi, error = (value - actual)/actual, covered), mean and
     largest |error|, the share covered.
     """
     spec = registry.get(law)
-    if spec.sample not in HELDOUT_TARGETS:
+    if spec.sample not in HELDOUT_TARGETS or spec.predict is None:
         raise FitError(f"law {law!r}: no held-out check (laws with one: "
-                       f"{', '.join(n for n, s in registry.LAWS.items() if s.sample in HELDOUT_TARGETS)})")
-    if not (np.isfinite(max_compute) and max_compute > 0):
-        raise FitError(f"held-out split at compute {max_compute}: must be finite and positive")
-    df = finished(df)
+                       f"{', '.join(n for n, s in registry.LAWS.items() if s.sample in HELDOUT_TARGETS and s.predict)})")
+    train = np.asarray(train, bool)
+    if "point" in df.columns:
+        keep = (df["point"].astype(str) != "mid").to_numpy()
+        df, train = df[keep], train[keep]
     cols = registry.columns(spec, df, [x[r] for r in spec.inputs] if x else [], y)
     run_col = default_run_col(df, run_col)
-    C = run_compute(df, spec, cols)
-    train = split_by_run(C, None if run_col is None else df[run_col].to_numpy(), max_compute)
     if not train.any():
-        raise FitError(f"no runs end at or below compute {max_compute:g}: nothing to fit")
+        raise FitError(f"{split}: no runs to fit")
     if train.all():
-        raise FitError(f"no held-out runs above compute {max_compute:g}")
+        raise FitError(f"{split}: no runs held out")
+    C = run_compute(df, spec, cols)
     held = df[~train]
     cfg = "config_id" if "config_id" in df.columns else run_col
     targets, actual, k, region = HELDOUT_TARGETS[spec.sample](
@@ -127,9 +142,9 @@ def heldout_check(df, law: str, max_compute: float, *, y: str, x: dict | None = 
         rows.append({"at": p.at, "actual": float(a), "n_seeds": int(n), "value": p.value, "lo": lo, "hi": hi,
                      "error": (p.value - a) / a, "covered": bool(lo <= a <= hi)})
     err = np.array([r["error"] for r in rows])
-    return {"law": law, "split": f"runs with final compute <= {max_compute:g} fitted, the rest held out (by run)",
-            "compared_at": region, "n_train_runs": _n_runs(df[train], run_col), "n_test_runs": _n_runs(held, run_col),
-            "level": level, "targets": rows, "mean_error": float(err.mean()),
+    return {"law": law, "split": split + " (by run)", "compared_at": region,
+            "n_train_runs": _n_runs(df[train], run_col), "n_test_runs": _n_runs(held, run_col),
+            "fitted_up_to": float(C[train].max()), "level": level, "targets": rows, "mean_error": float(err.mean()),
             "mean_abs_rel_error": float(np.mean(np.abs(err))), "max_abs_rel_error": float(np.max(np.abs(err))),
             "covered": float(np.mean([r["covered"] for r in rows])), "resampled": preds[0].resampled}
 
