@@ -235,6 +235,9 @@ def residual_spread(spec, params, xs, yv):
 
 def fit_points(spec, xs, yv, groups, configs, *, n_boot, seed, delta):
     """A law fitted to every point; bootstrap draws of its parameters (whole runs / seeds)."""
+    u, _ = point_units(groups, configs, len(yv))
+    if u.n_configs < 3:  # refused before the fit, which is the costly part
+        raise FitError(f"a bootstrap needs at least 3 independent configurations; got {u.n_configs}")
     if spec.closed_fit is not None:
         fit = registry.fit(spec.name, *xs, y=yv)
         fit, samples = bootstrap(None, fit, groups, n_boot=n_boot, seed=seed, configs=configs, data=(*xs, yv))
@@ -242,7 +245,6 @@ def fit_points(spec, xs, yv, groups, configs, *, n_boot, seed, delta):
         problem = registry.problem(spec.name, *xs, y=yv, delta=delta)
         fit = fit_problem(problem)
         fit, samples = bootstrap(problem, fit, groups, n_boot=n_boot, seed=seed, configs=configs)
-    u, _ = point_units(groups, configs, len(yv))
     return fit.params, {k: samples[k] for k in spec.params}, _words(u, groups), (xs, yv)
 
 

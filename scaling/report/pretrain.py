@@ -34,6 +34,7 @@ from scaling.fit import registry, resample
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
 from scaling.report import section
 from scaling.report.figures import report_figures
+from scaling.report.forecast import lines as forecast_lines, top_rung
 
 REPORT_KEYS = ("metric", "bootstrap", "compare", "trim")
 PAIR_KEYS = ("candidate", "baseline", "claim")
@@ -219,6 +220,7 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
                             for r in comparisons],
             "refused": refused,
             "verdicts": verdicts,
+            "forecasts": top_rung(df, y, n_boot=cfg["bootstrap"]),  # the top rung, fitted without it
         }
         atomic_write_json(tmp / "results.json", jsonable(results))
         atomic_write_text(tmp / "summary.md", summary_md(results, fits, comparisons, figures))
@@ -277,5 +279,6 @@ def summary_md(results: dict, fits: dict, comparisons: list, figures: dict) -> s
     md += ["", "## Multipliers by target loss and by compute", ""]
     for r in comparisons:
         md += ["```"] + multiplier_lines(r) + ["```", ""]
+    md += forecast_lines(results.get("forecasts", []))
     md += ["## Figures", ""] + [f"![{k}]({Path(p).name})" for k, p in figures.items()] + [""]
     return "\n".join(md)
