@@ -1,0 +1,123 @@
+"""`scaling forecast` / `scaling score` in-process: a forecast written before its target runs exist,
+scored once they do, on a planted power-law ladder (tests/test_fit_predict.py); every refusal one
+line naming the culprit, exit 2, nothing written; `fit --predict-at` agrees with the frontier fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scaling import forecast as fc
+from scaling.cli import main
+from test_fit_predict import ladder, truth
+
+TOP = 64  # the planted ladder's largest width (compute 1e12): the target
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """before.csv: the ladder without its largest width; after.csv: with it (the runs came in);
+    forecast.json: a forecast of the largest width, written from before.csv."""
+    w = tmp_path_factory.mktemp("forecast")
+    df = ladder(np.random.default_rng(7))
+    df[df["model.width"] != TOP].to_csv(w / "before.csv", index=False)
+    df.to_csv(w / "after.csv", index=False)
+    rc = main(["forecast", str(w / "before.csv"), "--law", "power", "--target", "compute=1e12", "--match",
+               f"model.width={TOP}", "--y", "loss", "--bootstrap", "50", "--out", str(w / "forecast.json")])
+    assert rc == 0
+    return w
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _refused(world, capsys, argv: list, culprit: str) -> None:
+    capsys.readouterr()
+    before = _snapshot(world)
+    rc = main([a.format(w=world) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert culprit in err, err
+    assert _snapshot(world) == before  # nothing written, nothing changed
+
+
+def test_forecast_record_is_sealed_and_holds_what_it_rests_on(world):
+    rec = fc.read_forecast(world / "forecast.json")
+    assert rec["law"] == "power" and rec["target"] == {"at": {"compute": 1e12}, "match": {"model.width": str(TOP)}}
+    assert rec["inputs"]["rows"] == 28 and rec["inputs"]["target_rows_seen"] == 0
+    assert len(rec["inputs"]["hash"]) == 64 and rec["code"]["version"]
+    p = rec["prediction"]
+    assert p["lo"] < p["fit_lo"] <= p["value"] <= p["fit_hi"] < p["hi"]
+    assert abs(p["value"] - truth(1e12)) < 0.01  # the planted law, 2x beyond the fitted runs
+
+
+def test_score_reads_the_target_runs_and_writes_a_sealed_score(world, capsys):
+    capsys.readouterr()
+    assert main(["score", str(world / "forecast.json"), str(world / "after.csv")]) == 0
+    out = capsys.readouterr().out
+    rec = json.loads((world / "forecast.score.json").read_text())
+    assert rec["checksum"] == fc.checksum(rec) and rec["n_runs"] == 4
+    df = ladder(np.random.default_rng(7))
+    actual = df.loc[df["model.width"] == TOP, "loss"].mean()
+    assert rec["actual"] == pytest.approx(actual)
+    assert rec["error"] == pytest.approx((rec["value"] - actual) / actual)
+    assert rec["covered"] == (rec["interval"][0] <= actual <= rec["interval"][1])
+    assert f"{rec['error']:+.2%}" in out
+    (world / "forecast.score.json").unlink()  # the refusals below check that nothing is written
+
+
+@pytest.mark.parametrize("argv, culprit", [
+    (["forecast", "{w}/before.csv", "--law", "power", "--target", "compute=-1", "--y", "loss", "--out", "{w}/x.json"], "compute must be finite and positive"),
+    (["forecast", "{w}/before.csv", "--law", "power", "--target", "compute=nan", "--y", "loss", "--out", "{w}/x.json"], "compute=nan"),
+    (["forecast", "{w}/before.csv", "--law", "power", "--target", "compute=1e20", "--y", "loss", "--out", "{w}/x.json"], "more than 10000x"),
+    (["forecast", "{w}/before.csv", "--law", "chinchilla", "--target", "compute=1e12", "--y", "loss", "--out", "{w}/x.json"], "takes params, tokens"),
+    (["forecast", "{w}/before.csv", "--law", "power", "--target", "compute=1e12", "--y", "nope", "--out", "{w}/x.json"], "nope"),
+    (["forecast", "{w}/before.csv", "--law", "power", "--target", "compute=1e12", "--y", "loss", "--out", "{w}/forecast.json"], "never overwritten"),
+    (["forecast", "{w}/before.csv", "--law", "power", "--target", "compute=1e12", "--where", "colour=red", "--y", "loss", "--out", "{w}/x.json"], "colour"),
+])
+def test_forecast_refusals(world, capsys, argv, culprit):
+    _refused(world, capsys, argv, culprit)
+
+
+def _variant(world, name: str, edit) -> str:
+    rec = json.loads((world / "forecast.json").read_text())
+    rec = edit(rec)
+    (world / name).write_text(json.dumps(rec))
+    return name
+
+
+def test_score_refusals(world, capsys):
+    def reseal_as(law):
+        return lambda r: fc.seal({k: v for k, v in {**r, "law": law}.items() if k != "checksum"})
+
+    edited = _variant(world, "edited.json", lambda r: {**r, "prediction": {**r["prediction"], "value": 0.5}})
+    other_law = _variant(world, "other_law.json", reseal_as("chinchilla"))
+    df = ladder(np.random.default_rng(7))
+    df.loc[0, "loss"] += 0.01  # a fitted run changed after the forecast
+    df.to_csv(world / "changed.csv", index=False)
+    for name, source, culprit in ((edited, "after.csv", "edited after it was written"),
+                                  (other_law, "after.csv", "does not match the record's law 'chinchilla'"),
+                                  ("forecast.json", "before.csv", "no finished rows match the target"),
+                                  ("forecast.json", "changed.csv", "inputs hash differs")):
+        _refused(world, capsys, ["score", f"{{w}}/{name}", f"{{w}}/{source}"], culprit)
+    for name in (edited, other_law, "changed.csv"):
+        (world / name).unlink()
+
+
+def test_fit_predict_at_agrees_with_the_frontier_fit(world, capsys):
+    capsys.readouterr()
+    rc = main(["fit", str(world / "before.csv"), "--law", "power", "--y", "loss", "--bootstrap", "50",
+               "--predict-at", "compute=1e12", "--predict-at", "compute=2e12", "--check-above", "3e11", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    p = res["params"]
+    for pred, c in zip(res["predictions"], (1e12, 2e12)):  # two implementations of the frontier fit agree
+        assert pred["value"] == pytest.approx(p["E"] + p["A"] * c ** -p["alpha"], rel=1e-6)
+        assert pred["lo"] < pred["value"] < pred["hi"]
+    e = res["extrapolation"]
+    assert e["n_test_runs"] == 4 and len(e["targets"]) == 1 and e["max_abs_rel_error"] < 0.02  # width 56 held out
