@@ -121,3 +121,10 @@ def test_fit_predict_at_agrees_with_the_frontier_fit(world, capsys):
         assert pred["lo"] < pred["value"] < pred["hi"]
     e = res["extrapolation"]
     assert e["n_test_runs"] == 4 and len(e["targets"]) == 1 and e["max_abs_rel_error"] < 0.02  # width 56 held out
+
+
+@pytest.mark.parametrize("flag, culprit", [("compute=0", "compute must be finite and positive"),
+                                           ("params=1e5,tokens=1e6", "takes compute"),
+                                           ("compute=1e17", "more than 10000x"), ("compute", "ROLE=VALUE")])
+def test_fit_predict_at_refusals(world, capsys, flag, culprit):
+    _refused(world, capsys, ["fit", "{w}/before.csv", "--law", "power", "--y", "loss", "--predict-at", flag], culprit)

@@ -269,8 +269,8 @@ FIT_CASES = {
     "--at -1": ("{w}/m.csv " + FIT + " --at -1", "--at -1"),
     "--at for a law without": ("{w}/rl.csv --law loglinear --x rl/flops --y eval/pass@1/heldout --at 1e16", "--at"),
     "--check-above nan": ("{w}/m.csv " + FIT + " --check-above nan", "--check-above nan"),
-    "--check-above with chinchilla": ("{w}/m.csv --law chinchilla --x params/total,compute/flops "
-                                      "--y eval/loss/caption --check-above 1e15", "--check-above && chinchilla"),
+    "--check-above with approach2": ("{w}/m.csv --law approach2 --x compute/flops,params/total "
+                                     "--y eval/loss/caption --check-above 1e15", "--check-above && approach2"),
     "--delta nan": ("{w}/m.csv " + FIT + " --delta nan", "--delta"),
     "unknown law": ("{w}/m.csv --law powr", "powr"),
     "unknown option": ("{w}/m.csv " + FIT + " --bootsrap 5", "--bootsrap"),

@@ -133,9 +133,12 @@ def target_compute(spec, t: dict) -> float:
     return float(t["compute"]) if "compute" in t else 6.0 * float(t["params"]) * float(t["tokens"])
 
 
-def check_reach(spec, targets, data_compute) -> None:
-    """DataError naming a target more than :data:`MAX_REACH` times beyond the data's largest compute."""
-    top = float(np.max(data_compute))
+def check_reach(spec, targets, df, cols) -> None:
+    """DataError naming a target more than :data:`MAX_REACH` times beyond the largest compute of
+    ``df``'s finished rows (laws in compute, or in params and tokens; others have no compute)."""
+    if not ({"compute"} <= set(spec.inputs) or {"params", "tokens"} <= set(spec.inputs)):
+        return
+    top = float(np.max(run_compute(finished(df), spec, cols)))
     for t in targets:
         c = target_compute(spec, t)
         if c > MAX_REACH * top:
@@ -177,8 +180,7 @@ def predict(df, law: str, at: list[dict], *, y: str, x: dict | None = None, run_
     run_col = default_run_col(df, run_col)
     groups, configs = units_of_rows(df, run_col, seed_col)
     *xs, yv = registry.values(spec, df, cols)
-    if {"compute"} <= set(spec.inputs) or {"params", "tokens"} <= set(spec.inputs):
-        check_reach(spec, targets, run_compute(df, spec, cols))
+    check_reach(spec, targets, df, cols)
     params, draws, resampled, fitted = FITTERS[spec.sample](spec, xs, yv, groups, configs, n_boot=n_boot,
                                                             seed=seed, delta=delta)
     spread, dof, source = seed_spread(yv, xs, groups, configs)

@@ -20,7 +20,7 @@ from scaling.errors import DataError
 from scaling.fit import registry, resample, table
 from scaling.fit.bootstrap import percentile_intervals
 from scaling.fit.extrapolate import HELDOUT_TARGETS, heldout_check
-from scaling.fit.predict import predict
+from scaling.fit.predict import check_reach, check_targets, predict
 from scaling.fit.io import Table, check_table, read_table, require_columns
 
 
@@ -65,6 +65,9 @@ def run_fit(source, law, x=None, y=None, group=None, n_boot=1000, delta="auto", 
     df, dropped = check_fit_table(read_table(source), spec, x, y, group, seed_col, where, str(source),
                                   drop_duplicates)
     resample.check_memory(n_boot, 128 * len(df))
+    if predict_at:  # targets checked before any fit: their roles, values and reach
+        check_reach(spec, check_targets(spec, list(predict_at)), df,
+                    registry.columns(spec, df, x.split(",") if x else [], y))
     out = table.fit_table(df, law, x, y, group, n_boot, delta, seed, at, None, include_mid, check_above,
                           seed_col, estimators=ESTIMATORS)
     xs = dict(zip(spec.inputs, x.split(","))) if x else None
