@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scaling import forecast as fc
@@ -128,3 +129,24 @@ def test_fit_predict_at_agrees_with_the_frontier_fit(world, capsys):
                                            ("compute=1e17", "more than 10000x"), ("compute", "ROLE=VALUE")])
 def test_fit_predict_at_refusals(world, capsys, flag, culprit):
     _refused(world, capsys, ["fit", "{w}/before.csv", "--law", "power", "--y", "loss", "--predict-at", flag], culprit)
+
+
+def test_report_forecasts_the_top_rung_of_each_recipe():
+    from scaling.report.forecast import lines, summary, top_rung
+
+    rng = np.random.default_rng(11)
+    df = ladder(rng).assign(recipe="a")
+    df = df.assign(**{"params/total": 1000.0 * df["model.width"]})
+    two = pd.concat([df, df.assign(recipe="b", run_id="b" + df["run_id"], config_id="b" + df["config_id"],
+                                   loss=df["loss"] + 0.05)], ignore_index=True)
+    rows = top_rung(two, "loss", laws=("power",), n_boot=50)
+    assert [(r["recipe"], r["target"]["compute"]) for r in rows] == [("a", pytest.approx(1e12)), ("b", pytest.approx(1e12))]
+    a = rows[0]
+    actual = df.loc[df["model.width"] == TOP, "loss"].mean()
+    assert a["actual"] == pytest.approx(actual) and a["n_seeds"] == 4
+    assert a["error"] == pytest.approx((a["value"] - actual) / actual)
+    s = summary(rows)["power"]
+    assert s["targets"] == 2 and s["max_abs_error"] == pytest.approx(max(abs(r["error"]) for r in rows))
+    md = "\n".join(lines(rows))
+    assert "| a | power | compute 1e+12 |" in md and f"{a['error']:+.2%}" in md
+    assert top_rung(df.drop(columns=["params/total", "model.width"]), "loss", laws=("power",))[0]["refused"]

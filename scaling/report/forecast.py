@@ -25,11 +25,12 @@ LAWS = ("power", "chinchilla")
 def top_rung(df, y: str = "eval/loss/caption", *, laws=LAWS, recipe_col: str = "recipe", n_boot: int = 1000,
              level: float = 0.9, seed: int = 0) -> list[dict]:
     """Rows (recipe, law, target, value, lo, hi, level, actual, n_seeds, error, covered) of every
-    recipe's top-rung forecast; a recipe and law that cannot be fitted gives one row with
-    ``refused`` (the reason) instead."""
+    recipe's top-rung forecast; a recipe and law that cannot be fitted (or a table with no size
+    column) gives one row with ``refused`` (the reason) instead."""
     size = next((c for c in SIZE_COLUMNS if c in df.columns), None)
-    if size is None:
-        raise DataError(f"no size column ({', '.join(SIZE_COLUMNS)}) to hold out the largest size by")
+    if size is None:  # the report goes on without its forecast, saying why
+        return [{"recipe": "all", "law": law, "refused": f"no size column ({', '.join(SIZE_COLUMNS)}) to hold out "
+                 f"the largest size by"} for law in laws]
     recipes = sorted(map(str, df[recipe_col].unique())) if recipe_col in df.columns else [None]
     rows = []
     for recipe in recipes:
