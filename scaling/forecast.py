@@ -166,12 +166,12 @@ def _prediction(rec: dict) -> Prediction:
 
 
 def target_runs(df, rec: dict) -> pd.DataFrame:
-    """The target's rows: finished, matching the record's ``match`` filters, and per run the point
+    """The target's rows: finished, matching the record's ``where`` and ``match`` filters, and per run the point
     nearest the target in log inputs, kept when every input is within :data:`TOLERANCE` of it."""
     spec = registry.get(rec["law"])
     opts = rec["options"]
     d = finished(df)
-    d = d[_matching(d, rec["target"]["match"], "--match")]
+    d = d[_matching(d, opts["where"], "--where") & _matching(d, rec["target"]["match"], "--match")]
     if len(d) == 0:
         return d
     xs = registry.values(spec, d, opts["columns"])[:-1]

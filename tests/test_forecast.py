@@ -150,3 +150,15 @@ def test_report_forecasts_the_top_rung_of_each_recipe():
     md = "\n".join(lines(rows))
     assert "| a | power | compute 1e+12 |" in md and f"{a['error']:+.2%}" in md
     assert top_rung(df.drop(columns=["params/total", "model.width"]), "loss", laws=("power",))[0]["refused"]
+
+
+def test_target_runs_are_the_nearest_point_of_each_matching_run():
+    df = ladder(np.random.default_rng(2))
+    two = pd.concat([df.assign(recipe="a"), df.assign(recipe="b", run_id="b" + df["run_id"])], ignore_index=True)
+    rec = {"law": "power", "target": {"at": {"compute": 1.03e12}, "match": {"model.width": str(TOP)}},
+           "options": {"where": {"recipe": "a"}, "columns": {"compute": "compute/flops", "loss": "loss"},
+                       "run_col": "run_id"}}
+    runs = fc.target_runs(two, rec)
+    assert sorted(runs["run_id"]) == [f"r7s{s}" for s in range(4)]  # recipe b's runs are not the target's
+    far = {**rec, "target": {**rec["target"], "at": {"compute": 1.1e12}}}  # 10% away: beyond the tolerance
+    assert len(fc.target_runs(two, far)) == 0
