@@ -41,7 +41,7 @@ DECIDES_RECORDS = ("__init__.py", "config.py", "families.py", "stream.py", "data
                    "preemption.py", "tracking.py", "rl", "testtime")
 # ... and what only reads, plans, launches, fits or reports: changing it cannot change a run's records.
 READS_ONLY = ("cli", "sweep", "fit", "claims", "calibration", "report", "plots.py", "records.py", "reading.py", "integrity.py",
-              "provenance.py", "bench", "errors.py")
+              "provenance.py", "bench", "errors.py", "forecast.py")
 # Older code versions whose records this code reproduces exactly, with how that was checked.
 SAME_RECORDS: dict[str, str] = {
     # b98704346fd0 (main at 2d2b6fd) left with issue 18: RL records gained greedy, guess and
