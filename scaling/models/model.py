@@ -106,7 +106,8 @@ def build(cfg: RunConfig, seed: int) -> Model:
     model = Model(cfg, nnx.Rngs(params=seed))
     if cfg.model.param == "mup":
         init, _ = _mup_factors(cfg)
-        nnx.update(model, jax.tree.map(lambda p, f: p * f, nnx.state(model, nnx.Param), init))
+        # factors of 1 left alone: outside jit every distinct product would compile a kernel
+        nnx.update(model, jax.tree.map(lambda p, f: p if f == 1.0 else p * f, nnx.state(model, nnx.Param), init))
     return model
 
 
