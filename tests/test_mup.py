@@ -185,3 +185,12 @@ def test_bad_values_are_one_line_naming_the_key(setting, key, tmp_path, capsys):
     lines = [x for x in (cap.out + cap.err).splitlines() if x.strip()]
     assert rc == 2 and len(lines) == 1 and key in lines[0] and "Traceback" not in lines[0], lines
     assert not (tmp_path / "run").exists()
+
+
+def test_flops_and_parameters_are_the_standard_models():
+    from scaling import flops
+
+    std, mup = _cfg("standard", 48, "early"), _cfg("mup", 48, "early")  # a head of 48: mup's divisor differs
+    assert flops.params(mup) == flops.params(std)
+    assert flops.step_cost(mup) == flops.step_cost(std)
+    assert flops.against_xla(mup, splits=("caption",)) == flops.against_xla(std, splits=("caption",))
