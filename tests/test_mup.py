@@ -149,11 +149,13 @@ def test_cached_decoding_uses_mups_attention_scale():
     from scaling.rl.problems import build as problems
 
     cfg = _cfg("mup", 48, "early")  # one head of 48: mup's divisor differs from sqrt(48)
-    model = build(cfg, 1)
+    graphdef, params = nnx.split(build(cfg, 1), nnx.Param)
     pr = problems(cfg.data, ProblemConfig(train=2, heldout=2, tiers="0"), "train")
     text = generate.full_text(pr.prompt, pr.prompt_len, np.full((len(pr), 1), 5, np.int32), 1)
-    full = model("qa", jnp.asarray(pr.images), jnp.asarray(text))
-    logits, _ = generate.prefill(model, jnp.asarray(pr.images), jnp.asarray(pr.prompt), jnp.asarray(pr.prompt_len))
+    images = jnp.asarray(pr.images)
+    full = jax.jit(lambda p: nnx.merge(graphdef, p)("qa", images, jnp.asarray(text)))(params)
+    logits = jax.jit(lambda p: generate.prefill(nnx.merge(graphdef, p), images, jnp.asarray(pr.prompt),
+                                                jnp.asarray(pr.prompt_len))[0])(params)
     want = np.asarray(full[np.arange(len(pr)), pr.prompt_len - 1])
     np.testing.assert_allclose(np.asarray(logits), want, rtol=1e-4, atol=1e-5)
 
