@@ -16,13 +16,14 @@ to a base model of `model.base_width` (at the base width it is the standard mode
 where r = fan_in / the base model's fan_in. Which matrices are which is read off the shapes: a
 dimension that differs between this model and its base grows with width (so every family, the
 `late` family's ViT and projector included, is covered without a table of layer names). The readout
-is kept at plain logits with the 1/r moved into its initial scale and learning rate (for Adam this
-equals a 1/r multiplier on the logits): the forward pass, its FLOPs, and every reader of the logits
-(RL sampling, test-time decoding) stay as they are.
+is kept at plain logits with the 1/r moved into its initial scale and learning rate (for Adam
+this equals, up to Adam's epsilon, a 1/r multiplier on the logits): the forward pass, its FLOPs,
+and every reader of the logits (RL sampling, test-time decoding) stay as they are.
 
 Attention scores are divided by d_head / sqrt(d_base) instead of sqrt(d_head) (µP's 1/d), where
 d_base is the head size the ladder gives the base width: the same scale at the base, and query-key
-products that stay of order one as heads widen (the ladder's small widths grow one head).
+products that stay of order one as heads widen (below width 64 the ladder has one head, as wide
+as the model).
 
 Weight decay is left out of the multipliers (`scaling.optim`): a matrix decays by lr * weight_decay
 per step at every width, so the decay's time scale does not change with width.
