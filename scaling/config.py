@@ -23,6 +23,7 @@ from scaling.errors import ConfigError
 
 SCHEDULES = ("cosine", "wsd")
 DTYPES = ("float32", "bfloat16")
+PARAMS = ("standard", "mup")  # parameterisations (`scaling.models.mup`)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class ModelConfig:
     dtype: the compute dtype of matmuls and activations (`float32` | `bfloat16`); parameters,
     optimizer state, softmax/log-softmax and the loss stay float32. In the run id only when not
     float32, so float32 runs keep their ids.
+    param: `standard` (every matrix initialised at std 0.02, one learning rate) | `mup` (per-layer
+    initialisation and Adam learning-rate multipliers relative to a model of `base_width`, so the
+    best learning rate transfers across widths: `scaling.models.mup`). `param` is in the run id only
+    when not standard, `base_width` only under mup.
     """
 
     family: str = "early"
@@ -42,6 +47,8 @@ class ModelConfig:
     heads: int = 0
     mlp_ratio: int = 4
     dtype: str = "float32"
+    param: str = "standard"
+    base_width: int = 32
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,17 @@ def ladder(width: int) -> tuple[int, int]:
     return depth, heads
 
 
+def vision_width(width: int) -> int:
+    """The `late` family's ViT width for a decoder of `width` when `vision.width` is 0."""
+    return max(16, width // 2)
+
+
 def resolve(cfg: RunConfig) -> RunConfig:
     """Fill ladder-derived sizes and validate; the result is what gets trained and hashed."""
     m, v = cfg.model, cfg.vision
     depth, heads = ladder(m.width) if m.width > 0 else (0, 0)
     m = dataclasses.replace(m, depth=m.depth or depth, heads=m.heads or heads)
-    vw = v.width or max(16, m.width // 2)
+    vw = v.width or vision_width(m.width)
     vdepth, vheads = ladder(vw)
     v = dataclasses.replace(v, width=vw, depth=v.depth or max(1, vdepth // 2), heads=v.heads or vheads)
     out = dataclasses.replace(cfg, model=m, vision=v)
@@ -131,6 +143,15 @@ def validate(cfg: RunConfig) -> None:
     families.get(m.family)  # ConfigError naming the choices
     if m.dtype not in DTYPES:
         raise ConfigError(f"model.dtype: unknown compute dtype {m.dtype!r} (choose from {', '.join(DTYPES)})")
+    if m.param not in PARAMS:
+        raise ConfigError(f"model.param: unknown parameterisation {m.param!r} (choose from {', '.join(PARAMS)})")
+    if m.param == "mup":
+        if m.base_width <= 0:
+            raise ConfigError(f"model.base_width: must be positive, got {m.base_width}")
+        base_heads = ladder(m.base_width)[1]
+        if m.base_width % base_heads:
+            raise ConfigError(f"model.base_width: {m.base_width} does not split into the ladder's {base_heads} "
+                              f"heads (the base model's head size anchors mup's attention scale)")
     positive = {
         "model.width": m.width, "model.depth": m.depth, "model.heads": m.heads, "model.mlp_ratio": m.mlp_ratio,
         "vision.patch_size": v.patch_size, "vision.width": v.width, "vision.depth": v.depth,
@@ -333,7 +354,7 @@ def config_id(cfg: RunConfig) -> str:
 
 WORLD_KEYS = {"shapes": (), "kinds": ("kinds", "zipf", "noise")}
 # keys added after runs were recorded: in the id only when not at this default, so old ids stand
-ADDED = {("model", "dtype"): "float32"}
+ADDED = {("model", "dtype"): "float32", ("model", "param"): "standard"}
 
 
 def _used(cfg: RunConfig) -> dict:
@@ -345,6 +366,8 @@ def _used(cfg: RunConfig) -> dict:
         unused.add("chains")  # only a run that has worked chains names them in its id
     data["data"] = {k: v for k, v in data["data"].items() if k not in unused}
     data["train"] = {k: v for k, v in data["train"].items() if k not in ("log_every", "tensorboard")}
+    if cfg.model.param != "mup":
+        del data["model"]["base_width"]  # only mup reads it
     for (section, key), default in ADDED.items():
         if data[section].get(key) == default:
             del data[section][key]

@@ -28,7 +28,7 @@ from scaling import flops
 from scaling.config import RunConfig
 from scaling.data import SPLITS, layout, split_counts, train_batch, val_batch
 from scaling.data.tokenizer import syllable_ids
-from scaling.models import build, loss_sums
+from scaling.models import build, loss_sums, lr_scale
 from scaling.models.model import example_loss_sums
 from scaling.optim import apply, moments
 from scaling.pack import check_pack
@@ -117,7 +117,7 @@ class Trainer:
         self.steps = flops.num_steps(self.cfg)
         self.groups = layout_groups(tuple(split_counts(self.cfg.data, self.cfg.train.batch_size)))
         self.graphdef, params = init_params(self.cfg, [c.seed for c in cfgs])
-        self.tx = moments(self.cfg.optim)
+        self.tx = moments(self.cfg.optim, lr_scale(self.cfg))  # per-parameter multipliers under µP
         self.lrs = [lr_schedule(c.optim, max(self.steps, 1)) for c in cfgs]
         self.weight_decay = jnp.asarray([c.optim.weight_decay for c in cfgs], jnp.float32)
         self.state = (params, jax.vmap(self.tx.init)(params))

@@ -2,6 +2,6 @@
 
 The stream geometry is `scaling.stream` (JAX-free, so the planner reads it without this package)."""
 
-from scaling.models.model import Model, build, loss_sums, patchify, targets
+from scaling.models.model import Model, build, loss_sums, lr_scale, patchify, targets
 
-__all__ = ["Model", "build", "loss_sums", "patchify", "targets"]
+__all__ = ["Model", "build", "loss_sums", "lr_scale", "patchify", "targets"]

@@ -22,6 +22,7 @@ from scaling import families
 from scaling.config import RunConfig
 from scaling.errors import ConfigError
 from scaling.models.layers import Stack, compute_dtype, embedding, linear
+from scaling.models.mup import attention_divisor
 from scaling.stream import patches_per_image
 
 
@@ -32,7 +33,8 @@ class VisionEncoder(nnx.Module):
         v, p, dt = cfg.vision, cfg.vision.patch_size, compute_dtype(cfg)
         self.patch_embed = linear(p * p * 3, v.width, rngs, dtype=dt)
         self.pos = embedding(patches_per_image(cfg), v.width, rngs)
-        self.stack = Stack(v.width, v.depth, v.heads, v.mlp_ratio, rngs, dt)
+        self.stack = Stack(v.width, v.depth, v.heads, v.mlp_ratio, rngs, dt,
+                           attention_divisor(cfg, v.width // v.heads))
         self.proj_in = linear(v.width, cfg.model.width, rngs, dtype=dt)
         self.proj_out = linear(cfg.model.width, cfg.model.width, rngs, dtype=dt)
 

@@ -36,12 +36,15 @@ def norm(width: int, rngs: nnx.Rngs, dtype=jnp.float32) -> nnx.LayerNorm:
     return nnx.LayerNorm(width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
 
 
-def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> jax.Array:
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None,
+           divisor: float | None = None) -> jax.Array:
     """q [b, q, h, dh], k/v [b, k, h, dh], mask broadcastable to [b, h, q, k] (None: attend to all)
-    -> [b, q, h*dh]. Scores and softmax in float32 (at least), the mixing matmul in v's dtype."""
+    -> [b, q, h*dh]. Scores (divided by `divisor`, default sqrt(dh); `Attention.divisor`) and
+    softmax in float32 (at least), the mixing matmul in v's dtype."""
     b, s, h, dh = q.shape
     acc = jnp.promote_types(q.dtype, jnp.float32)
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=acc) / math.sqrt(dh)
+    divisor = math.sqrt(dh) if divisor is None else divisor
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=acc) / divisor
     if mask is not None:
         scores = jnp.where(mask, scores, jnp.finfo(acc).min)
     weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
@@ -49,10 +52,13 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None) -> 
 
 
 class Attention(nnx.Module):
-    """Multi-head self-attention with one fused QKV projection; causal or bidirectional."""
+    """Multi-head self-attention with one fused QKV projection; causal or bidirectional. Scores
+    are divided by `divisor` (None: sqrt of the head size; `scaling.models.mup.attention_divisor`)."""
 
-    def __init__(self, width: int, heads: int, out_std: float, rngs: nnx.Rngs, dtype=jnp.float32):
+    def __init__(self, width: int, heads: int, out_std: float, rngs: nnx.Rngs, dtype=jnp.float32,
+                 divisor: float | None = None):
         self.heads = heads
+        self.divisor = math.sqrt(width // heads) if divisor is None else divisor
         self.qkv = linear(width, 3 * width, rngs, dtype=dtype)
         self.out = linear(width, width, rngs, std=out_std, dtype=dtype)
 
@@ -62,7 +68,7 @@ class Attention(nnx.Module):
         q, k, v = jnp.split(self.qkv(x).reshape(b, s, 3, h, d // h), 3, axis=2)
         q, k, v = (t[:, :, 0] for t in (q, k, v))  # [b, s, h, dh]
         mask = jnp.tril(jnp.ones((s, s), dtype=bool)) if causal else None
-        return self.out(attend(q, k, v, mask))
+        return self.out(attend(q, k, v, mask, self.divisor))
 
 
 class MLP(nnx.Module):
@@ -75,10 +81,11 @@ class MLP(nnx.Module):
 
 
 class Block(nnx.Module):
-    def __init__(self, width: int, heads: int, ratio: int, depth: int, rngs: nnx.Rngs, dtype=jnp.float32):
+    def __init__(self, width: int, heads: int, ratio: int, depth: int, rngs: nnx.Rngs, dtype=jnp.float32,
+                 divisor: float | None = None):
         out_std = 0.02 / math.sqrt(2 * depth)  # residual branches scaled with depth (GPT-2 practice)
         self.norm1 = norm(width, rngs, dtype)
-        self.attn = Attention(width, heads, out_std, rngs, dtype)
+        self.attn = Attention(width, heads, out_std, rngs, dtype, divisor)
         self.norm2 = norm(width, rngs, dtype)
         self.mlp = MLP(width, ratio, out_std, rngs, dtype)
 
@@ -88,10 +95,11 @@ class Block(nnx.Module):
 
 
 class Stack(nnx.Module):
-    """`depth` blocks and a final norm."""
+    """`depth` blocks and a final norm; `divisor`: the attention scores' (`Attention`)."""
 
-    def __init__(self, width: int, depth: int, heads: int, ratio: int, rngs: nnx.Rngs, dtype=jnp.float32):
-        self.blocks = nnx.List([Block(width, heads, ratio, depth, rngs, dtype) for _ in range(depth)])
+    def __init__(self, width: int, depth: int, heads: int, ratio: int, rngs: nnx.Rngs, dtype=jnp.float32,
+                 divisor: float | None = None):
+        self.blocks = nnx.List([Block(width, heads, ratio, depth, rngs, dtype, divisor) for _ in range(depth)])
         self.norm = norm(width, rngs, dtype)
 
     def __call__(self, x: jax.Array, causal: bool) -> jax.Array:

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.config import RunConfig
+from scaling.models import mup
 from scaling.models.families import entry
 from scaling.models.layers import Stack, at_least_f32, compute_dtype, embedding
 from scaling.stream import max_length, stream, vocab_size
@@ -42,7 +43,8 @@ class Model(nnx.Module):
         self.pos = embedding(max_length(cfg), m.width, rngs)
         for name, module in entry(m.family).modules(cfg, rngs).items():  # the family's own, in its order
             setattr(self, name, module)
-        self.decoder = Stack(m.width, m.depth, m.heads, m.mlp_ratio, rngs, dt)
+        self.decoder = Stack(m.width, m.depth, m.heads, m.mlp_ratio, rngs, dt,
+                             mup.attention_divisor(cfg, m.width // m.heads))
         self.head = nnx.Linear(m.width, vocab_size(), use_bias=False,
                                kernel_init=nnx.initializers.normal(stddev=0.02), dtype=dt,
                                param_dtype=jnp.float32, preferred_element_type=at_least_f32(dt), rngs=rngs)
@@ -100,4 +102,24 @@ def loss_sums(logits: jax.Array, text: jax.Array, pad_id: int = 0) -> tuple[jax.
 
 
 def build(cfg: RunConfig, seed: int) -> Model:
-    return Model(cfg, nnx.Rngs(params=seed))
+    """A fresh model of `cfg` from `seed`, initialised as its parameterisation (`model.param`) says."""
+    model = Model(cfg, nnx.Rngs(params=seed))
+    if cfg.model.param == "mup":
+        init, _ = _mup_factors(cfg)
+        # factors of 1 left alone: outside jit every distinct product would compile a kernel
+        nnx.update(model, jax.tree.map(lambda p, f: p if f == 1.0 else p * f, nnx.state(model, nnx.Param), init))
+    return model
+
+
+def _param_shapes(cfg: RunConfig):
+    return nnx.state(nnx.eval_shape(lambda: Model(cfg, nnx.Rngs(0))), nnx.Param)
+
+
+def _mup_factors(cfg: RunConfig):
+    return mup.factors(_param_shapes(cfg), _param_shapes(mup.base_config(cfg)))
+
+
+def lr_scale(cfg: RunConfig):
+    """Each parameter's learning-rate multiplier (a tree shaped like the model's parameters), or
+    None under the standard parameterisation (one learning rate for every parameter)."""
+    return _mup_factors(cfg)[1] if cfg.model.param == "mup" else None

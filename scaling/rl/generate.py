@@ -52,7 +52,7 @@ def prefill(model, images, prompt, prompt_len):
     ks, vs = [], []
     for blk in model.decoder.blocks:
         q, k, v = (t[:, :, 0] for t in jnp.split(blk.attn.qkv(blk.norm1(x)).reshape(b, s, 3, h, dh), 3, axis=2))
-        x = x + blk.attn.out(_attend(q, k, v, causal))
+        x = x + blk.attn.out(_attend(q, k, v, causal, blk.attn.divisor))
         x = x + blk.mlp(blk.norm2(x))
         ks.append(k)
         vs.append(v)
@@ -74,7 +74,7 @@ def decode_step(model, cache, token, pos):
         q, k, v = (t[:, :, 0] for t in jnp.split(blk.attn.qkv(blk.norm1(x)).reshape(b, 1, 3, h, dh), 3, axis=2))
         keys = keys.at[i, rows, pos].set(k[:, 0])
         values = values.at[i, rows, pos].set(v[:, 0])
-        x = x + blk.attn.out(_attend(q, keys[i], values[i], mask))
+        x = x + blk.attn.out(_attend(q, keys[i], values[i], mask, blk.attn.divisor))
         x = x + blk.mlp(blk.norm2(x))
     return model.head(model.decoder.norm(x[:, 0])), (keys, values)
 
