@@ -37,7 +37,7 @@ from scaling.fit.io import check_values
 LR = "optim.lr"
 TEST = ("95% percentile intervals over resamples of seeds within each configuration (learning rates, "
         "points and cells of one seed drawn together); every draw refits the quadratics in log(lr) "
-        "and the log-linear law")
+        "and the log-linear law; a configuration's optimum and loss are widened by t(seeds-1)/z")
 
 
 @dataclass(frozen=True)
@@ -186,10 +186,10 @@ def lr_optimum(df: pd.DataFrame, y: str, *, n_boot: int = 1000, seed: int = 0, *
     per recipe the fit lr* = c·N^a·D^b; edge warnings. None when no cell tried two learning rates.
 
     Returns {"cells": [row per (cell, point)], "fits": {recipe: fit}, "warnings": [...],
-    "resampled": what a resample draws, "test": the intervals' test}. A row: recipe, cell, point,
-    params, tokens, compute, lrs, lr_opt (+ lr_lo, lr_hi), loss_opt (+ loss_lo, loss_hi), edge,
-    lr_chosen (the learning rate tried nearest the optimum), stable (share of resamples choosing
-    it), runs_chosen. ``columns``: names for :func:`study` (lr, x, recipe, run, seed, params, ...).
+    "resampled": what a resample draws, "test": the intervals' test}. A row: recipe, cell, name,
+    point, params, tokens, compute, lrs, mean_loss (seed means per lr), lr_opt (+ lr_lo, lr_hi),
+    loss_opt (+ loss_lo, loss_hi), edge, lr_chosen (the learning rate tried nearest the optimum),
+    stable (share of resamples choosing it), runs_chosen. ``columns``: names for :func:`study` (lr, x, recipe, run, seed, params, ...).
     """
     st = study(df, y, **columns)
     if st is None:
@@ -207,10 +207,14 @@ def lr_optimum(df: pd.DataFrame, y: str, *, n_boot: int = 1000, seed: int = 0, *
         u_draws.append(ub)
         chosen = int(np.argmin(np.abs(u - us[0])))
         picks = np.argmin(np.abs(u[None, :] - ub[:, None]), axis=1)
-        lr_lo, lr_hi = resample.interval(np.exp(ub))
-        l_lo, l_hi = resample.interval(lb)
+        # few seeds: their spread is itself uncertain, so t over z about the median draw
+        t = resample.small_sample_factor(max(int(np.isfinite(s.loss).any(1).sum()) - 1, 1))
+        med_u, med_l = np.nanmedian(ub), np.nanmedian(lb)
+        lr_lo, lr_hi = np.exp(resample.widen_about(*resample.interval(ub), med_u, t))
+        l_lo, l_hi = resample.widen_about(*resample.interval(lb), med_l, t)
         rows.append({"recipe": s.recipe, "cell": s.cell, "name": s.name, "point": s.point, "params": s.params,
                      "tokens": s.tokens, "compute": s.compute, "lrs": [float(v) for v in s.lrs],
+                     "mean_loss": [float(v) for v in _means(s)],
                      "lr_opt": float(np.exp(us[0])), "lr_lo": float(lr_lo), "lr_hi": float(lr_hi),
                      "loss_opt": float(ls[0]), "loss_lo": float(l_lo), "loss_hi": float(l_hi),
                      "edge": bool(edge[0] and s.lrs.size >= 2), "lr_chosen": float(s.lrs[chosen]),
