@@ -97,21 +97,27 @@ def study(df: pd.DataFrame, y: str, *, lr: str = LR, x: str = "compute/flops", r
         i = d.index[int(np.flatnonzero(dup.to_numpy())[0])]
         raise DataError(f"row {i}: a second run of one seed at one learning rate and point of its cell "
                         f"(cell columns: {', '.join(cols)}); give each replicate its own {sd!r}")
-    cell_keys = sorted(label.unique())
+    cell_keys, cell_of = np.unique(label.to_numpy(str), return_inverse=True)
+    seed_of = d[sd].astype(str).to_numpy()
+    lr_of, pt_of = d[lr].to_numpy(float), d[pt].to_numpy(float)
+    y_of, run_of, x_of = d[y].to_numpy(float), d[run].astype(str).to_numpy(), d[x].to_numpy(float)
     items, slices = [], []
     for ci, key in enumerate(cell_keys):
-        g = d[label == key]
-        seeds = sorted(g[sd].astype(str).unique())
-        items += [ci] * len(seeds)
-        for p, gp in g.groupby(pt, sort=True):
-            lrs = np.sort(gp[lr].astype(float).unique())
-            loss = np.full((len(seeds), lrs.size), np.nan)
-            runs = np.full((len(seeds), lrs.size), "", dtype=object)
-            for _, r in gp.iterrows():
-                i, k = seeds.index(str(r[sd])), int(np.searchsorted(lrs, float(r[lr])))
-                loss[i, k], runs[i, k] = float(r[y]), str(r[run])
-            slices.append(Cell(str(gp[recipe].iloc[0]), key, float(p), _first(gp, params), _first(gp, tokens),
-                               float(gp[x].median()), lrs, loss, runs, ci, _name(gp, key, params)))
+        rows = np.flatnonzero(cell_of == ci)
+        seeds, seed_i = np.unique(seed_of[rows], return_inverse=True)
+        items += [ci] * seeds.size
+        first = d.iloc[rows[:1]]
+        for p in np.unique(pt_of[rows]):
+            at = pt_of[rows] == p
+            r = rows[at]
+            lrs = np.unique(lr_of[r])
+            loss = np.full((seeds.size, lrs.size), np.nan)
+            runs = np.full((seeds.size, lrs.size), "", dtype=object)
+            k = np.searchsorted(lrs, lr_of[r])
+            loss[seed_i[at], k], runs[seed_i[at], k] = y_of[r], run_of[r]
+            slices.append(Cell(str(first[recipe].iloc[0]), str(key), float(p), _first(d.iloc[r[:1]], params),
+                               _first(d.iloc[r[:1]], tokens), float(np.median(x_of[r])), lrs, loss, runs, ci,
+                               _name(first, str(key), params)))
     units = resample.units(np.array(items), keys=range(len(cell_keys)))
     return Study(slices, units, {"lr": lr, "y": y, "seed": sd, "point": pt, "cells": cols, "run": run})
 
