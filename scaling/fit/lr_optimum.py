@@ -60,6 +60,9 @@ class Cell:
 
 @dataclass(frozen=True)
 class Study:
+    """A sweep's cells at their finished points (``slices``), the seeds to resample, and the
+    column names it was read with."""
+
     slices: list
     units: resample.Units  # items: (cell, seed) pairs; configurations: cells
     columns: dict

@@ -165,7 +165,8 @@ def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons:
 def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets: int = 4) -> dict:
     """Loss against parameters at fixed compute, interpolated along each run's trajectory.
 
-    Per recipe and size the best run (over learning rates) at that compute is kept.
+    Per recipe and size the best run (over learning rates) at that compute is kept; every run's
+    whole trajectory is used (not only the best-lr rows of the frontier).
     """
     lo, hi = df.groupby("run_id")[x].min().max(), df.groupby("run_id")[x].max().min()
     lo, hi = max(lo, df[x].min()), df[x].max()
@@ -227,7 +228,7 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
             else:
                 refused.append(f"{pair['candidate']} vs {pair['baseline']}: not compared ({'; '.join(r.refusals)})")
         fits = recipe_fits(fd, y, cfg["trim"], cfg["bootstrap"], comparisons)
-        figures = report_figures(fits, comparisons, y, sweep_name, tmp, isoflop_curves(fd, y), lrs)
+        figures = report_figures(fits, comparisons, y, sweep_name, tmp, isoflop_curves(df, y), lrs)
         timings["fit+compare+plots"] = time.monotonic() - t0
         results = {
             "sweep": sweep_name, "metric": y, "runs": int(df["run_id"].nunique()), "timings_s": timings,
