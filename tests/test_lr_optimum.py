@@ -146,3 +146,13 @@ def test_bad_input_is_a_data_error_naming_it():
     assert "error" in res["fits"]["r"] and len(res["cells"]) == 2
     with pytest.raises(FitError, match="size"):
         lo.transfer_check(res["fits"]["r"])
+
+
+def test_one_seed_gives_no_interval_rather_than_a_false_one():
+    df = ladder(np.random.default_rng(6), seeds=1)
+    res = lo.lr_optimum(df, Y, n_boot=50)
+    assert all(np.isnan(r["lr_lo"]) and np.isnan(r["loss_hi"]) for r in res["cells"])
+    f = res["fits"]["r"]
+    assert abs(f["params"]["a"] - A) < 0.05 and all(np.isnan(v) for v in f["intervals"]["a"])
+    with pytest.raises(FitError, match="no interval"):
+        lo.transfer_check(f)

@@ -35,6 +35,8 @@ from scaling.fit import resample
 from scaling.fit.io import check_values
 
 LR = "optim.lr"
+#: fewest cells whose resampling gives an interval when cells have one seed each (as the claims' MIN_UNITS)
+MIN_CELLS = 5
 TEST = ("95% percentile intervals over resamples of seeds within each configuration (learning rates, "
         "points and cells of one seed drawn together); every draw refits the quadratics in log(lr) "
         "and the log-linear law; a configuration's optimum and loss are widened by t(seeds-1)/z")
@@ -217,17 +219,21 @@ def lr_optimum(df: pd.DataFrame, y: str, *, n_boot: int = 1000, seed: int = 0, *
         chosen = int(np.argmin(np.abs(u - us[0])))
         picks = np.argmin(np.abs(u[None, :] - ub[:, None]), axis=1)
         # few seeds: their spread is itself uncertain, so t over z about the median draw
-        t = resample.small_sample_factor(max(int(np.isfinite(s.loss).any(1).sum()) - 1, 1))
-        med_u, med_l = np.nanmedian(ub), np.nanmedian(lb)
-        lr_lo, lr_hi = np.exp(resample.widen_about(*resample.interval(ub), med_u, t))
-        l_lo, l_hi = resample.widen_about(*resample.interval(lb), med_l, t)
+        n_seeds = int(np.isfinite(s.loss).any(1).sum())
+        if n_seeds >= 2:  # few seeds: their spread is itself uncertain, so t over z about the median draw
+            t = resample.small_sample_factor(n_seeds - 1)
+            med_u, med_l = np.nanmedian(ub), np.nanmedian(lb)
+            lr_lo, lr_hi = np.exp(resample.widen_about(*resample.interval(ub), med_u, t))
+            l_lo, l_hi = resample.widen_about(*resample.interval(lb), med_l, t)
+        else:  # one seed: no replicate spread, no interval
+            lr_lo = lr_hi = l_lo = l_hi = np.nan
         rows.append({"recipe": s.recipe, "cell": s.cell, "name": s.name, "point": s.point, "params": s.params,
                      "tokens": s.tokens, "compute": s.compute, "lrs": [float(v) for v in s.lrs],
                      "mean_loss": [float(v) for v in _means(s)],
                      "lr_opt": float(np.exp(us[0])), "lr_lo": float(lr_lo), "lr_hi": float(lr_hi),
                      "loss_opt": float(ls[0]), "loss_lo": float(l_lo), "loss_hi": float(l_hi),
                      "edge": bool(edge[0] and s.lrs.size >= 2), "lr_chosen": float(s.lrs[chosen]),
-                     "stable": float(np.mean(picks[present] == chosen)) if present.any() else float("nan"),
+                     "stable": float(np.mean(picks[present] == chosen)) if n_seeds >= 2 else float("nan"),
                      "runs_chosen": [r for r in s.runs[:, chosen] if r]})
     U = np.stack(u_draws, axis=1)  # (B, slices)
     fits = {}
@@ -269,9 +275,12 @@ def fit_law(rows: list, U: np.ndarray, idx: list, st: Study, counts: np.ndarray)
     solvable = np.linalg.matrix_rank(XtWX) == X.shape[1]
     B = np.full((U.shape[0], X.shape[1]), np.nan)
     B[solvable] = np.linalg.solve(XtWX[solvable], XtWy[solvable][..., None])[..., 0]
-    n_failed = resample.check_failures(solvable, "learning-rate optimum fit")
+    if not resample.stratified(st.units) and len({st.slices[i].index for i in keep}) < MIN_CELLS:
+        solvable[:], n_failed = False, 0  # one seed per cell and too few cells: no interval
+    else:
+        n_failed = resample.check_failures(solvable, "learning-rate optimum fit")
     names = ["log_c"] + [{"params": "a", "tokens": "b"}[t] for t in terms]
-    good = B[solvable]
+    good = B[solvable] if solvable.any() else np.full((1, len(names)), np.nan)
     out = {"law": "lr* = c" + "".join({"params": "·N^a", "tokens": "·D^b"}[t] for t in terms),
            "terms": terms, "n_points": len(keep), "n_edge_left_out": left_out, "n_failed": n_failed,
            "params": {n: float(v) for n, v in zip(names, beta)},
@@ -289,6 +298,9 @@ def transfer_check(fit: dict) -> dict:
     if "a" not in fit.get("params", {}):
         raise FitError("the learning-rate optimum was not fitted against size (one size, or no fit)")
     lo, hi = fit["intervals"]["a"]
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise FitError(f"exponent a has no interval (one seed per configuration and fewer than {MIN_CELLS} "
+                       f"configurations): transfer cannot be checked")
     n0, n1 = fit["range"]["params"]
     most = (n1 / n0) ** max(abs(lo), abs(hi))
     return {"flat": bool(lo <= 0 <= hi), "a": fit["params"]["a"], "interval": [lo, hi],

@@ -119,7 +119,10 @@ def learning_rates(df: pd.DataFrame, y: str, n_boot: int) -> dict | None:
     lrs = lr_optimum.lr_optimum(df, y, n_boot=n_boot)
     for v in (lrs or {}).get("fits", {}).values():
         if "a" in v.get("params", {}):
-            v["transfer"] = lr_optimum.transfer_check(v)
+            try:
+                v["transfer"] = lr_optimum.transfer_check(v)
+            except FitError as err:  # no interval for a (one seed per configuration)
+                v["transfer"] = {"error": str(err)}
     return lrs
 
 
@@ -192,6 +195,11 @@ def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets
 
 def _ci(v, iv, digits=3) -> str:
     return f"{v:.{digits}g} ({iv[0]:.{digits}g}–{iv[1]:.{digits}g})"
+
+
+def _lr_ci(v, iv, digits=3) -> str:
+    """As :func:`_ci`; a learning-rate estimate from one seed per configuration has no interval (NaN)."""
+    return _ci(v, iv, digits) if all(math.isfinite(b) for b in iv) else f"{v:.{digits}g} (no interval)"
 
 
 def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | None = None,
@@ -278,9 +286,9 @@ def lr_section(lrs: dict | None) -> list[str]:
             last[r["cell"]] = r
     for r in sorted(last.values(), key=lambda r: (r["recipe"], r["params"], r["name"])):
         md.append(f"| {r['recipe']} | {r['name']} | {', '.join(f'{v:.3g}' for v in r['lrs'])} | "
-                  f"{_ci(r['lr_opt'], (r['lr_lo'], r['lr_hi']))} | "
-                  f"{_ci(r['loss_opt'], (r['loss_lo'], r['loss_hi']), 4)} | {r['lr_chosen']:.3g} | "
-                  f"{r['stable']:.0%} | {'yes' if r['edge'] else ''} |")
+                  f"{_lr_ci(r['lr_opt'], (r['lr_lo'], r['lr_hi']))} | "
+                  f"{_lr_ci(r['loss_opt'], (r['loss_lo'], r['loss_hi']), 4)} | {r['lr_chosen']:.3g} | "
+                  f"{'-' if math.isnan(r['stable']) else format(r['stable'], '.0%')} | {'yes' if r['edge'] else ''} |")
     md += ["", "(each configuration at its largest finished point; every point enters the fit below)", "",
            "| recipe | law | a (N) | b (D) | c | optima fitted (at the edge: left out) | optimum flat in width? |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -290,10 +298,10 @@ def lr_section(lrs: dict | None) -> list[str]:
             continue
         p, iv = f["params"], f["intervals"]
         t = f.get("transfer")
-        flat = "-" if t is None else (f"{'yes' if t['flat'] else 'no'} (a's interval {'contains' if t['flat'] else 'excludes'}"
+        flat = "-" if t is None else t["error"] if "error" in t else (f"{'yes' if t['flat'] else 'no'} (a's interval {'contains' if t['flat'] else 'excludes'}"
                                       f" 0; lr* may change up to {t['max_change']:.3g}x across the sizes)")
-        md.append(f"| {k} | {f['law']} | {_ci(p['a'], iv['a']) if 'a' in p else '-'} | "
-                  f"{_ci(p['b'], iv['b']) if 'b' in p else '-'} | {p['c']:.3g} | {f['n_points']} "
+        md.append(f"| {k} | {f['law']} | {_lr_ci(p['a'], iv['a']) if 'a' in p else '-'} | "
+                  f"{_lr_ci(p['b'], iv['b']) if 'b' in p else '-'} | {p['c']:.3g} | {f['n_points']} "
                   f"({f['n_edge_left_out']}) | {flat} |")
     md += [f"- warning: {w}" for w in lrs["warnings"]]
     return md
