@@ -34,6 +34,16 @@ def _plain_log_y(ax) -> None:
     ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
 
 
+def _plain_log_x(ax) -> None:
+    """Log x axis of a learning-rate grid: ticks at 1, 2, 5 x 10^k (at 10^k beyond a factor 50), plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = ax.get_xlim()
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if hi / lo < 50 else (1.0,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def colour(name: str, names: list[str]) -> str:
     """A stable colour per recipe within one figure."""
     return _PALETTE[sorted(names).index(name) % len(_PALETTE)] if name in names else _PALETTE[-1]
@@ -174,6 +184,7 @@ def lr_curves(panels: dict, y_label: str = "validation loss (nats/token)", title
                 ax.plot([c["opt_lr"]], [c["opt_loss"]], "x" if not c.get("edge") else "o", ms=7, color=col,
                         mfc="none")
             ax.set_xscale("log")
+            _plain_log_x(ax)
             ax.set_xlabel("learning rate")
             ax.set_title(f"{title}: {name}" if title else name)
             ax.legend(fontsize=7)
