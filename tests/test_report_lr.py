@@ -76,3 +76,17 @@ def test_one_learning_rate_per_configuration_reports_as_before(sweep):
     assert report.learning_rates(sweep.drop(columns="optim.lr"), Y, 50) is None
     assert lr_optimum.best_lr_rows(one, None) is one
     assert report.lr_section(None) == []
+
+
+@pytest.mark.slow
+def test_report_folder_of_a_tuned_sweep(sweep, tmp_path):
+    cfg = report.settings({"bootstrap": 20}, "t.yaml", ["baseline", "early"])
+    res = report.write(sweep, tmp_path / "rep", cfg, sweep_name="syn")
+    out = tmp_path / "rep"
+    assert (out / "learning_rates.png").stat().st_size > 0
+    assert "## Learning rates" in (out / "summary.md").read_text()
+    rows = pd.read_csv(out / "best_lr_rows.csv")
+    want = lr_optimum.best_lr_rows(sweep, report.learning_rates(sweep, Y, 20))
+    assert sorted(zip(rows["run_id"], rows["step"])) == sorted(zip(want["run_id"], want["step"]))
+    assert set(res["learning_rates"]["fits"]) == {"baseline", "early"}
+    assert json.loads((out / "results.json").read_text())["learning_rates"]["cells"][0]["lrs"]

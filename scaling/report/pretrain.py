@@ -17,7 +17,8 @@ and results.json. No printing here; the CLI prints.
 A sweep with several learning rates per configuration (recipe and size) gets a "Learning rates"
 section and learning_rates.png (`scaling.fit.lr_optimum`), and its frontiers, fits and verdicts use
 at each configuration and point the runs at the rate tried nearest the fitted optimum (seeds kept
-as replicates). With one learning rate per configuration the table is used as it is.
+as replicates; those rows are written as best_lr_rows.csv, the table the verdicts judged). With one
+learning rate per configuration the table is used as it is.
 """
 
 from __future__ import annotations
@@ -254,6 +255,8 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
                                          "frontier_rows": "the runs at the learning rate tried nearest each "
                                                           "configuration's fitted optimum, per point"}
         atomic_write_json(tmp / "results.json", jsonable(results))
+        if lrs is not None:  # the table the verdicts judged, so that they can be judged again
+            atomic_write_text(tmp / "best_lr_rows.csv", fd.to_csv(index=False))
         atomic_write_text(tmp / "summary.md", summary_md(results, fits, comparisons, figures))
         old = None
         if out.exists():
