@@ -34,6 +34,16 @@ def _plain_log_y(ax) -> None:
     ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
 
 
+def _plain_log_x(ax) -> None:
+    """Log x axis of a learning-rate grid: ticks at 1, 2, 5 x 10^k (at 10^k beyond a factor 50), plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = ax.get_xlim()
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if hi / lo < 50 else (1.0,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def colour(name: str, names: list[str]) -> str:
     """A stable colour per recipe within one figure."""
     return _PALETTE[sorted(names).index(name) % len(_PALETTE)] if name in names else _PALETTE[-1]
@@ -149,6 +159,36 @@ def multiplier(curves: dict, claim: float | None = None, title: str = "Compute m
         ax.set_ylabel("baseline compute / candidate compute")
         ax.set_title(title)
         ax.legend()
+    return fig
+
+
+def lr_curves(panels: dict, y_label: str = "validation loss (nats/token)", title: str = "Loss versus learning rate"):
+    """Loss against learning rate, one panel per recipe, one line per size.
+
+    panels: {recipe: {size label: {"lr": [...], "loss": [...] (seed means), "opt_lr": lr*,
+             "opt_loss": loss at lr*, optional "lo"/"hi" (lr*'s interval), "edge": bool}}}
+    The fitted optimum is a cross with its interval as a horizontal bar; hollow when it sits at
+    the grid's edge.
+    """
+    names = list(panels)
+    with style():
+        fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.0 * max(len(names), 1), 3.6), squeeze=False,
+                                 sharey=True)
+        for ax, name in zip(axes[0], names):
+            sizes = list(panels[name])
+            for label, c in panels[name].items():
+                col = colour(label, sizes)
+                ax.plot(c["lr"], c["loss"], "o-", ms=3.5, color=col, label=label)
+                if c.get("lo") is not None:
+                    ax.plot([c["lo"], c["hi"]], [c["opt_loss"]] * 2, "-", color=col, linewidth=3, alpha=0.35)
+                ax.plot([c["opt_lr"]], [c["opt_loss"]], "x" if not c.get("edge") else "o", ms=7, color=col,
+                        mfc="none")
+            ax.set_xscale("log")
+            _plain_log_x(ax)
+            ax.set_xlabel("learning rate")
+            ax.set_title(f"{title}: {name}" if title else name)
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel(y_label)
     return fig
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scaling.errors import DataError
+from scaling.fit import lr_optimum
 from scaling.fit.io import check_values, resolve_column
 
 
@@ -58,24 +60,14 @@ def frontier(df: pd.DataFrame, *, compute: str | None = None, loss: str | None =
 
 
 def lr_edge_warnings(df, recipe, y, recipe_col="recipe", run_col="run_id", lr="optim.lr",
-                     size=("model.width", "params/total")) -> list[str]:
-    """A warning when a size's best learning rate (lowest finished loss) sits at the grid's edge."""
-    size = next((s for s in size if s in df.columns), None)
-    if lr not in df.columns or size is None or run_col not in df.columns:
+                     x="compute/flops") -> list[str]:
+    """A warning when a cell's best learning rate tried (lowest seed-averaged loss at its largest
+    finished point) is the first or last of its grid (:mod:`scaling.fit.lr_optimum`)."""
+    if lr not in df.columns or run_col not in df.columns or x not in df.columns:
         return []
     d = df[df[recipe_col].astype(str) == recipe]
-    if "point" in d.columns:
-        d = d[d["point"].astype(str) != "mid"]
-    last = d.sort_values("step" if "step" in d.columns else y).groupby(run_col).tail(1)
-    grid = np.sort(last[lr].unique())
-    if grid.size < 2:
-        return []
-    edges = []
-    for s_val, g in last.groupby(size):
-        best = g.groupby(lr)[y].mean().idxmin()
-        if best in (grid[0], grid[-1]):
-            edges.append(f"{s_val:g}")
-    if not edges:
-        return []
-    return [f"{recipe}: the best learning rate sits at the edge of the grid ({grid[0]:g}..{grid[-1]:g}) "
-            f"for {size} {', '.join(edges)}; the frontier there may be above the recipe's true one"]
+    try:
+        st = lr_optimum.study(d, y, lr=lr, x=x, recipe=recipe_col, run=run_col)
+    except DataError as err:
+        return [f"{recipe}: the learning-rate grid was not checked ({err})"]
+    return [] if st is None else lr_optimum.edge_warnings(lr_optimum.edge_rows(st))

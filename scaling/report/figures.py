@@ -24,9 +24,26 @@ def frontier_figure(fits: dict, y: str, title: str):
     return plots.frontier_plot(pts, bands, y_label=f"{y} (nats/token)", title=title)
 
 
-def report_figures(fits: dict, comparisons: list, y: str, sweep_name: str, folder: Path, iso: dict) -> dict:
-    """Write frontier.png, isoflop.png (when `iso` holds curves) and multiplier_<cand>_vs_<base>.png
-    per comparison into `folder`; returns {name: path}."""
+def lr_figure(lrs: dict, y: str, title: str):
+    """Loss against learning rate per size and recipe at each configuration's largest finished
+    point, with the fitted optimum. ``lrs``: `scaling.fit.lr_optimum.lr_optimum`'s result."""
+    last: dict = {}
+    for r in lrs["cells"]:
+        if r["cell"] not in last or r["point"] > last[r["cell"]]["point"]:
+            last[r["cell"]] = r
+    panels: dict = {}
+    for r in sorted(last.values(), key=lambda r: (r["recipe"], r["params"], r["name"])):
+        panels.setdefault(r["recipe"], {})[r["name"]] = {
+            "lr": r["lrs"], "loss": r["mean_loss"], "opt_lr": r["lr_opt"], "opt_loss": r["loss_opt"],
+            "lo": r["lr_lo"], "hi": r["lr_hi"], "edge": r["edge"]}
+    return plots.lr_curves(panels, y_label=f"{y} (nats/token)", title=title)
+
+
+def report_figures(fits: dict, comparisons: list, y: str, sweep_name: str, folder: Path, iso: dict,
+                   lrs: dict | None = None) -> dict:
+    """Write frontier.png, isoflop.png (when `iso` holds curves), multiplier_<cand>_vs_<base>.png
+    per comparison and learning_rates.png (when `lrs`, a learning-rate study, is given) into
+    `folder`; returns {name: path}."""
     figures = {"frontier": plots.save(frontier_figure(fits, y, f"{sweep_name}: loss versus training compute"),
                                       folder / "frontier.png")}
     if iso:
@@ -37,4 +54,6 @@ def report_figures(fits: dict, comparisons: list, y: str, sweep_name: str, folde
         figures[name] = plots.save(plots.multiplier(multiplier_curves(r), claim=r["claim"],
                                                     title=f"{r['candidate']} vs {r['baseline']}: compute multiplier"),
                                    folder / name)
+    if lrs is not None:
+        figures["learning_rates"] = plots.save(lr_figure(lrs, y, f"{sweep_name}, final points"), folder / "learning_rates.png")
     return figures

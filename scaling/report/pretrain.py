@@ -13,6 +13,12 @@ Without `compare`, every recipe is compared with `baseline`. The report's fitted
 from the same fits and resamples as the verdicts. The folder is written as a whole (a temporary
 folder renamed into place): frontier.png, isoflop.png, multiplier_<cand>_vs_<base>.png, summary.md
 and results.json. No printing here; the CLI prints.
+
+A sweep with several learning rates per configuration (recipe and size) gets a "Learning rates"
+section and learning_rates.png (`scaling.fit.lr_optimum`), and its frontiers, fits and verdicts use
+at each configuration and point the runs at the rate tried nearest the fitted optimum (seeds kept
+as replicates; those rows are written as best_lr_rows.csv, the table the verdicts judged). With one
+learning rate per configuration the table is used as it is.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from scaling.claims.multiplier import envelope, recipe_data
 from scaling.claims.seeds import units_of
 from scaling.claims.text import fmt, multiplier_lines
 from scaling.errors import ConfigError, DataError, FitError
-from scaling.fit import registry, resample
+from scaling.fit import lr_optimum, registry, resample
 from scaling.records import atomic_write_json, atomic_write_text, jsonable
 from scaling.report import section
 from scaling.report.figures import report_figures
@@ -107,6 +113,21 @@ def heldout_largest(df, recipe, y, x="compute/flops", trim=0.1) -> dict | None:
             "region": region, "fitted_up_to": float(np.max(fc))}
 
 
+def learning_rates(df: pd.DataFrame, y: str, n_boot: int) -> dict | None:
+    """The learning-rate study of a sweep (`scaling.fit.lr_optimum`), with the transfer check per
+    recipe; None when the sweep has no learning-rate column or one learning rate per configuration."""
+    if lr_optimum.LR not in df.columns:
+        return None
+    lrs = lr_optimum.lr_optimum(df, y, n_boot=n_boot)
+    for v in (lrs or {}).get("fits", {}).values():
+        if "a" in v.get("params", {}):
+            try:
+                v["transfer"] = lr_optimum.transfer_check(v)
+            except FitError as err:  # no interval for a (one seed per configuration)
+                v["transfer"] = {"error": str(err)}
+    return lrs
+
+
 def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons: list, x: str = "compute/flops") -> dict:
     """Per recipe: the fit (and draws) of the comparison it took part in — the same bootstrap as
     its verdict — or, for a recipe in no comparison, the same estimator with its own resamples."""
@@ -149,7 +170,8 @@ def recipe_fits(df: pd.DataFrame, y: str, trim: float, n_boot: int, comparisons:
 def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets: int = 4) -> dict:
     """Loss against parameters at fixed compute, interpolated along each run's trajectory.
 
-    Per recipe and size the best run (over learning rates) at that compute is kept.
+    Per recipe and size the best run (over learning rates) at that compute is kept; every run's
+    whole trajectory is used (not only the best-lr rows of the frontier).
     """
     lo, hi = df.groupby("run_id")[x].min().max(), df.groupby("run_id")[x].max().min()
     lo, hi = max(lo, df[x].min()), df[x].max()
@@ -177,6 +199,11 @@ def _ci(v, iv, digits=3) -> str:
     return f"{v:.{digits}g} ({iv[0]:.{digits}g}–{iv[1]:.{digits}g})"
 
 
+def _lr_ci(v, iv, digits=3) -> str:
+    """As :func:`_ci`; a learning-rate estimate from one seed per configuration has no interval (NaN)."""
+    return _ci(v, iv, digits) if all(math.isfinite(b) for b in iv) else f"{v:.{digits}g} (no interval)"
+
+
 def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | None = None,
           sweep_name: str = "sweep", timings: dict | None = None) -> dict:
     """Fit, compare and plot (`runs`, the sweep folder, is not needed here); write the report folder as a whole (a temporary folder renamed into
@@ -199,17 +226,19 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
     except OSError as err:
         raise ConfigError(f"{out}: report folder is not writable ({err.strerror or err})") from None
     try:
+        lrs = learning_rates(df, y, cfg["bootstrap"])
+        fd = lr_optimum.best_lr_rows(df, lrs)  # the frontier's rows: df itself with one learning rate
         comparisons, refused, verdicts = [], [], []
         for pair in cfg["pairs"]:  # every verdict through the claim registry
-            r = claims.judge_or_refuse("multiplier", df, baseline=pair["baseline"], candidate=pair["candidate"], y=y,
+            r = claims.judge_or_refuse("multiplier", fd, baseline=pair["baseline"], candidate=pair["candidate"], y=y,
                                        claim=pair["claim"], n_boot=cfg["bootstrap"], trim=cfg["trim"])
             verdicts.append(r.to_record())
             if r.details:
                 comparisons.append(dict(r.details))
             else:
                 refused.append(f"{pair['candidate']} vs {pair['baseline']}: not compared ({'; '.join(r.refusals)})")
-        fits = recipe_fits(df, y, cfg["trim"], cfg["bootstrap"], comparisons)
-        figures = report_figures(fits, comparisons, y, sweep_name, tmp, isoflop_curves(df, y))
+        fits = recipe_fits(fd, y, cfg["trim"], cfg["bootstrap"], comparisons)
+        figures = report_figures(fits, comparisons, y, sweep_name, tmp, isoflop_curves(df, y), lrs)
         timings["fit+compare+plots"] = time.monotonic() - t0
         results = {
             "sweep": sweep_name, "metric": y, "runs": int(df["run_id"].nunique()), "timings_s": timings,
@@ -222,7 +251,14 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
             "verdicts": verdicts,
             "forecasts": top_rung(df, y, n_boot=cfg["bootstrap"]),  # the top rung, fitted without it
         }
+        if lrs is not None:  # a sweep with one learning rate per configuration reports as before
+            results["learning_rates"] = {**lrs, "fits": {k: {q: w for q, w in v.items() if q != "draws"}
+                                                         for k, v in lrs["fits"].items()},
+                                         "frontier_rows": "the runs at the learning rate tried nearest each "
+                                                          "configuration's fitted optimum, per point"}
         atomic_write_json(tmp / "results.json", jsonable(results))
+        if lrs is not None:  # the table the verdicts judged, so that they can be judged again
+            atomic_write_text(tmp / "best_lr_rows.csv", fd.to_csv(index=False))
         atomic_write_text(tmp / "summary.md", summary_md(results, fits, comparisons, figures))
         old = None
         if out.exists():
@@ -237,10 +273,51 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
     return results
 
 
+def lr_section(lrs: dict | None) -> list[str]:
+    """The summary's "Learning rates" lines (none for a sweep with one learning rate per configuration)."""
+    if not lrs:
+        return []
+    md = ["", "## Learning rates", "",
+          "Per configuration (recipe and size) and finished point: the seed-averaged loss fitted by a quadratic in "
+          "log(lr) over the rates tried; its vertex is the optimum (the best rate tried where the fit is no bowl or "
+          "the vertex leaves the grid). The frontiers and fits above use, at each configuration and point, the runs "
+          "at the rate tried nearest that optimum, every seed kept; 'stable' is the share of resamples that choose "
+          f"the same rate. Intervals: {lrs['test']}; resampled: {lrs['resampled']}.", "",
+          "| recipe | size | rates tried | optimum lr (95%) | loss at it (95%) | frontier uses | stable | edge |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    last: dict = {}
+    for r in lrs["cells"]:
+        if r["cell"] not in last or r["point"] > last[r["cell"]]["point"]:
+            last[r["cell"]] = r
+    for r in sorted(last.values(), key=lambda r: (r["recipe"], r["params"], r["name"])):
+        md.append(f"| {r['recipe']} | {r['name']} | {', '.join(f'{v:.3g}' for v in r['lrs'])} | "
+                  f"{_lr_ci(r['lr_opt'], (r['lr_lo'], r['lr_hi']))} | "
+                  f"{_lr_ci(r['loss_opt'], (r['loss_lo'], r['loss_hi']), 4)} | {r['lr_chosen']:.3g} | "
+                  f"{'-' if math.isnan(r['stable']) else format(r['stable'], '.0%')} | {'yes' if r['edge'] else ''} |")
+    md += ["", "(each configuration at its largest finished point; every point enters the fit below)", "",
+           "| recipe | law | a (N) | b (D) | c | optima fitted (at the edge: left out) | optimum flat in width? |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for k, f in lrs["fits"].items():
+        if "error" in f:
+            md.append(f"| {k} | not fitted: {f['error']} | | | | | |")
+            continue
+        p, iv = f["params"], f["intervals"]
+        t = f.get("transfer")
+        flat = "-" if t is None else t["error"] if "error" in t else (f"{'yes' if t['flat'] else 'no'} (a's interval {'contains' if t['flat'] else 'excludes'}"
+                                      f" 0; lr* may change up to {t['max_change']:.3g}x across the sizes)")
+        md.append(f"| {k} | {f['law']} | {_lr_ci(p['a'], iv['a']) if 'a' in p else '-'} | "
+                  f"{_lr_ci(p['b'], iv['b']) if 'b' in p else '-'} | {p['c']:.3g} | {f['n_points']} "
+                  f"({f['n_edge_left_out']}) | {flat} |")
+    md += [f"- warning: {w}" for w in lrs["warnings"]]
+    return md
+
+
 def summary_md(results: dict, fits: dict, comparisons: list, figures: dict) -> str:
     t = results["timings_s"]
     md = [f"# {results['sweep']}: report", "",
-          f"{results['runs']} runs; metric `{results['metric']}`; compute = exact training FLOPs; finished points only."]
+          f"{results['runs']} runs; metric `{results['metric']}`; compute = exact training FLOPs; finished points only"
+          + ("; at each configuration and point, the learning rate tried nearest its fitted optimum (see Learning "
+             "rates)." if results.get("learning_rates") else ".")]
     if t:
         md.append("Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + ".")
     md += ["", "## Verdicts", ""]
@@ -270,6 +347,7 @@ def summary_md(results: dict, fits: dict, comparisons: list, figures: dict) -> s
                 f"({h['size_column']} {h['size']:.3g}; {h['region']})" if h else "-")
         md.append(f"| {k} | {v['runs']} | {_ci(p['alpha'], iv['alpha'])} | E = {_ci(p['E'], iv['E'])} | {floor} | "
                   f"{held} | {v['fit']['delta']:.3g} |")
+    md += lr_section(results.get("learning_rates"))
     md += ["", "## Huber delta sensitivity (frontier fit under delta = 1e-3, from the data, least squares)", "",
            "| recipe | delta | alpha | E | A |", "| --- | --- | --- | --- | --- |"]
     for k, v in fits.items():
