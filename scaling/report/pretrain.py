@@ -249,7 +249,7 @@ def write(df: pd.DataFrame, out: str | Path, cfg: dict, *, runs: str | Path | No
                             for r in comparisons],
             "refused": refused,
             "verdicts": verdicts,
-            "forecasts": top_rung(df, y, n_boot=cfg["bootstrap"]),  # the top rung, fitted without it
+            "forecasts": top_rung(fd, y, n_boot=cfg["bootstrap"]),  # the top rung, fitted without it (best-lr rows)
         }
         if lrs is not None:  # a sweep with one learning rate per configuration reports as before
             results["learning_rates"] = {**lrs, "fits": {k: {q: w for q, w in v.items() if q != "draws"}
