@@ -231,8 +231,10 @@ def test_point_off_an_exact_optimum_is_refused():
     assert not ok[1] and f[1] > 1e3 * noise[1]
 
 
-# --- the reproduction: two recipes, 10 levels x 3 seeds, 2% compute jitter, multiplier k
-LADDERS = [dict(E=0.69, alpha=0.74, frac=0.0279, span=29.8, k=9.35), dict(E=2.09, alpha=0.25, frac=0.0133, span=12.1, k=6.51)]
+# --- the reproduction: two recipes, 10 levels x 3 seeds, 2% compute jitter, multiplier k.
+# Before the fix every one of these 8 draws exited 2 (7 with 6-17% failed bootstrap fits at 200
+# resamples, one "power fit did not converge (best objective 5.41e-09 over 120 starts)").
+LADDER = dict(E=0.69, alpha=0.74, frac=0.0279, span=29.8, k=9.35)
 
 
 def _ladder(E, alpha, frac, span, k, seed):
@@ -256,23 +258,13 @@ def _compare(path, n_boot):
     return rc, out.getvalue()
 
 
-def _compare_accepts(tmp_path, truth, seed, n_boot):
+@pytest.mark.parametrize("seed", range(8))
+def test_compare_accepts_the_clean_ladder(tmp_path, seed):
     path = tmp_path / f"ladder{seed}.csv"
-    _ladder(**truth, seed=seed).to_csv(path, index=False)
-    rc, out = _compare(path, n_boot)
+    _ladder(**LADDER, seed=seed).to_csv(path, index=False)
+    rc, out = _compare(path, 200)
     assert rc == 0, out
     r = json.loads(out)
-    assert r["n_failed"] == {"base": 0, "cand": 0} or not any(dict(r["n_failed"]).values()), r["n_failed"]
+    assert not any(dict(r["n_failed"]).values()), r["n_failed"]
     head = r["headline"][0]["parametric"]
-    assert head["lo"] <= truth["k"] <= head["hi"], head
-
-
-@pytest.mark.parametrize("truth", LADDERS)
-def test_compare_accepts_clean_ladder(tmp_path, truth):
-    _compare_accepts(tmp_path, truth, 0, 200)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(8))
-def test_compare_accepts_clean_ladder_eight_draws(tmp_path, seed):
-    _compare_accepts(tmp_path, LADDERS[0], seed, 1000)
+    assert head["lo"] <= LADDER["k"] <= head["hi"], head
