@@ -4,14 +4,13 @@ Noise-free and nearly noise-free data (log noise 1e-6) for every law of the regi
 converges and recovers the planted truth to a tolerance derived from float64, not chosen. The
 bound: a least-squares fit moves parameter j by at most |row j of pinv(J)| x |dr| for a residual
 perturbation dr (Cauchy-Schwarz), J the Jacobian of the residuals in log-parameters (so the
-bound is relative);
-dr is the planted noise plus float64 rounding of each residual (``newton.ROUNDING`` x eps x
+bound is relative); dr is the planted noise plus float64 rounding of each residual (``newton.ROUNDING`` x eps x
 (1 + |y|)); ``SAFETY`` allows for the Huber loss down-weighting a few points (weights >= ~0.3 at
 this noise) and the finite-difference Jacobian, and ``newton.XTOL`` for the relative Newton step
 at which a point is accepted. Then: an unconverged fit (iterations cut off, or a point nudged off
-the optimum of an exact fit) is still refused, and the two-recipe ladder with a planted
-multiplier that `scaling compare` refused in 3 of 8 draws is accepted in all 8, the multiplier
-inside its interval.
+the optimum of an exact fit) is still refused, and a two-recipe ladder with a planted
+multiplier of the kind `scaling compare` refused (3 of 8 draws in the issue; all 8 draws here
+before the fix) is accepted in all 8, the multiplier inside its interval.
 """
 
 from __future__ import annotations
