@@ -28,6 +28,7 @@ COMMANDS = (
     "sweep",
     "rl",
     "compare",
+    "planning",
     "report",
     "claim",
     "testtime",

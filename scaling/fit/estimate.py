@@ -183,9 +183,9 @@ def solve(problem: Problem, weights=None, starts=None, *, polish: int = 8, rows=
     # converge until the optimality conditions hold in float64 (machine-independent optima)
     live = np.flatnonzero(np.isfinite(fun))
     if live.size:
-        x2, f2, ok2 = newton.polish(problem.vg, theta[live], data, live)
+        x2, f2, ok2, noise = newton.polish(problem.vg, theta[live], data, live)
         # the polished point, unless it is worse beyond float64 noise (it is re-tested for optimality)
-        better = np.isfinite(f2) & (f2 <= fun[live] + newton.NOISE * np.abs(fun[live]) + newton.EXACT)
+        better = np.isfinite(f2) & (f2 <= fun[live] + noise)
         theta[live] = np.where(better[:, None], x2, theta[live])
         fun[live] = np.where(better, f2, fun[live])
         conv[live] = ok2 & better

@@ -151,7 +151,10 @@ def sigmoid_problem(C, P, *, names=None) -> Problem:
 
     def to_params(theta, W):
         lin = np.array([objectives.sigmoid_linear_params(t, lC, P, w) for t, w in zip(theta, W)])
-        return {"R0": lin[:, 0], "A": lin[:, 1], "C_mid": np.exp(theta[:, 0]), "B": theta[:, 1]}
+        # (R0, A, B) and (A, R0, -B) are one curve: report the rising form, B > 0
+        flip = theta[:, 1] < 0
+        return {"R0": np.where(flip, lin[:, 1], lin[:, 0]), "A": np.where(flip, lin[:, 0], lin[:, 1]),
+                "C_mid": np.exp(theta[:, 0]), "B": np.abs(theta[:, 1])}
 
     return Problem(law="sigmoid", vg=objectives.sigmoid_vg, data=data, n=C.size, starts=grid,
                    theta_names=("log_C_mid", "B"), to_params=to_params, screen=False)
