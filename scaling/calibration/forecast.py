@@ -241,7 +241,7 @@ class Row:
     n: int
     coverage: float  # share of held-out runs' losses inside the 90% prediction interval
     fit_coverage: float  # share of targets whose noise-free truth is inside the law's own interval
-    wide_coverage: float  # the prediction interval widened by the diagnostic's error scale
+    wide_coverage: float  # the prediction interval with the diagnostic's misspecification term
     median_err: float  # median |relative error| of the point forecast at the top point (vs truth)
     p90_err: float
     width: float  # median relative width of the prediction interval at the top point
@@ -298,6 +298,7 @@ def table(rows: list[Row]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     return "\n".join(out + [f"{r.truth}: {r.note}" for r in rows] + [
         f"PI cover: held-out runs' losses inside the {LEVEL:.0%} prediction interval (law + seed spread); law cover: "
-        f"the noise-free truth inside the law's own {LEVEL:.0%} interval; widened: the prediction interval widened "
-        f"by the diagnostic's backtest error (scaling.fit.diagnose.widen); |err|: point forecast at the top point "
-        f"vs the truth; warns: scaling.fit.diagnose.diagnose on the fitted widths; {N_BOOT} resamples per draw"])
+        f"the noise-free truth inside the law's own {LEVEL:.0%} interval; widened: the prediction interval with the "
+        f"diagnostic's misspecification term (scaling.fit.diagnose.widen); |err|: point forecast at the top point "
+        f"vs the truth; PI width: (hi - lo) / forecast there; warns: scaling.fit.diagnose.diagnose on the fitted "
+        f"widths; {N_BOOT} resamples per forecast, {N_BOOT_DIAGNOSE} per backtest"])

@@ -14,10 +14,12 @@ to) two questions:
    the law linearised at the fit), with covariance M = (I - H) Sigma (I - H) of rank K - p (K
    points, p law parameters); F = r' M^+ r / (K - p) is referred to F(K - p, sum of (s - 1) over
    configurations): a generalized lack-of-fit test whose unit is the run, not the point.
-2. **Backtest** (needs 3 sizes whose largest extends the fitted compute, each fit possible): the
-   largest size is held out whole, the law fitted to the rest forecasts its seed mean at its
-   farthest point, and z = (observed - forecast) / sqrt(sd_law^2 + spread^2 / seeds) is referred
-   to the normal distribution (sd_law from the law's own interval).
+2. **Backtest** (needs 3 sizes whose largest extends the fitted compute): the largest size is
+   held out whole, the law fitted to the rest forecasts its seed mean at its farthest point, and
+   z = (observed - forecast) / sqrt(sd_law^2 + spread^2 / seeds) is referred to the normal
+   distribution (sd_law from the law's own interval; where the rest has too few configurations
+   for the bootstrap, from the point fit to the seed means linearised, with the noise covariance
+   of test 1).
 
 Each test warns at level :data:`ALPHA` / (tests run) (Bonferroni): under a correct form and
 calibrated noise the false-alarm rate is at most :data:`ALPHA`. No warning is not a proof: a form
@@ -95,11 +97,10 @@ def _seed_tables(d: pd.DataFrame, inputs: list, y: str):
     return out
 
 
-def lack_of_fit(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run_id", delta="auto") -> dict | None:
-    """The lack-of-fit test (module docstring, 1) on ``df``'s runs; None without configurations
-    of >= 2 seeds (a ``config_id`` column groups runs into configurations)."""
-    spec = registry.get(law)
-    cols = registry.columns(spec, df, [x[r] for r in spec.inputs] if x else None, y)
+def _seed_fit(df, spec, cols, run_col: str, delta):
+    """The law fitted to the seed means of configurations with >= 2 seeds (the frontier of them for
+    a frontier law) and their noise covariance: {"fit", "xs", "ym", "S" (K, K), "noise", "dof"};
+    None without such configurations or with too few points."""
     inputs = [cols[r] for r in spec.inputs]
     if "config_id" not in df.columns or run_col not in df.columns:
         return None
@@ -107,8 +108,7 @@ def lack_of_fit(df, law: str, *, y: str, x: dict | None = None, run_col: str = "
     tables = _seed_tables(d, inputs, cols[spec.output])
     if not tables:
         return None
-    shapes = {t.shape for _, t in tables}
-    if len(shapes) != 1:  # configurations observed differently: pool each one's own ANOVA
+    if len({t.shape for _, t in tables}) != 1:  # configurations observed differently: pool each one's ANOVA
         parts = [measure_noise(t[None]) for _, t in tables]
         var_run = float(np.mean([p[0] ** 2 for p in parts]))
         var_pt = float(np.mean([p[1] ** 2 for p in parts]))
@@ -120,27 +120,51 @@ def lack_of_fit(df, law: str, *, y: str, x: dict | None = None, run_col: str = "
     ym = np.concatenate([np.exp(t.mean(axis=0)) for _, t in tables])  # geometric seed means
     cfg = np.concatenate([np.full(c.shape[0], j) for j, (c, _) in enumerate(tables)])
     seeds = np.concatenate([np.full(c.shape[0], t.shape[0]) for c, t in tables])
-    keep = np.arange(ym.size)
-    if spec.sample == "frontier":
-        keep = envelope_index(X[:, 0], ym)
-    K, p = keep.size, len(spec.params)
-    if K <= p:
+    keep = envelope_index(X[:, 0], ym) if spec.sample == "frontier" else np.arange(ym.size)
+    K = keep.size
+    if K <= len(spec.params):
         return None
     xs = [X[keep, i] for i in range(X.shape[1])]
-    fit = registry.fit(law, *xs, y=ym[keep], delta=delta)
-    r = np.log(ym[keep]) - np.log(spec.predict(fit.params, *xs))
+    fit = registry.fit(spec.name, *xs, y=ym[keep], delta=delta)
     same = cfg[keep][:, None] == cfg[keep][None, :]
     S = (np.where(same, var_run, 0.0) + np.eye(K) * var_pt) / seeds[keep][:, None]
+    return {"fit": fit, "xs": xs, "ym": ym[keep], "S": S, "noise": (var_run, var_pt), "dof": dof}
+
+
+def lack_of_fit(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run_id", delta="auto") -> dict | None:
+    """The lack-of-fit test (module docstring, 1) on ``df``'s runs; None without configurations
+    of >= 2 seeds (a ``config_id`` column groups runs into configurations)."""
+    spec = registry.get(law)
+    cols = registry.columns(spec, df, [x[r] for r in spec.inputs] if x else None, y)
+    sf = _seed_fit(df, spec, cols, run_col, delta)
+    if sf is None:
+        return None
+    xs, S, K, p = sf["xs"], sf["S"], sf["ym"].size, len(spec.params)
+    r = np.log(sf["ym"]) - np.log(spec.predict(sf["fit"].params, *xs))
     # the residuals of a fit are (I - H) e, H the hat matrix of the law linearised at the fit: their
     # covariance M = (I - H) S (I - H) has rank K - p, and r' M^+ r is chi-square(K - p) under the form
-    Q, _ = np.linalg.qr(_jacobian(spec, fit.params, xs))
+    Q, _ = np.linalg.qr(_jacobian(spec, sf["fit"].params, xs))
     P = np.eye(K) - Q @ Q.T
     M = P @ S @ P
     F = float(r @ np.linalg.pinv(M, rcond=1e-10, hermitian=True) @ r) / (K - p)
-    pv = float(stats.f.sf(F, K - p, dof))
+    pv = float(stats.f.sf(F, K - p, sf["dof"]))
     scale = float(np.sqrt(max((r @ r - np.trace(M)) / (K - p), 0.0)))
-    return {"F": F, "p": pv, "dof": (K - p, dof), "scale": scale, "K": K,
-            "noise": (float(np.sqrt(var_run)), float(np.sqrt(var_pt)))}
+    return {"F": F, "p": pv, "dof": (K - p, sf["dof"]), "scale": scale, "K": K,
+            "noise": tuple(float(np.sqrt(v)) for v in sf["noise"])}
+
+
+def _linearised(df, spec, cols, run_col, at: dict, n: float, delta):
+    """(forecast, variance of its log, variance of the observed log mean) from a point fit to the
+    seed means, its covariance linearised (sandwich, the noise covariance of :func:`_seed_fit`):
+    the backtest where the bootstrap has too few configurations. None without seeds."""
+    sf = _seed_fit(df, spec, cols, run_col, delta)
+    if sf is None:
+        return None
+    J = _jacobian(spec, sf["fit"].params, sf["xs"])
+    A = np.linalg.pinv(J)
+    g = _jacobian(spec, sf["fit"].params, [np.array([at[r]]) for r in spec.inputs])[0]
+    value = float(spec.predict(sf["fit"].params, *(np.array([at[r]]) for r in spec.inputs))[0])
+    return value, float(g @ A @ sf["S"] @ A.T @ g), sum(sf["noise"]) / n
 
 
 def _jacobian(spec, params: dict, xs) -> np.ndarray:
@@ -188,18 +212,30 @@ def backtest(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run
     obs = held.groupby(inputs)[cols[spec.output]].agg(["mean", "count"]).reset_index()
     far = obs.iloc[-1] if ccol is None else obs.loc[obs[ccol].idxmax()]
     at = {r: float(far[cols[r]]) for r in spec.inputs}
+    mean, n = float(far["mean"]), float(far["count"])
     try:
         p = predict(rest, law, [at], y=y, x=x, run_col=run_col, seed_col=seed_col, level=level,
                     n_boot=n_boot, seed=seed, delta=delta)[0]
-    except (FitError, DataError):
-        return None  # too few configurations or frontier points without the largest size
-    zq = stats.norm.ppf(0.5 + level / 2)
-    mean, n = float(far["mean"]), float(far["count"])
-    var = ((p.fit_hi - p.fit_lo) / (2 * zq)) ** 2 + p.spread ** 2 / n
-    z = (mean - p.value) / np.sqrt(var)
-    err = (p.value - mean) / mean
+        zq = stats.norm.ppf(0.5 + level / 2)
+        value = p.value
+        var = ((p.fit_hi - p.fit_lo) / (2 * zq)) ** 2 + p.spread ** 2 / n
+        rel_var = var / mean ** 2
+        how = "bootstrap"
+    except (FitError, DataError):  # too few configurations for the bootstrap: the linearised fit
+        try:
+            lin = _linearised(rest, spec, cols, run_col, at, n, delta)
+        except (FitError, DataError):
+            lin = None
+        if lin is None:
+            return None
+        value, v_law, v_obs = lin
+        rel_var = v_law + v_obs  # log units: relative
+        var = rel_var * mean ** 2
+        how = "linearised"
+    z = (mean - value) / np.sqrt(var)
+    err = (value - mean) / mean
     return {"z": float(z), "p": float(2 * stats.norm.sf(abs(z))), "error": float(err), "at": at, "what": what,
-            "held": levels[-1], "scale": float(np.sqrt(max(err ** 2 - var / mean ** 2, 0.0)))}
+            "held": levels[-1], "scale": float(np.sqrt(max(err ** 2 - rel_var, 0.0))), "how": how}
 
 
 def diagnose(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run_id",
@@ -232,7 +268,8 @@ def diagnose(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run
     if bt is not None:
         where = ", ".join(f"{k} {v:.3g}" for k, v in bt["at"].items())
         words.append(f"backtest: fitted without the largest {bt['what']} ({bt['held']:.3g}, held out by run), the "
-                     f"forecast at {where} errs by {bt['error']:+.2%}, z = {bt['z']:.2f}, p = {bt['p']:.3g}")
+                     f"forecast at {where} errs by {bt['error']:+.2%}, z = {bt['z']:.2f}, p = {bt['p']:.3g} (law's "
+                     f"uncertainty: {bt['how']})")
         if bt["p"] < a:
             alarms.append(f"it misses its own backtest one size down by {bt['error']:+.2%} (z = {bt['z']:.2f})")
     warning = None
