@@ -12,8 +12,8 @@ runs already show the form failing (a backtest one size down: these ladders have
 
 Ladders:
 - porian-rsld: RefinedWeb, tuned AdamW, short warmup, constant learning rate (Porian et al. 2024's
-  last step), isoFLOP points interpolated along each size's one run: a run is a size; the two
-  largest sizes (612M, 902M) held out.
+  last step), isoFLOP points interpolated along each size's one run: a run is a size; points with
+  fewer tokens than parameters left out (early transients); the two largest sizes held out.
 - misfitting-li2025: final checkpoints, the best peak learning rate per (model, tokens); the
   largest model (1B) held out.
 - colpret-opt-trajectories: OPT checkpoints (loss: log perplexity), the first 10% of each
@@ -60,9 +60,16 @@ def _frame(run, N, D, C, loss) -> pd.DataFrame:
                          "C": np.asarray(C, float), "loss": np.asarray(loss, float)})
 
 
+#: porian-rsld's isoFLOP points include a large model's first few tokens (tens of millions for 1e8+
+#: parameters, losses of 5-6.5 nats, far above where a law fitted to the rest puts them): below one
+#: token per parameter a point is read as warmup transient and left out of fit and score alike
+MIN_TOKENS_PER_PARAM = 1.0
+
+
 def _porian(folder: Path) -> Ladder:
     p = pd.read_csv(folder / "isoflop_points.csv")
     p = p[p["config_id"] == "rw|tuned|short|const|standard|val"]
+    p = p[p["D"] >= MIN_TOKENS_PER_PARAM * p["N"]]  # a large model's first tokens: a transient no law describes
     t = _frame(p["N"].map(lambda n: f"N={n:.6g}"), p["N"], p["D"], p["flops"], p["loss"])
     sizes = np.sort(t["N"].unique())
     held = t["N"].to_numpy() >= sizes[-2]
