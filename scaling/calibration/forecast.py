@@ -245,6 +245,7 @@ class Row:
     median_err: float  # median |relative error| of the point forecast at the top point (vs truth)
     p90_err: float
     width: float  # median relative width of the prediction interval at the top point
+    wide_width: float  # the same of the widened interval
     warn_rate: float  # share of draws where the diagnostic warned
     failed: int = 0  # draws whose fit refused (counted, never dropped silently)
     note: str = ""
@@ -258,8 +259,9 @@ def summarize(des: Design, truth: Truth, outs: list, failed: int, note: str = ""
     fit_in = np.concatenate([(o.truth >= o.fit_lo) & (o.truth <= o.fit_hi) for o in outs])
     err = np.array([abs(o.value[-1] - o.truth[-1]) / o.truth[-1] for o in outs])
     width = np.array([(o.hi[-1] - o.lo[-1]) / o.value[-1] for o in outs])
+    wide_width = np.array([(o.wide_hi[-1] - o.wide_lo[-1]) / o.value[-1] for o in outs])
     return Row(des.label, truth.name, len(outs), float(inside.mean()), float(fit_in.mean()), float(wide.mean()),
-               float(np.median(err)), float(np.quantile(err, 0.9)), float(np.median(width)),
+               float(np.median(err)), float(np.quantile(err, 0.9)), float(np.median(width)), float(np.median(wide_width)),
                float(np.mean([o.warned for o in outs])), failed, note or truth.shape)
 
 
@@ -290,9 +292,10 @@ def _pct(v: float) -> str:
 def table(rows: list[Row]) -> str:
     """Fixed-width text: per truth, coverage of the 90% intervals, errors, width, warnings."""
     head = ("design", "truth", "n", "PI cover", "law cover", "widened cover", "med |err|", "p90 |err|",
-            "PI width", "warns", "refused")
+            "PI width", "widened width", "warns", "refused")
     lines = [head] + [(r.design, r.truth, str(r.n), _pct(r.coverage), _pct(r.fit_coverage), _pct(r.wide_coverage),
-                       _pct(r.median_err), _pct(r.p90_err), _pct(r.width), _pct(r.warn_rate), str(r.failed))
+                       _pct(r.median_err), _pct(r.p90_err), _pct(r.width), _pct(r.wide_width), _pct(r.warn_rate),
+                       str(r.failed))
                       for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
