@@ -25,6 +25,7 @@ CLAIMS = {
     "loglinear": "scaling.calibration.loglinear",
     "phases": "scaling.calibration.phases",
     "parallel": "scaling.calibration.parallel",
+    "forecast": "scaling.calibration.forecast",  # coverage and errors, not verdicts: its own table
 }
 
 EXPECTED = ("supported", "refuted", "not refuted", "not supported")
@@ -87,6 +88,12 @@ def calibrate(name: str, draws: int = 200, seed: int = 0) -> list[Row]:
     if draws < 1:
         raise ConfigError(f"--draws {draws}: at least 1")
     return module(name).calibrate(draws, seed)
+
+
+def render(name: str, rows) -> str:
+    """The rows as text: the module's own ``table`` when it has one (a forecast's coverage and
+    errors are not verdicts), else :func:`table`."""
+    return getattr(module(name), "table", table)(rows)
 
 
 def _pct(v: float | None) -> str:

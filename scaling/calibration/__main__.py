@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from scaling.calibration import CLAIMS, calibrate, table
+from scaling.calibration import CLAIMS, calibrate, render
 from scaling.errors import ScalingError
 
 
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     except ScalingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(table(rows))
+    print(render(a.claim, rows))
     print(f"({a.draws} draws per row, seed {a.seed}, {time.perf_counter() - t0:.0f} s)")
     return 0
 
