@@ -27,6 +27,8 @@ import pandas as pd
 from scaling import provenance
 from scaling.errors import DataError
 from scaling.fit import registry
+from scaling.fit.diagnose import diagnose, widen, widen_by
+from scaling.fit.extrapolate import DIAGNOSE_BOOT
 from scaling.fit.io import read_table
 from scaling.fit.predict import Prediction, check_targets, default_run_col, finished, predict
 from scaling.records import _clean, atomic_write_json, jsonable, read_json_dict
@@ -110,6 +112,10 @@ def make_forecast(source, law: str, target: dict, *, y: str | None = None, x: di
     ycol = cols[spec.output]
     (p,) = predict(train, law, [target], y=ycol, x=x, run_col=run_col, seed_col=seed_col, level=level,
                    n_boot=n_boot, seed=seed, delta=delta)
+    # is the form right for these runs? its misspecification term widens the interval (scaling.fit.diagnose)
+    dg = diagnose(train, law, y=ycol, x=x, run_col=run_col or "run_id", seed_col=seed_col, level=level,
+                  n_boot=min(n_boot, DIAGNOSE_BOOT), seed=seed, delta=delta)
+    lo, hi = widen(p, dg)
     record = {
         "schema": FORECAST,
         "target": {"at": p.at, "match": match},
@@ -117,6 +123,9 @@ def make_forecast(source, law: str, target: dict, *, y: str | None = None, x: di
         "options": {"y": ycol, "x": x, "columns": cols, "run_col": run_col, "seed_col": seed_col,
                     "where": where, "level": level, "n_boot": n_boot, "seed": seed, "delta": delta},
         "prediction": p.to_dict(),
+        "interval": [lo, hi],
+        "interval_is": f"the {level:.0%} prediction interval for one new run, widened by the form diagnosis",
+        "diagnosis": {"warning": dg.warning, "scale": dg.scale, "test": dg.test},
         "inputs": {"source": str(source), "rows": int(len(train)), "columns": sorted(set(stored)),
                    "hash": rows_hash(train, stored), "target_rows_seen": seen},
         "code": {"version": provenance.code_version(), "git": provenance.git_state()},
@@ -156,6 +165,9 @@ def read_forecast(path) -> dict:
     pred, at = rec.get("prediction") or {}, (rec.get("target") or {}).get("at")
     if pred.get("law") != law or pred.get("at") != at or set(at or {}) != set(registry.LAWS[law].inputs):
         raise DataError(f"{path}: the prediction's law or target does not match the record's law {law!r}")
+    iv, dg = rec.get("interval"), rec.get("diagnosis")
+    if not (isinstance(iv, list) and len(iv) == 2 and isinstance(dg, dict) and "scale" in dg):
+        raise DataError(f"{path}: no interval or form diagnosis (a forecast record of {FORECAST} holds both)")
     return rec
 
 
@@ -205,14 +217,15 @@ def score(forecast_path, source) -> dict:
     p = _prediction(rec)
     y = runs[opts["y"]].to_numpy(float)
     actual = float(y.mean())
-    lo, hi = p.interval(len(y))
+    lo, hi = widen_by(p, rec["diagnosis"]["scale"], p.interval(len(y)))
     run = opts["run_col"]
     record = {"schema": SCORE, "forecast": str(forecast_path), "forecast_checksum": rec["checksum"],
               "law": spec.name, "target": rec["target"], "value": p.value, "actual": actual,
               "n_runs": int(len(y)), "runs": sorted(map(str, runs[run])) if run and run in runs.columns else [],
               "error": (p.value - actual) / actual, "interval": [lo, hi], "level": p.level,
               "covered": bool(lo <= actual <= hi),
-              "interval_is": f"the {p.level:.0%} prediction interval for the mean of {len(y)} run(s)",
+              "interval_is": f"the {p.level:.0%} prediction interval for the mean of {len(y)} run(s), widened by "
+                             f"the forecast's form diagnosis",
               "code": {"version": provenance.code_version(), "git": provenance.git_state()},
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return seal(record)

@@ -13,8 +13,12 @@ from scaling.cli import app
 def _describe(rec: dict) -> str:
     p = rec["prediction"]
     at = ", ".join(f"{k}={v:.4g}" for k, v in p["at"].items())
-    return (f"{rec['law']} at {at}: {p['value']:.5g} ({p['level']:.0%} prediction interval {p['lo']:.5g}-{p['hi']:.5g}; "
-            f"the law alone {p['fit_lo']:.5g}-{p['fit_hi']:.5g}; seed spread {p['spread']:.3g})")
+    lo, hi = rec["interval"]
+    warning = rec["diagnosis"]["warning"]
+    return (f"{rec['law']} at {at}: {p['value']:.5g} ({p['level']:.0%} prediction interval {lo:.5g}-{hi:.5g}; "
+            f"before the form diagnosis's widening {p['lo']:.5g}-{p['hi']:.5g}; the law alone "
+            f"{p['fit_lo']:.5g}-{p['fit_hi']:.5g}; seed spread {p['spread']:.3g})"
+            + (f"\nwarning: {warning}" if warning else ""))
 
 
 @app.command("forecast")

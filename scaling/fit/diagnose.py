@@ -282,10 +282,17 @@ def diagnose(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run
                      bt["error"] if bt else np.nan, "; ".join(words))
 
 
-def widen(prediction, diagnosis: Diagnosis) -> tuple[float, float]:
-    """(lo, hi) of ``prediction``'s interval with the misspecification term z_level x scale x value
-    added in quadrature to each half-width (unchanged when the scale is 0 or NaN)."""
-    s = diagnosis.scale if np.isfinite(diagnosis.scale) else 0.0
+def widen(prediction, diagnosis: Diagnosis, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(lo, hi) of ``prediction``'s interval (or of ``bounds``, e.g. its interval for a mean of seeds)
+    with the misspecification term z_level x scale x value added in quadrature to each half-width
+    (unchanged when the scale is 0 or NaN)."""
+    return widen_by(prediction, diagnosis.scale, bounds)
+
+
+def widen_by(prediction, scale: float, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """:func:`widen` with the diagnosis's relative ``scale`` given (as a forecast record stores it)."""
+    s = scale if scale is not None and np.isfinite(scale) else 0.0
     extra = stats.norm.ppf(0.5 + prediction.level / 2) * s * abs(prediction.value)
     v = prediction.value
-    return (v - float(np.hypot(v - prediction.lo, extra)), v + float(np.hypot(prediction.hi - v, extra)))
+    lo, hi = (prediction.lo, prediction.hi) if bounds is None else bounds
+    return (v - float(np.hypot(v - lo, extra)), v + float(np.hypot(hi - v, extra)))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from scaling.errors import FitError
 from scaling.fit import registry
+from scaling.fit.diagnose import diagnose, widen
 from scaling.fit.predict import default_run_col, finished, predict, run_compute
 
 
@@ -105,15 +106,24 @@ def heldout_check(df, law: str, max_compute: float, *, y: str, x: dict | None = 
                         delta=delta)
 
 
+#: resamples of the form diagnosis's backtest (its bootstrap only sizes one extra term)
+DIAGNOSE_BOOT = 200
+
+
 def heldout_runs(df, law: str, train, *, split: str, y: str, x: dict | None = None, run_col: str | None = None,
                  seed_col: str | None = None, level: float = 0.9, n_boot: int = 1000, seed: int = 0,
-                 delta="auto") -> dict:
+                 delta="auto", check_form: bool = False) -> dict:
     """Fit ``law`` on the finished rows of ``df`` where ``train`` (a mask that keeps or drops
     whole runs) holds, and predict the others where :data:`HELDOUT_TARGETS` says for the law's
     sample, each against the prediction interval for the mean of its seeds
     (:meth:`scaling.fit.predict.Prediction.interval`). Returns a JSON-ready dict: split, counts,
     per target (at, actual, value, lo, hi, error = (value - actual)/actual, covered), mean and
     largest |error|, the share covered.
+
+    check_form: also diagnose the form on the fitted runs (:func:`scaling.fit.diagnose.diagnose`)
+    and widen every interval by its misspecification term (:func:`scaling.fit.diagnose.widen`);
+    the unwidened bounds and coverage stay in each target as ``lo_seeds``, ``hi_seeds``,
+    ``covered_seeds``, and the diagnosis (warning, scale, test) is returned under ``diagnosis``.
     """
     spec = registry.get(law)
     if spec.sample not in HELDOUT_TARGETS or spec.predict is None:
@@ -136,13 +146,23 @@ def heldout_runs(df, law: str, train, *, split: str, y: str, x: dict | None = No
         spec, held, cols, cols[spec.output], cfg, C[~train], float(C[train].max()))
     preds = predict(df[train], law, targets, y=cols[spec.output], x=x, run_col=run_col, seed_col=seed_col,
                     level=level, n_boot=n_boot, seed=seed, delta=delta)
+    dg = None
+    if check_form:
+        dg = diagnose(df[train], law, y=cols[spec.output], x=x, run_col=run_col or "run_id", seed_col=seed_col,
+                      level=level, n_boot=min(n_boot, DIAGNOSE_BOOT), seed=seed, delta=delta)
     rows = []
     for p, a, n in zip(preds, actual, k):
         lo, hi = p.interval(int(n))
-        rows.append({"at": p.at, "actual": float(a), "n_seeds": int(n), "value": p.value, "lo": lo, "hi": hi,
-                     "error": (p.value - a) / a, "covered": bool(lo <= a <= hi)})
+        row = {"at": p.at, "actual": float(a), "n_seeds": int(n), "value": p.value, "lo": lo, "hi": hi,
+               "error": (p.value - a) / a, "covered": bool(lo <= a <= hi)}
+        if dg is not None:
+            wlo, whi = widen(p, dg, (lo, hi))
+            row.update(lo_seeds=lo, hi_seeds=hi, covered_seeds=row["covered"], lo=wlo, hi=whi,
+                       covered=bool(wlo <= a <= whi))
+        rows.append(row)
     err = np.array([r["error"] for r in rows])
-    return {"law": law, "split": split + " (by run)", "compared_at": region,
+    extra = {} if dg is None else {"diagnosis": {"warning": dg.warning, "scale": dg.scale, "test": dg.test}}
+    return {**extra, "law": law, "split": split + " (by run)", "compared_at": region,
             "n_train_runs": _n_runs(df[train], run_col), "n_test_runs": _n_runs(held, run_col),
             "fitted_up_to": float(C[train].max()), "level": level, "targets": rows, "mean_error": float(err.mean()),
             "mean_abs_rel_error": float(np.mean(np.abs(err))), "max_abs_rel_error": float(np.max(np.abs(err))),

@@ -40,7 +40,7 @@ def top_rung(df, y: str = "eval/loss/caption", *, laws=LAWS, recipe_col: str = "
         for law in laws:
             try:
                 res = heldout_runs(d, law, train, split=f"{size} < {top:g}", y=y, n_boot=n_boot, level=level,
-                                   seed=seed)
+                                   seed=seed, check_form=True)
             except (DataError, FitError) as err:
                 rows.append({"recipe": recipe, "law": law, "refused": str(err)})
                 continue
@@ -49,7 +49,10 @@ def top_rung(df, y: str = "eval/loss/caption", *, laws=LAWS, recipe_col: str = "
                              "value": t["value"], "lo": t["lo"], "hi": t["hi"], "level": level,
                              "actual": t["actual"], "n_seeds": t["n_seeds"], "error": t["error"],
                              "covered": t["covered"], "compared_at": res["compared_at"],
-                             "resampled": res["resampled"]})
+                             "resampled": res["resampled"], "lo_seeds": t.get("lo_seeds"),
+                             "hi_seeds": t.get("hi_seeds"), "covered_seeds": t.get("covered_seeds"),
+                             "warning": res.get("diagnosis", {}).get("warning"),
+                             "diagnosis": res.get("diagnosis", {}).get("test")})
     return rows
 
 
@@ -59,10 +62,13 @@ def summary(rows: list[dict]) -> dict:
     for law in dict.fromkeys(r["law"] for r in rows):
         err = np.array([r["error"] for r in rows if r["law"] == law and "error" in r])
         cov = [r["covered"] for r in rows if r["law"] == law and "error" in r]
+        raw = [r.get("covered_seeds", r["covered"]) for r in rows if r["law"] == law and "error" in r]
+        warned = sorted({str(r["recipe"]) for r in rows if r["law"] == law and r.get("warning")})
         if err.size:
             out[law] = {"targets": int(err.size), "median_abs_error": float(np.median(np.abs(err))),
                         "max_abs_error": float(np.max(np.abs(err))), "mean_error": float(np.mean(err)),
-                        "covered": float(np.mean(cov))}
+                        "covered": float(np.mean(cov)), "covered_before_widening": float(np.mean(raw)),
+                        "form_warnings": warned}
     return out
 
 
@@ -89,5 +95,10 @@ def lines(rows: list[dict]) -> list[str]:
     md.append("")
     for law, s in summary(rows).items():
         md.append(f"- {law}: {s['targets']} targets, median |error| {s['median_abs_error']:.2%}, worst "
-                  f"{s['max_abs_error']:.2%}, mean {s['mean_error']:+.2%}; {s['covered']:.0%} inside their intervals")
+                  f"{s['max_abs_error']:.2%}, mean {s['mean_error']:+.2%}; {s['covered']:.0%} inside their intervals "
+                  f"({s['covered_before_widening']:.0%} before widening)"
+                  + (f"; the form diagnosis warned for {', '.join(s['form_warnings'])}" if s["form_warnings"] else ""))
+    warned = {(r["recipe"], r["law"]): r["warning"] for r in rows if r.get("warning")}
+    for (recipe, law), w in warned.items():
+        md.append(f"- warning ({recipe}, {law}): {w}")
     return md + [""]
