@@ -36,15 +36,18 @@ def test_branch_plan_has_the_shape_of_whole_wsd_runs():
         cfg.optim.lr * cfg.optim.final_lr_frac)
 
 
+BRANCHED = {"train.branches": 2, "train.checkpoint_every": 25}  # checkpoints for the resume test
+
+
 @pytest.fixture(scope="module")
 def branched(tmp_path_factory):
     """(summary, folder) of the two-branch run, trained once for the tests that only read it."""
     run = tmp_path_factory.mktemp("branched") / "run"
-    return train(_cfg(**{"train.branches": 2}), run), run
+    return train(_cfg(**BRANCHED), run), run
 
 
 def test_branch_records_are_finished_points_with_exact_compute(branched):
-    cfg = _cfg(**{"train.branches": 2})
+    cfg = _cfg(**BRANCHED)
     summary = branched[0]
     recs = records.read_metrics(branched[1])
     cost = flops.step_cost(cfg)
@@ -85,14 +88,13 @@ def test_a_branch_equals_a_separate_run_of_its_length_without_warmup(tmp_path):
 
 
 def test_branch_runs_are_deterministic(branched, tmp_path):
-    cfg = _cfg(**{"train.branches": 2})
+    cfg = _cfg(**BRANCHED)
     train(cfg, tmp_path / "b")  # a second, separate training of the fixture's config
     assert _stable(records.read_metrics(branched[1])) == _stable(records.read_metrics(tmp_path / "b"))
 
 
-def test_resume_inside_a_branch_gives_the_same_records(tmp_path):
-    cfg = _cfg(**{"train.branches": 2, "train.checkpoint_every": 25})
-    train(cfg, tmp_path / "whole")
+def test_resume_inside_a_branch_gives_the_same_records(branched, tmp_path):
+    cfg = _cfg(**BRANCHED)  # the whole run is the fixture's
 
     class Kill(Exception):
         pass
@@ -108,7 +110,7 @@ def test_resume_inside_a_branch_gives_the_same_records(tmp_path):
         train(cfg, tmp_path / "cut", progress=kill_after_second_finished)
     assert not records.is_committed(tmp_path / "cut")
     train(cfg, tmp_path / "cut")
-    assert _stable(records.read_metrics(tmp_path / "cut")) == _stable(records.read_metrics(tmp_path / "whole"))
+    assert _stable(records.read_metrics(tmp_path / "cut")) == _stable(records.read_metrics(branched[1]))
 
 
 @pytest.mark.parametrize("extra,culprit", [
