@@ -2,6 +2,8 @@
 Slurm refuses a fraction of a GPU. No GPU is needed: the visible ones are named by the environment."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -68,11 +70,14 @@ def test_the_local_engine_gives_each_worker_its_own_gpu(tmp_path, monkeypatch, c
     assert all(s["XLA_PYTHON_CLIENT_MEM_FRACTION"] is None for s in seen)  # 2 workers, 2 GPUs: no sharing
 
 
-def test_slurm_refuses_a_fraction_of_a_gpu_before_writing_anything(tmp_path, capsys):
+def test_slurm_refuses_a_fraction_of_a_gpu_before_writing_anything(tmp_path):
     pytest.importorskip("submitit")
     sweep = _sweep(tmp_path, 0.5)
-    # in-process (a traceback would escape main); tests/test_sweep_spec.py runs `sweep run` as a process
-    assert main(["sweep", "run", str(sweep), "--out", str(tmp_path / "out"), "--backend", "slurm"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip().count("\n") == 0 and "resources.gpus" in err, err
+    # a real process: in-process after tests/test_branches.py's runs, this refusal ended the pytest
+    # process ("lost sys.stderr": something wrote to an earlier test's closed capture)
+    cmd = [sys.executable, "-m", "scaling.cli", "sweep", "run", str(sweep), "--out", str(tmp_path / "out"),
+           "--backend", "slurm"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "resources.gpus" in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
