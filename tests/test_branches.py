@@ -36,10 +36,20 @@ def test_branch_plan_has_the_shape_of_whole_wsd_runs():
         cfg.optim.lr * cfg.optim.final_lr_frac)
 
 
-def test_branch_records_are_finished_points_with_exact_compute(tmp_path):
-    cfg = _cfg(**{"train.branches": 2})
-    summary = train(cfg, tmp_path / "run")
-    recs = records.read_metrics(tmp_path / "run")
+BRANCHED = {"train.branches": 2, "train.checkpoint_every": 25}  # checkpoints for the resume test
+
+
+@pytest.fixture(scope="module")
+def branched(tmp_path_factory):
+    """(summary, folder) of the two-branch run, trained once for the tests that only read it."""
+    run = tmp_path_factory.mktemp("branched") / "run"
+    return train(_cfg(**BRANCHED), run), run
+
+
+def test_branch_records_are_finished_points_with_exact_compute(branched):
+    cfg = _cfg(**BRANCHED)
+    summary = branched[0]
+    recs = records.read_metrics(branched[1])
     cost = flops.step_cost(cfg)
     finished = [r for r in recs if r["point"] == "finished"]
     assert [r["step"] for r in finished] == [40, 80, STEPS]
@@ -59,8 +69,8 @@ def test_branch_records_are_finished_points_with_exact_compute(tmp_path):
     assert losses[0] > losses[1] > losses[2]
 
 
-def test_branches_leave_the_main_line_untouched(tmp_path):
-    with_branches = train(_cfg(**{"train.branches": 2}), tmp_path / "b")
+def test_branches_leave_the_main_line_untouched(branched, tmp_path):
+    with_branches = branched[0]
     plain = train(_cfg(), tmp_path / "p")
     a = {k: v for k, v in with_branches["final"].items() if k.startswith("eval/")}
     b = {k: v for k, v in plain["final"].items() if k.startswith("eval/")}
@@ -77,16 +87,14 @@ def test_a_branch_equals_a_separate_run_of_its_length_without_warmup(tmp_path):
         assert branch[f"eval/loss/{split}"] == alone[f"eval/loss/{split}"]
 
 
-def test_branch_runs_are_deterministic(tmp_path):
-    cfg = _cfg(**{"train.branches": 2})
-    train(cfg, tmp_path / "a")
-    train(cfg, tmp_path / "b")
-    assert _stable(records.read_metrics(tmp_path / "a")) == _stable(records.read_metrics(tmp_path / "b"))
+def test_branch_runs_are_deterministic(branched, tmp_path):
+    cfg = _cfg(**BRANCHED)
+    train(cfg, tmp_path / "b")  # a second, separate training of the fixture's config
+    assert _stable(records.read_metrics(branched[1])) == _stable(records.read_metrics(tmp_path / "b"))
 
 
-def test_resume_inside_a_branch_gives_the_same_records(tmp_path):
-    cfg = _cfg(**{"train.branches": 2, "train.checkpoint_every": 25})
-    train(cfg, tmp_path / "whole")
+def test_resume_inside_a_branch_gives_the_same_records(branched, tmp_path):
+    cfg = _cfg(**BRANCHED)  # the whole run is the fixture's
 
     class Kill(Exception):
         pass
@@ -102,7 +110,7 @@ def test_resume_inside_a_branch_gives_the_same_records(tmp_path):
         train(cfg, tmp_path / "cut", progress=kill_after_second_finished)
     assert not records.is_committed(tmp_path / "cut")
     train(cfg, tmp_path / "cut")
-    assert _stable(records.read_metrics(tmp_path / "cut")) == _stable(records.read_metrics(tmp_path / "whole"))
+    assert _stable(records.read_metrics(tmp_path / "cut")) == _stable(records.read_metrics(branched[1]))
 
 
 @pytest.mark.parametrize("extra,culprit", [

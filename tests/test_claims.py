@@ -1,8 +1,5 @@
 """Compute multipliers with planted truth, verdicts, the log-linear claim on ScaleRL, bad input."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,11 +135,11 @@ def test_compare_cli_on_csv(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "claim: cand needs 2x less compute than base" in out
     assert (tmp_path / "m.png").stat().st_size > 1000
+    # in-process (a traceback would escape main); tests/test_claims_cli_errors.py runs a real process
     for args, culprit in ((["--candidate", "nope"], "nope"), (["--candidate", "cand", "--claim", "lots"], "lots")):
-        proc = subprocess.run([sys.executable, "-m", "scaling.cli.__main__", "compare", str(csv), "--baseline",
-                               "base", *args], capture_output=True, text=True)
-        assert proc.returncode == 2 and culprit in proc.stderr
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert main(["compare", str(csv), "--baseline", "base", *args]) == 2
+        err = capsys.readouterr().err
+        assert culprit in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.skipif(not SCALERL.exists(), reason="../shared/data/external/scalerl-fig1 is absent")

@@ -1,5 +1,11 @@
-"""`scaling train` from the command line: success, and one-line errors with exit code 2."""
+"""`scaling train` from the command line: success, and one-line errors with exit code 2.
 
+The bad-input cases run in-process (`scaling.cli.main`: an exception would escape it as a
+traceback); one case runs as a real process to check the exit code and stderr end to end."""
+
+import contextlib
+import io
+import shutil
 import subprocess
 import sys
 
@@ -7,22 +13,33 @@ import pytest
 
 from scaling.cli import main
 
-TINY = ["--set", "model.width=32", "--set", "data.val_examples=16", "--set", "train.batch_size=8",
-        "--set", "train.tokens=40000", "--set", "train.eval_points=3"]
+# the shapes of tests/test_train.py's tiny run, so the compiled step is shared through the cache
+TINY = ["--set", "model.width=32", "--set", "data.val_examples=32", "--set", "train.batch_size=8",
+        "--set", "train.eval_batch_size=32", "--set", "train.tokens=40000", "--set", "train.eval_points=3"]
 
 
 def _run(args):
     return subprocess.run([sys.executable, "-m", "scaling.cli.__main__", *args], capture_output=True, text=True)
 
 
-def test_train_cli_writes_a_run(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One run trained by `scaling train` (and what it printed); tests damage copies of it."""
+    run = tmp_path_factory.mktemp("cli") / "run"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["train", "--out", str(run), *TINY]) == 0
+    return run, out.getvalue()
+
+
+def test_train_cli_writes_a_run(trained, tmp_path, capsys):
     import json
 
     from scaling import provenance, records
 
     run = tmp_path / "run"
-    assert main(["train", "--out", str(run), *TINY]) == 0
-    assert "done:" in capsys.readouterr().out
+    shutil.copytree(trained[0], run)
+    assert "done:" in trained[1]
     assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.jsonl", "summary.json"}
     prov = records.read_summary(run)["provenance"]
     assert prov["code"] == provenance.code_version() and prov["device"]["count"] >= 1 and prov["device"]["kind"]
@@ -40,14 +57,27 @@ def test_train_cli_writes_a_run(tmp_path, capsys):
     assert (run / "metrics.jsonl").read_bytes() == before
 
 
-@pytest.mark.parametrize("content, extra, culprit", [
+BAD = [
     ("model: [1, 2\n", [], "malformed YAML"),
     ("model:\n  widht: 64\n", [], "model.widht"),
     ("model:\n  width: sixty\n", [], "model.width"),
     ("model:\n  width: 64\n  heads: 3\n", [], "model.heads"),
     ("", ["--set", "optim.lr"], "optim.lr"),
-])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, content, extra, culprit):
+]
+
+
+@pytest.mark.parametrize("content, extra, culprit", BAD)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, content, extra, culprit, capsys):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(content)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "out"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and culprit in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_input_in_a_real_process(tmp_path):
+    content, extra, culprit = BAD[1]
     path = tmp_path / "cfg.yaml"
     path.write_text(content)
     proc = _run(["train", "--config", str(path), "--out", str(tmp_path / "out"), *extra])
@@ -57,14 +87,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, content, extra, culprit):
     assert not (tmp_path / "out").exists()
 
 
-def test_unwritable_and_foreign_output_folders(tmp_path, capsys):
+def test_unwritable_and_foreign_output_folders(trained, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert main(["train", "--out", str(blocker / "run"), *TINY]) == 2
     err = capsys.readouterr().err
     assert "not writable" in err and "file" in err
     assert blocker.read_text() == "not a folder"
-    assert main(["train", "--out", str(tmp_path / "run"), *TINY]) == 0
+    shutil.copytree(trained[0], tmp_path / "run")
     before = (tmp_path / "run" / "metrics.jsonl").read_bytes()
     assert main(["train", "--out", str(tmp_path / "run"), *TINY, "--set", "seed=5"]) == 2
     err = capsys.readouterr().err

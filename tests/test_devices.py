@@ -2,12 +2,12 @@
 Slurm refuses a fraction of a GPU. No GPU is needed: the visible ones are named by the environment."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
+from scaling.cli import main
 from scaling.sweep.devices import device_env, visible_gpus
 
 GPUS = ["0", "1", "2", "3"]
@@ -60,13 +60,11 @@ def _sweep(tmp_path, gpus):
     return path
 
 
-def test_the_local_engine_gives_each_worker_its_own_gpu(tmp_path):
+def test_the_local_engine_gives_each_worker_its_own_gpu(tmp_path, monkeypatch, capsys):
     sweep = _sweep(tmp_path, 1)
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0,1"}
-    cmd = [sys.executable, "-m", "scaling.cli", "sweep", "run", str(sweep), "--out", str(tmp_path / "out"),
-           "--workers", "2", "--trainer", f"{tmp_path / 'env_trainer.py'}:train"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the launcher's environment; workers are processes
+    assert main(["sweep", "run", str(sweep), "--out", str(tmp_path / "out"), "--workers", "2",
+                 "--trainer", f"{tmp_path / 'env_trainer.py'}:train"]) == 0, capsys.readouterr().err
     seen = [json.loads(p.read_text())["env"] for p in (tmp_path / "out" / "runs").glob("*/summary.json")]
     assert len(seen) == 4 and {s["CUDA_VISIBLE_DEVICES"] for s in seen} <= {"0", "1"}
     assert all(s["XLA_PYTHON_CLIENT_MEM_FRACTION"] is None for s in seen)  # 2 workers, 2 GPUs: no sharing
@@ -75,6 +73,8 @@ def test_the_local_engine_gives_each_worker_its_own_gpu(tmp_path):
 def test_slurm_refuses_a_fraction_of_a_gpu_before_writing_anything(tmp_path):
     pytest.importorskip("submitit")
     sweep = _sweep(tmp_path, 0.5)
+    # a real process: in-process after tests/test_branches.py's runs, this refusal ended the pytest
+    # process ("lost sys.stderr": something wrote to an earlier test's closed capture)
     cmd = [sys.executable, "-m", "scaling.cli", "sweep", "run", str(sweep), "--out", str(tmp_path / "out"),
            "--backend", "slurm"]
     done = subprocess.run(cmd, capture_output=True, text=True)

@@ -103,6 +103,7 @@ def test_random_reward_arm_pays_independently_of_correctness_and_is_deterministi
     assert json.loads((a / "config.json").read_text())["grpo"]["reward"] == "random"
 
 
+@pytest.mark.slow  # three processes, about 40 s; resume is in the fast set in the preemption test below
 def test_resume_after_sigkill_gives_the_same_records(reference, pretrained, tmp_path):
     out, _ = reference
     run = tmp_path / "killed"

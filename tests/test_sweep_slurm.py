@@ -43,6 +43,7 @@ def _started(out: Path) -> dict[str, int]:
             if (p / "log.txt").exists() else 0 for p in (out / "runs").iterdir()}
 
 
+@pytest.mark.slow  # over 10 s (a fake cluster's timed jobs, two launcher processes); the full run has it
 def test_slurm_job_array_relaunch_skips_live_jobs(tmp_path):
     env = fake_slurm.install(tmp_path / "bin", tmp_path / "slurm")
     env["FAKE_STEP_S"] = "0.3"

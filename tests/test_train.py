@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from scaling.errors import ConfigError
 from scaling.train import eval_steps, train
 
 TINY = {"model.width": 32, "data.val_examples": 32, "train.batch_size": 8, "train.eval_batch_size": 32,
-        "train.tokens": 8 * 320 * 40, "train.checkpoint_every": 7}
+        "train.tokens": 8 * 320 * 40, "train.checkpoint_every": 100}  # a few checkpoints: each costs time
+RESUME = {**TINY, "train.checkpoint_every": 7}  # many checkpoints, for kills to land between them
 MEASURED = ("time/", "throughput/")  # wall-clock measurements, the only fields allowed to differ
 
 
@@ -33,9 +35,17 @@ def test_eval_steps_are_log_spaced_and_end_at_the_last_step():
     assert max(ratios) / min(ratios) < 1.2
 
 
-def test_run_writes_records_with_exact_compute(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(summary, folder) of the tiny run trained once; tests that change the folder use a copy."""
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    return train(_tiny(), run), run
+
+
+def test_run_writes_records_with_exact_compute(trained, tmp_path):
     cfg = _tiny()
-    summary = train(cfg, tmp_path / "run")
+    summary = trained[0]
+    shutil.copytree(trained[1], tmp_path / "run")
     assert summary["status"] == "done"
     recs = records.read_metrics(tmp_path / "run")
     assert len(recs) >= 8
@@ -54,11 +64,10 @@ def test_run_writes_records_with_exact_compute(tmp_path):
 
 
 @pytest.mark.slow  # determinism in the fast set: tests/test_branches.py::test_branch_runs_are_deterministic
-def test_same_config_and_seed_give_identical_records(tmp_path):
+def test_same_config_and_seed_give_identical_records(trained, tmp_path):
     cfg = _tiny()
-    train(cfg, tmp_path / "a")
-    train(cfg, tmp_path / "b")
-    a, b = records.read_metrics(tmp_path / "a"), records.read_metrics(tmp_path / "b")
+    train(cfg, tmp_path / "b")  # a second, separate training of the fixture's config
+    a, b = records.read_metrics(trained[1]), records.read_metrics(tmp_path / "b")
     assert _stable(a) == _stable(b)
     other = _tiny(seed=1)
     train(other, tmp_path / "c")
@@ -74,12 +83,12 @@ def test_resume_after_sigkill_gives_the_same_records(tmp_path):
     """
     import random
 
-    cfg = _tiny()
+    cfg = config.load(None, RESUME)
     train(cfg, tmp_path / "ref")
     ref = _stable(records.read_metrics(tmp_path / "ref"))
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "scaling.cli.__main__", "train", "--out", str(run)]
-    cmd += [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    cmd += [a for k, v in RESUME.items() for a in ("--set", f"{k}={v}")]
     rng, kills = random.Random(0), 0
     for attempt in range(20):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -113,8 +122,8 @@ def test_nan_guard_marks_the_run_diverged(tmp_path):
     assert records.read_summary(tmp_path / "nan")["status"] == "diverged"
 
 
-def test_folder_with_another_config_is_refused_untouched(tmp_path):
-    train(_tiny(), tmp_path / "run")
+def test_folder_with_another_config_is_refused_untouched(trained, tmp_path):
+    shutil.copytree(trained[1], tmp_path / "run")
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
     with pytest.raises(ConfigError, match="different config"):
         train(_tiny(seed=3), tmp_path / "run")
