@@ -74,7 +74,7 @@ def test_planted_optimum_and_exponents_recovered():
         nearest = r["lrs"][int(np.argmin(np.abs(np.log(r["lrs"]) - np.log(planted(r["params"], r["tokens"])))))]
         assert r["lr_chosen"] == nearest and len(r["runs_chosen"]) == 5
     t = lo.transfer_check(f)
-    assert not t["flat"] and t["interval"][1] < 0
+    assert not t["flat"] and t["drift"] and t["interval"][1] < 0
 
 
 def test_exponent_interval_covers_the_planted_truth():
@@ -89,8 +89,20 @@ def test_exponent_interval_covers_the_planted_truth():
 def test_flat_optimum_passes_the_transfer_check():
     f = lo.lr_optimum(ladder(np.random.default_rng(1), a=0.0), Y, n_boot=200)["fits"]["r"]
     t = lo.transfer_check(f)
-    assert t["flat"] and t["interval"][0] <= 0 <= t["interval"][1] and t["max_change"] < 1.2
-    assert "contains 0" in t["test"]
+    assert t["flat"] and not t["drift"] and t["interval"][0] <= 0 <= t["interval"][1] and t["max_change"] < 1.2
+    assert "flat when" in t["test"]
+
+
+def test_a_small_well_measured_drift_still_transfers_and_a_wide_interval_does_not():
+    """Equivalence, not significance: a drift the interval resolves but well inside the tolerance is
+    flat (and reported as a drift); a tolerance below what the interval allows is not met."""
+    f = lo.lr_optimum(ladder(np.random.default_rng(2), a=0.03, point_noise=0.0005), Y, n_boot=200)["fits"]["r"]
+    t = lo.transfer_check(f)
+    assert t["flat"] and t["max_change"] <= lo.TRANSFER_TOLERANCE
+    strict = lo.transfer_check(f, tolerance=1.0 + (t["max_change"] - 1.0) / 2)
+    assert not strict["flat"] and strict["max_change"] == t["max_change"]
+    with pytest.raises(FitError):
+        lo.transfer_check(f, tolerance=1.0)
 
 
 def test_edge_warning_fires_and_edge_cells_leave_the_fit():

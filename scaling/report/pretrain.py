@@ -303,8 +303,9 @@ def lr_section(lrs: dict | None) -> list[str]:
             continue
         p, iv = f["params"], f["intervals"]
         t = f.get("transfer")
-        flat = "-" if t is None else t["error"] if "error" in t else (f"{'yes' if t['flat'] else 'no'} (a's interval {'contains' if t['flat'] else 'excludes'}"
-                                      f" 0; lr* may change up to {t['max_change']:.3g}x across the sizes)")
+        flat = "-" if t is None else t["error"] if "error" in t else (
+            f"{'yes' if t['flat'] else 'no'} (lr* may change up to {t['max_change']:.3g}x across the sizes; "
+            f"tolerance {t['tolerance']:.3g}x; a's interval {'excludes' if t['drift'] else 'contains'} 0)")
         md.append(f"| {k} | {f['law']} | {_lr_ci(p['a'], iv['a']) if 'a' in p else '-'} | "
                   f"{_lr_ci(p['b'], iv['b']) if 'b' in p else '-'} | {p['c']:.3g} | {f['n_points']} "
                   f"({f['n_edge_left_out']}) | {flat} |")
