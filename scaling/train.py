@@ -24,7 +24,7 @@ from scaling.config import RunConfig, config_id, run_id, to_dict
 from scaling.data import SPLITS, entropy_floor
 from scaling.errors import ConfigError
 from scaling.schedule import Branch, branch_lr, branches, eval_steps
-from scaling.trainer import Trainer, check_pack
+from scaling.trainer import CHUNK, Trainer, check_pack
 
 __all__ = ["train", "train_pack", "eval_steps"]
 
@@ -97,6 +97,19 @@ def train_pack(cfgs, run_dirs, *, progress=None) -> list[dict]:
         idx = [i for i, f in enumerate(folders) if not f.done and f.start == start]
         for i, summary in zip(idx, _train_group([cfgs[i] for i in idx], [folders[i] for i in idx], progress)):
             out[i] = summary
+    return out
+
+
+def _chunks(first: int, stop: int, acts=lambda done: False) -> list[tuple[int, int]]:
+    """Steps first .. stop-1 as (first, count) chunks of one compiled call each: a chunk ends at a
+    multiple of CHUNK (so a resumed run cuts the same chunks), at `stop`, or after a step at which
+    the loop acts (`acts(done)`: evaluate, branch, checkpoint, log)."""
+    out = []
+    while first < stop:
+        end = min(stop, (first // CHUNK + 1) * CHUNK)
+        end = next((d for d in range(first + 1, end) if acts(d)), end)
+        out.append((first, end - first))
+        first = end
     return out
 
 
@@ -181,14 +194,17 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
                 progress(step, steps, rec)
         line.restart()  # evaluation time is not training time
 
-    def branch(b: Branch) -> None:
-        """Cool down from the stable line at b.start, evaluate at b.end, return to the stable line."""
+    def branch(b: Branch, after: tuple[int, int] | None) -> None:
+        """Cool down from the stable line at b.start, evaluate at b.end, return to the stable line
+        (whose next chunk, `after`, is prefetched during the branch's last one)."""
         stable, stable_alive = trainer.state, trainer.alive
         rate = [branch_lr(c.optim, b.length) for c in trainer.cfgs]
         losses = _Losses([m.meta for m in members])
-        for i in range(b.length):
-            then = b.start + i + 1 if i + 1 < b.length else b.start
-            losses.add(b.start + i, *trainer.step(b.start + i, [r(i) for r in rate], then=then))
+        parts = _chunks(b.start, b.end)
+        for j, (first, count) in enumerate(parts):
+            rates = [[r(first - b.start + i) for r in rate] for i in range(count)]
+            then = parts[j + 1] if j + 1 < len(parts) else after
+            losses.add(range(first, first + count), *trainer.run(first, count, rates, then=then))
         total, count, gnorm, bad = losses.sync()
         for k, step in bad.items():
             if members[k].alive:
@@ -222,10 +238,17 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
             m.folder.prune(done)
         line.restart()
 
+    def acts(done: int) -> bool:
+        return (done in mids or done in plan or done % cfg.train.checkpoint_every == 0
+                or any(done % e == 0 for e in every))
+
+    chunks = _chunks(start, steps, acts)
     try:
-        for step in range(start, steps):
-            done = step + 1
-            line.add(step, *trainer.step(step, then=done if done < steps else None))
+        for j, (first, count) in enumerate(chunks):
+            done = first + count
+            after = chunks[j + 1] if j + 1 < len(chunks) else None
+            then = _chunks(done, plan[done].end)[0] if done in plan else after
+            line.add(range(first, done), *trainer.run(first, count, then=then))
             if any(done % e == 0 for e in every):
                 settle(done)
             if done in mids or done == steps:
@@ -238,7 +261,7 @@ def _train_group(cfgs, folders, progress) -> list[dict]:
                     m.meta["loss_sum"] = m.meta["loss_count"] = 0.0
             if done in plan:
                 settle(done)
-                branch(plan[done])
+                branch(plan[done], after)
             if not any(m.alive for m in members):
                 break
             # A branch is costly to redo, an evaluation is not: checkpoint after every branch.
@@ -277,17 +300,19 @@ class _Losses:
     def restart(self) -> None:
         self.t = time.perf_counter()
 
-    def add(self, step: int, ok, loss, gnorm) -> None:
-        self.items.append((step, ok, loss, gnorm))
+    def add(self, steps: range, ok, loss, gnorm) -> None:
+        """A chunk's `steps` and its [CHUNK, members] flags, losses and grad norms (first rows)."""
+        self.items.append((steps, ok, loss, gnorm))
 
     def sync(self):
         """(loss sums per member, steps, last grad norm per member, {member: first bad step})."""
         n = len(self.metas)
         if not self.items:
             return np.zeros(n), 0.0, np.full(n, np.nan), {}
-        steps = [s for s, _, _, _ in self.items]
-        ok, loss, gnorm = (np.asarray(v) for v in jax.device_get(
-            ([o for _, o, _, _ in self.items], [x for _, _, x, _ in self.items], [g for _, _, _, g in self.items])))
+        steps = [s for r, _, _, _ in self.items for s in r]
+        got = jax.device_get([(o, x, g) for _, o, x, g in self.items])
+        ok, loss, gnorm = (np.concatenate([np.asarray(v[i])[:len(r)] for (r, _, _, _), v in zip(self.items, got)])
+                           for i in range(3))
         loss, gnorm = loss.astype(np.float64), gnorm.astype(np.float64)
         bad = {}
         for k in range(n):

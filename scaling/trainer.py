@@ -9,8 +9,15 @@ A member whose loss or gradient norm is not finite stops updating at that step (
 as it was before the step) while the others go on; `alive` records it on the device, so the loop
 never waits on the device to find out (it reads the flags at its sync points).
 
-Batches are built on the host in NumPy, one ahead: the next step's batch is prepared in a
-background thread while the device runs the current step (`Prefetch`).
+Several steps run in one compiled call (`run`: a `lax.scan` over a chunk of up to `CHUNK` steps,
+their learning rates passed as a [CHUNK, members] array), so the host dispatches, converts and
+waits once per chunk rather than once per step; a chunk shorter than `CHUNK` skips its unused
+slots (`lax.cond`), so one compiled program serves every chunk of a shape. A step's arithmetic is
+the same whichever chunk it falls in (the scan body is one step; a skipped slot leaves the state
+exactly as it was), so where chunks start and end never changes a record.
+
+Batches are built on the host in NumPy, a chunk ahead: the next chunk's batches are prepared in a
+background thread while the device runs the current chunk (`Prefetch`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from scaling.models.model import example_loss_sums
 from scaling.optim import apply, moments
 from scaling.pack import check_pack
 from scaling.schedule import lr_schedule
+
+CHUNK = 10  # steps per compiled call: amortises dispatch; divides the default log_every (50)
 
 # Splits with the same stream layout (caption and qa) share one compiled graph.
 LAYOUT_KEY = {s: next(t for t in SPLITS if layout(t) == layout(s)) for s in SPLITS}
@@ -82,21 +91,28 @@ def member(tree, i: int):
 
 
 class Prefetch:
-    """The pack's batch for a step, built one step ahead in a background thread (NumPy releases
-    the GIL in its kernels, so the host builds the next batch while the device trains)."""
+    """The pack's batches for a key (a chunk: (first step, steps)), built one key ahead in a
+    background thread (NumPy releases the GIL in its kernels, so the host builds the next chunk's
+    batches while the device trains). The latest key's batches are kept: a cooldown branch and the
+    main line that resumes after it train on the same steps' batches."""
 
     def __init__(self, build_batch):
         self.build = build_batch
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="batches")
-        self.ahead: dict[int, object] = {}
+        self.ahead: dict = {}
+        self.last: tuple | None = None
 
-    def get(self, step: int, then: int | None):
-        """The batch of `step`; starts building `then`'s (the step expected next), if given."""
-        future = self.ahead.pop(step, None)
-        batch = future.result() if future is not None else self.build(step)
-        self.ahead.clear()
-        if then is not None:
+    def get(self, key, then=None):
+        """The batches of `key`; starts building `then`'s (the key expected next), if given."""
+        if self.last is not None and self.last[0] == key:
+            batch = self.last[1]
+        else:
+            future = self.ahead.pop(key, None)
+            batch = future.result() if future is not None else self.build(key)
+        self.ahead = {k: f for k, f in self.ahead.items() if k == then}
+        if then is not None and then not in self.ahead and then != key:
             self.ahead[then] = self.pool.submit(self.build, then)
+        self.last = (key, batch)
         return batch
 
     def close(self) -> None:
@@ -122,7 +138,7 @@ class Trainer:
         self.weight_decay = jnp.asarray([c.optim.weight_decay for c in cfgs], jnp.float32)
         self.state = (params, jax.vmap(self.tx.init)(params))
         self.alive = jnp.ones(self.size, bool)
-        self._step = jax.jit(self._train_step)
+        self._chunk = jax.jit(self._train_chunk)
         self._eval = jax.jit(self._eval_members, static_argnums=2)
         self._val: dict = {}
         self.batches = Prefetch(self._batch)
@@ -152,17 +168,38 @@ class Trainer:
 
         return jax.tree.map(keep, new, state), ok, loss, gnorm
 
-    def _eval_members(self, params, batch, split: str):
-        return self._over_members(lambda p: self._eval_sums(p, batch, split), (params,))
+    def _train_chunk(self, state, alive, batches, rates, active, weight_decay):
+        """`_train_step` over a chunk's slots ([CHUNK, ...] leading axis); an inactive slot is
+        skipped (state and flags unchanged, loss and grad norm 0). Returns (state, alive, per slot:
+        alive after it, loss, grad norm)."""
+        zero = jnp.zeros(self.size, jnp.float32)
 
-    def _over_members(self, fn, args):
+        def slot(carry, xs):
+            batch, rate, on = xs
+
+            def train(c):
+                new, ok, loss, gnorm = self._train_step(*c, batch, rate, weight_decay)
+                return (new, ok), (loss, gnorm)
+
+            carry, (loss, gnorm) = jax.lax.cond(on, train, lambda c: (c, (zero, zero)), carry)
+            return carry, (carry[1], loss, gnorm)
+
+        (state, alive), (oks, loss, gnorm) = jax.lax.scan(slot, (state, alive), (batches, rates, active))
+        return state, alive, oks, loss, gnorm
+
+    def _eval_members(self, params, batch, split: str):
+        # one member after another: measured ~2x cheaper than vmapped on CPU for the demo's
+        # shapes, and each member's numbers are then exactly a lone run's
+        return self._over_members(lambda p: self._eval_sums(p, batch, split), (params,), "map")
+
+    def _over_members(self, fn, args, mode: str | None = None):
         """fn over the member axis of every leaf of `args`: vmapped (`mode` vmap), one member after
         another inside the compiled call (`mode` map), or, for a lone run, unbatched (so a lone run's
-        numbers are exactly those of an unpacked step)."""
+        numbers are exactly those of an unpacked step). `mode` defaults to the trainer's."""
         if self.size == 1:
             out = fn(*jax.tree.map(lambda x: x[0], args))
             return jax.tree.map(lambda x: x[None], out)
-        if self.mode == "map":
+        if (mode or self.mode) == "map":
             return jax.lax.map(lambda a: fn(*a), args)
         return jax.vmap(fn)(*args)
 
@@ -176,26 +213,48 @@ class Trainer:
 
     # ------------------------------------------------------------ the pack
 
-    def _batch(self, step: int) -> dict:
-        """Every member's batch of `step`, from its own seed: {layout: {images, text}} stacked
-        on the member axis (a device array)."""
-        raws = [train_batch(c.data, c.seed, step, c.train.batch_size) for c in self.cfgs]
-        return {first: {k: jnp.asarray(np.stack([np.concatenate([raw[s][k] for s in group]) for raw in raws]))
-                        for k in ("images", "text")}
-                for first, group in self.groups}
+    def _batch(self, key: tuple[int, int]) -> dict:
+        """Every member's batches of the chunk `key` = (first step, steps), each from its own seed:
+        {layout: {images, text}}, [CHUNK, members, ...] device arrays (unused slots zero)."""
+        first, count = key
+        out = None
+        for j in range(count):
+            for m, c in enumerate(self.cfgs):
+                raw = train_batch(c.data, c.seed, first + j, c.train.batch_size)
+                if out is None:  # shapes from the first batch: [CHUNK, members, examples, ...]
+                    out = {g: {k: np.zeros((CHUNK, self.size, sum(len(raw[s][k]) for s in group))
+                                           + raw[group[0]][k].shape[1:], raw[group[0]][k].dtype)
+                               for k in ("images", "text")} for g, group in self.groups}
+                for g, group in self.groups:
+                    for k in ("images", "text"):
+                        out[g][k][j, m] = np.concatenate([raw[s][k] for s in group])
+        return jax.tree.map(jnp.asarray, out)
 
     def rates(self, step: int) -> list[float]:
         """Every member's main-line learning rate at `step` (0-based)."""
         return [lr(step) for lr in self.lrs]
 
+    def run(self, first: int, count: int, rates=None, then: tuple[int, int] | None = None):
+        """Train every member on its batches of steps first .. first+count-1 (count <= CHUNK) in
+        one compiled call, at `rates` ([count][members]; default: the main line's schedule);
+        `then`: the chunk (first, count) expected next (its batches are built meanwhile). Returns
+        (ok, loss, grad norm), each [CHUNK, members] device arrays (no host sync) whose first
+        `count` rows are the chunk's steps (slicing them here would cost a dispatch each)."""
+        if not 1 <= count <= CHUNK:
+            raise ValueError(f"a chunk holds 1 to {CHUNK} steps, got {count}")
+        batches = self.batches.get((first, count), then)
+        table = np.zeros((CHUNK, self.size), np.float32)
+        table[:count] = [self.rates(first + j) for j in range(count)] if rates is None else rates
+        active = np.arange(CHUNK) < count
+        self.state, self.alive, oks, loss, gnorm = self._chunk(self.state, self.alive, batches, table, active,
+                                                               self.weight_decay)
+        return oks, loss, gnorm
+
     def step(self, step: int, rates=None, then: int | None = None):
-        """Train every member on its batch `step` at `rates` (default: the main line's schedule);
-        `then`: the step expected next (its batch is built meanwhile). Returns (ok, loss, grad
-        norm), one entry per member, as device arrays (no host sync)."""
-        batch = self.batches.get(step, then)
-        rate = jnp.asarray(self.rates(step) if rates is None else rates, jnp.float32)
-        self.state, self.alive, loss, gnorm = self._step(self.state, self.alive, batch, rate, self.weight_decay)
-        return self.alive, loss, gnorm
+        """One step (`run` with a chunk of one): (ok, loss, grad norm) per member, device arrays."""
+        ok, loss, gnorm = self.run(step, 1, None if rates is None else [rates],
+                                   None if then is None else (then, 1))
+        return ok[0], loss[0], gnorm[0]
 
     def evaluate(self) -> list[dict[str, float]]:
         """Per member: mean next-token loss (nats per loss token) on every validation split; a

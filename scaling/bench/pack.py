@@ -7,8 +7,8 @@ Two measurements per (width, pack size), both against references taken in the sa
   commits), single-threaded like the demo's workers (`resources.cpus: 1`). Runs per hour =
   members x 3600 / wall seconds; the gain is over the pack of one at the same width. The process
   reports its peak resident memory.
-- **FLOP/s**: in this process, the pack's jitted step on prepared batches, members x exact
-  training FLOPs per step (`scaling.flops`) over the best step time, as a ratio to a float32 matmul
+- **FLOP/s**: in this process, the pack's jitted chunk of steps on prepared batches, members x
+  exact training FLOPs per step (`scaling.flops`) over the best time per step, as a ratio to a float32 matmul
   (`scaling.bench.MatmulReference`) re-timed before every timed step.
 The runs are the demo's recipe (`sweeps/demo.yaml`, early fusion) at a smaller token budget
 (`tokens`), so each measurement takes seconds, not minutes; a real demo run is ~8x longer, so its
@@ -67,36 +67,27 @@ def whole_pack(width: int, size: int, tokens: int) -> dict:
 
 
 def step_rate(width: int, size: int, ref, steps: int = 8, mode: str = "vmap") -> dict:
-    """Best step time of the pack's jitted step (batch prepared), and its FLOP/s over the matmul's."""
+    """Best time per step of the pack's jitted chunk (`Trainer.run`, CHUNK steps per call, batches
+    prepared), and its FLOP/s over the matmul's."""
     import jax
 
     from scaling import flops
-    from scaling.trainer import Trainer
+    from scaling.trainer import CHUNK, Trainer
 
     cfgs = configs(width, size, 10**9)
     trainer = Trainer(cfgs, mode=mode)
     cost = flops.step_cost(cfgs[0])
-    for s in range(2):
-        jax.block_until_ready(trainer.step(s))
+    jax.block_until_ready(trainer.run(0, CHUNK))
     best, refs = float("inf"), []
-    for s in range(2, 2 + steps):
-        batch = trainer.batches.get(s, None)
-        trainer.batches.ahead[s] = _ready(batch)
+    for first in range(CHUNK, CHUNK * (1 + max(1, steps // CHUNK)), CHUNK):
+        trainer.batches.get((first, CHUNK))  # built before the clock starts, kept as the latest
         refs.append(ref.rate())
         t = time.perf_counter()
-        jax.block_until_ready(trainer.step(s))
-        best = min(best, time.perf_counter() - t)
+        jax.block_until_ready(trainer.run(first, CHUNK))
+        best = min(best, (time.perf_counter() - t) / CHUNK)
     trainer.close()
     return {"step_s": best, "flops_per_s": size * cost.flops / best, "matmul_flops_per_s": max(refs),
             "params": flops.params(cfgs[0])["total"]}
-
-
-def _ready(value):
-    from concurrent.futures import Future
-
-    f = Future()
-    f.set_result(value)
-    return f
 
 
 def bench_pack(widths=DEFAULT_WIDTHS, sizes=DEFAULT_SIZES, tokens: int = DEFAULT_TOKENS, whole: bool = True,

@@ -7,8 +7,8 @@ sample: ratio = (exact training FLOPs / fastest step) / (fastest matmul of the w
 1-second step is more exposed to other processes than a 10 ms matmul, so under load this is
 conservative; the median step time is reported beside it.
 
-A timed step is `Trainer.step` exactly as training runs it: the batch is generated on the host,
-transferred, and the jitted step (forward, backward, AdamW update) runs to completion (it returns
+A timed step is `Trainer.step` (a chunk of one step; training runs chunks of `CHUNK`): the batch
+is generated on the host, transferred, and the jitted step (forward, backward, AdamW update) runs to completion (it returns
 host floats). FLOPs are `scaling.flops.step_cost` (exact convention: matrix products only).
 """
 
