@@ -21,7 +21,7 @@ DEFAULT_COLUMNS = {
     "compute": ["compute/flops", "C", "compute", "flops", "Training FLOP", "compute_kgpuh", "budget"],
     "params": ["params/total", "N", "params", "Model Size", "model_params"],
     "tokens": ["tokens/total", "D", "tokens"],
-    "loss": ["eval/loss/val", "loss", "eval/loss", "train/loss"],
+    "loss": ["eval/loss/val", "loss", "eval/loss"],  # then one eval/loss/<split>, then train/loss
     "metric": ["pass_rate", "accuracy", "score", "metric"],
     "k": ["k", "samples"],
     "coverage": ["coverage", "pass_at_k"],
@@ -278,10 +278,14 @@ def resolve_column(df: pd.DataFrame, role: str, name: str | None = None, flag: s
     for cand in DEFAULT_COLUMNS.get(role, []):
         if cand in df.columns:
             return cand
-    if role == "loss":
+    if role == "loss":  # a validation loss before the training loss; of several splits, none is guessed
         evals = sorted(c for c in df.columns if str(c).startswith("eval/loss/"))
+        if len(evals) > 1:
+            raise DataError(f"several validation losses ({', '.join(evals)}): name the one to use (--y)")
         if evals:
             return evals[0]
+        if "train/loss" in df.columns:
+            return "train/loss"
     raise FitError(f"no {role} column found (tried {', '.join(DEFAULT_COLUMNS.get(role, []))}); "
                    f"name it explicitly")
 

@@ -44,7 +44,7 @@ def top_rung(df, y: str = "eval/loss/caption", *, laws=LAWS, recipe_col: str = "
             except (DataError, FitError) as err:
                 rows.append({"recipe": recipe, "law": law, "refused": str(err)})
                 continue
-            for t in res["targets"]:
+            for t in sorted(res["targets"], key=lambda t: tuple(t["at"].values())):
                 rows.append({"recipe": recipe, "law": law, "size": f"{size} {top:.3g}", "target": t["at"],
                              "value": t["value"], "lo": t["lo"], "hi": t["hi"], "level": level,
                              "actual": t["actual"], "n_seeds": t["n_seeds"], "error": t["error"],
@@ -83,7 +83,9 @@ def lines(rows: list[dict]) -> list[str]:
     level = next((r["level"] for r in rows if "level" in r), 0.9)
     md = ["## Forecast of the top rung (fitted without the largest size)", "",
           f"Each recipe's largest size held out (whole runs); value and {level:.0%} prediction interval for the "
-          "mean of its seeds (the law's bootstrap plus seed spread); error = (forecast - actual) / actual.", "",
+          "mean of its seeds (the law's bootstrap plus seed spread, widened by the form diagnosis's "
+          "misspecification term, `scaling.fit.diagnose`, computed on the fitted runs only); "
+          "error = (forecast - actual) / actual.", "",
           "| recipe | law | target | forecast | interval | actual | error | covered |",
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

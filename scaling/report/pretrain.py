@@ -171,7 +171,9 @@ def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets
     """Loss against parameters at fixed compute, interpolated along each run's trajectory.
 
     Per recipe and size the best run (over learning rates) at that compute is kept; every run's
-    whole trajectory is used (not only the best-lr rows of the frontier).
+    whole trajectory is used (not only the best-lr rows of the frontier). Only a curve that shows a
+    minimum is kept (three or more sizes, the lowest loss at neither end): a monotone curve says
+    nothing about the compute-optimal size, so a sweep without such curves draws no isoFLOP figure.
     """
     lo, hi = df.groupby("run_id")[x].min().max(), df.groupby("run_id")[x].max().min()
     lo, hi = max(lo, df[x].min()), df[x].max()
@@ -188,8 +190,8 @@ def isoflop_curves(df: pd.DataFrame, y: str, x: str = "compute/flops", n_budgets
                 loss = float(np.exp(np.interp(np.log(budget), np.log(c), np.log(l))))
                 n = float(run["params/total"].iloc[0])
                 best[n] = min(loss, best.get(n, math.inf))
-            if len(best) >= 2:
-                ns = sorted(best)
+            ns = sorted(best)
+            if len(ns) >= 3 and 0 < int(np.argmin([best[n] for n in ns])) < len(ns) - 1:
                 curves[f"{recipe} {budget:.2g}"] = {"recipe": str(recipe), "budget": float(budget),
                                                     "params": ns, "loss": [best[n] for n in ns]}
     return curves
