@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.errors import ConfigError, ScalingError
+from scaling.fit import lr_optimum
 from scaling.fit.diagnose import measure_noise
 
 Y = "eval/loss/caption"
@@ -73,21 +74,31 @@ class Design:
         return np.broadcast_to(np.asarray(self.tokens, float)[None, :], self.C.shape)
 
 
-#: the demo's design per recipe (`measure_design(scaling.load("/work/main/runs/demo"), recipe)`,
-#: 60 runs of 3 recipes x 4 widths x 5 seeds, lr 5e-3; rounded to 4 significant digits)
+#: the demo's design per recipe (`measure_design(scaling.load("runs/demo"), recipe)` on the tuned demo:
+#: 108 runs of 3 recipes x 4 widths x 3 learning rates x 3 seeds, at each configuration and point the
+#: best-lr rows the report fits; rounded to 4 significant digits)
 DESIGNS = {
-    "baseline": Design("demo baseline", (17472, 28832, 43392, 86976), (149860, 299720, 599948, 1199896),
-                       ((1.050e10, 2.100e10, 4.204e10, 8.408e10), (1.895e10, 3.790e10, 7.586e10, 1.517e11),
-                        (3.022e10, 6.045e10, 1.210e11, 2.420e11), (6.367e10, 1.273e11, 2.549e11, 5.098e11)),
-                       5, 0.00659, 0.00732, (0.9842, 0.7629)),
-    "early": Design("demo early", (13360, 24648, 39008, 76944), (149860, 299720, 599948, 1199896),
-                    ((8.413e9, 1.683e10, 3.368e10, 6.736e10), (1.676e10, 3.352e10, 6.711e10, 1.342e11),
-                     (2.787e10, 5.575e10, 1.116e11, 2.232e11), (5.838e10, 1.168e11, 2.337e11, 4.675e11)),
-                    5, 0.00301, 0.00597, (0.9397, 0.7424)),
-    "blind": Design("demo blind", (12032, 22656, 36352, 72960), (64900, 129800, 259820, 519640),
-                    ((3.584e9, 7.168e9, 1.435e10, 2.870e10), (7.171e9, 1.434e10, 2.871e10, 5.741e10),
-                     (1.195e10, 2.391e10, 4.785e10, 9.571e10), (2.511e10, 5.021e10, 1.005e11, 2.010e11)),
-                    5, 0.00128, 0.00302, (1.2163, 1.0980)),
+    "baseline": Design("demo baseline", (17472, 28832, 43392, 86976),
+                   (75184, 149860, 299720, 599948),
+                  ((5.268e+09, 1.05e+10, 2.1e+10, 4.204e+10),
+                   (9.506e+09, 1.895e+10, 3.79e+10, 7.586e+10),
+                   (1.516e+10, 3.022e+10, 6.045e+10, 1.21e+11),
+                   (3.194e+10, 6.367e+10, 1.273e+11, 2.549e+11)),
+                  3, 0.004224, 0.01314, (1.088, 0.7956)),
+    "early": Design("demo early", (13360, 24648, 39008, 76944),
+                   (75184, 149860, 299720, 599948),
+                  ((4.221e+09, 8.413e+09, 1.683e+10, 3.368e+10),
+                   (8.41e+09, 1.676e+10, 3.352e+10, 6.711e+10),
+                   (1.398e+10, 2.787e+10, 5.575e+10, 1.116e+11),
+                   (2.929e+10, 5.838e+10, 1.168e+11, 2.337e+11)),
+                  3, 0.005558, 0.006264, (0.9931, 0.7786)),
+    "blind": Design("demo blind", (12032, 22656, 36352, 72960),
+                   (32560, 64900, 129800, 259820),
+                  ((1.798e+09, 3.584e+09, 7.168e+09, 1.435e+10),
+                   (3.597e+09, 7.171e+09, 1.434e+10, 2.871e+10),
+                   (5.997e+09, 1.195e+10, 2.391e+10, 4.785e+10),
+                   (1.26e+10, 2.511e+10, 5.021e+10, 1.005e+11)),
+                  3, 0.003243, 0.003643, (1.258, 1.117)),
 }
 
 
@@ -97,6 +108,8 @@ def measure_design(df: pd.DataFrame, recipe: str, y: str = Y) -> Design:
     d = df[(df["recipe"].astype(str) == recipe) & (df["point"].astype(str) == "finished")]
     if d.empty:
         raise ConfigError(f"recipe {recipe!r}: no finished points")
+    if lr_optimum.LR in d.columns and d[lr_optimum.LR].nunique() > 1:  # a tuned sweep: what the forecast fits
+        d = lr_optimum.best_lr_rows(d, lr_optimum.lr_optimum(d, y, n_boot=100))
     widths = sorted(d["params/total"].unique())
     steps = sorted(d["step"].unique())
     tables, C = [], []
