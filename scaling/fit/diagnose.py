@@ -85,6 +85,13 @@ def measure_noise(table) -> tuple[float, float, int]:
     return float(np.sqrt(max(ms_run - ms_resid, 0.0) / b)), float(np.sqrt(ms_resid)), k * (s - 1)
 
 
+def _stored(df: pd.DataFrame, columns) -> bool:
+    """Whether every column is stored in ``df`` (an input the registry derives, e.g. tokens from
+    compute / 6N, has no column to group seeds by: the tests are then not run, and the diagnosis says
+    so)."""
+    return all(c in df.columns for c in columns)
+
+
 def _seed_tables(d: pd.DataFrame, inputs: list, y: str):
     """Per configuration with >= 2 seeds sharing their points: (inputs (B, roles), log y (S, B))."""
     out = []
@@ -102,7 +109,7 @@ def _seed_fit(df, spec, cols, run_col: str, delta):
     a frontier law) and their noise covariance: {"fit", "xs", "ym", "S" (K, K), "noise", "dof"};
     None without such configurations or with too few points."""
     inputs = [cols[r] for r in spec.inputs]
-    if "config_id" not in df.columns or run_col not in df.columns:
+    if "config_id" not in df.columns or run_col not in df.columns or not _stored(df, inputs + [cols[spec.output]]):
         return None
     d = df.assign(_cfg=df["config_id"].astype(str), _run=df[run_col].astype(str))
     tables = _seed_tables(d, inputs, cols[spec.output])
@@ -198,6 +205,8 @@ def backtest(df, law: str, *, y: str, x: dict | None = None, run_col: str = "run
     spec = registry.get(law)
     cols = registry.columns(spec, df, [x[r] for r in spec.inputs] if x else None, y)
     ccol = cols.get("compute") if cols.get("compute") in df.columns else None
+    if not _stored(df, [cols[r] for r in spec.inputs] + [cols[spec.output]]):
+        return None
     sizes, what = _sizes(df, run_col, ccol, size)
     levels = np.unique(sizes)
     if levels.size < MIN_SIZES:
